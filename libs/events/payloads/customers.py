@@ -1,0 +1,48 @@
+"""Customers and their contact points, standardised by ingest."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from libs.events.catalog import Topics
+from libs.events.payloads.base import EventPayload
+from libs.events.types import Channel, CountryCode, CustomerKind, Identifier, TimeZoneName
+
+
+class ContactPoint(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+    channel: Channel
+    value: str = Field(min_length=1, max_length=320, description="E.164 phone, e-mail or postal address")
+    consent: bool = Field(description="the debtor agreed to be contacted on this channel")
+    consent_updated_at: datetime | None = None
+    primary: bool = False
+
+
+class CustomerUpserted(EventPayload):
+    event_type = "cobranza.customer.upserted"
+    topic = Topics.CUSTOMERS
+
+    customer_id: Identifier
+    account_ids: list[Identifier] = Field(default_factory=list)
+    name: str = Field(min_length=1, max_length=300)
+    kind: CustomerKind
+    document_id: str | None = Field(default=None, max_length=64)
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=40)
+    country: CountryCode
+    timezone: TimeZoneName
+    region: str | None = Field(default=None, max_length=100)
+    address: str | None = Field(default=None, max_length=500)
+    preferred_channels: list[Channel] | None = None
+    contact_points: list[ContactPoint] = Field(default_factory=list)
+    linked_customer_ids: list[Identifier] = Field(
+        default_factory=list, description="the same person/company known under other source systems' ids"
+    )
+    link_rule: Literal["document_id", "email", "phone", "manual"] | None = None
+
+    def subject(self) -> str | None:
+        return self.account_ids[0] if self.account_ids else self.customer_id

@@ -1,0 +1,31 @@
+"""Segment membership, owned by segmentation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.events.catalog import Topics
+from libs.events.payloads.base import EventPayload
+from libs.events.types import Identifier
+
+
+class SegmentReason(BaseModel):
+    """Why the account landed in its segment: the rule and the attribute values it matched."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    rule: str
+    description: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class SegmentChanged(EventPayload):
+    event_type = "cobranza.segment.changed"
+    topic = Topics.SEGMENTS
+
+    account_id: Identifier
+    segment: str
+    previous_segment: str | None = None
+    reasons: list[SegmentReason] = Field(default_factory=list)

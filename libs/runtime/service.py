@@ -1,0 +1,54 @@
+"""What a service declares to the runtime: its schema, handlers, timers and API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import MetaData
+
+from libs.events.registry import DecodedEvent, model_for
+from libs.runtime.tables import RuntimeTables
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from libs.runtime.context import ServiceContext
+    from libs.runtime.uow import DueTimer, UnitOfWork
+
+Handler = Callable[["DecodedEvent[Any]", "UnitOfWork"], None]
+TimerHandler = Callable[["DueTimer", "UnitOfWork"], None]
+RouterFactory = Callable[["ServiceContext"], "APIRouter"]
+
+
+@dataclass
+class ServiceSpec:
+    """Everything the runtime needs to run one service on either transport.
+
+    ``handlers`` map CloudEvents types to plain functions; the topics to
+    subscribe to follow from the catalog. ``extra_topics`` adds topics whose
+    records the service reads without a typed model (ingest's inbound topic).
+    """
+
+    name: str
+    metadata: MetaData
+    migrations_dir: Path
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    timers: Mapping[str, TimerHandler] = field(default_factory=dict)
+    routers: tuple[RouterFactory, ...] = ()
+    http_port: int = 8000
+    raw_topics: Mapping[str, Handler] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.metadata.schema != self.name:
+            raise ValueError(f"service {self.name!r} must keep its tables in schema {self.name!r}")
+        self.tables = RuntimeTables(self.metadata)
+
+    @property
+    def topics(self) -> list[str]:
+        topics = {model_for(event_type).topic for event_type in self.handlers}
+        topics.update(self.raw_topics)
+        return sorted(topics)

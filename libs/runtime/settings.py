@@ -1,0 +1,48 @@
+"""Platform-wide settings (pydantic-settings). Each service extends these with its own prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PlatformSettings(BaseSettings):
+    """Where Postgres and Kafka are, and how the runtime behaves.
+
+    ``DATABASE_URL`` and ``KAFKA_BOOTSTRAP_SERVERS`` unset means "start the
+    embedded ones" (``cobranza up``); a service process on its own needs both.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="COBRANZA_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "COBRANZA_DATABASE_URL")
+    )
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "COBRANZA_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    kafka_session_timeout_ms: int = 6000
+    kafka_batch_size: int = 500
+    kafka_poll_timeout_s: float = 0.5
+    handler_max_attempts: int = 3
+    relay_batch_size: int = 500
+    relay_interval_s: float = 0.2
+    outbox_retention_days: int = 7
+    timer_poll_interval_s: float = 1.0
+    tenant: str = "default"
+    state_dir: Path = Path(".cobranza")
+    log_level: str = "INFO"
+    log_json: bool = True
+    otel_exporter: str = Field(default="none", description="none | console | otlp")
+    environment: str = "embedded"
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and select the psycopg 3 driver."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    raise ValueError(f"not a PostgreSQL URL: {url!r} (cobranza speaks one SQL dialect: PostgreSQL)")

@@ -1,0 +1,21 @@
+"""ingest: receivables, payments and customers in from core systems (REST, files, Kafka)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from libs.events.catalog import Topics
+from libs.runtime.service import ServiceSpec
+from services.ingest.adapters.orm import metadata
+from services.ingest.entrypoints.api import router
+from services.ingest.service_layer.handlers import forward_inbound
+
+SPEC = ServiceSpec(
+    name="ingest",
+    metadata=metadata,
+    migrations_dir=Path(__file__).parent / "migrations" / "versions",
+    raw_topics={Topics.INBOUND: forward_inbound},
+    routers=(router,),
+    http_port=8001,
+    description="Takes invoices, payments and customer data from core systems and publishes validated events.",
+)
