@@ -10,14 +10,14 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from libs.platform.databases import fresh_database
-from libs.platform.registry import available_specs
+from libs.platform.registry import available_specs, load_spec
 from libs.runtime.clock import SimulatedClock
 from libs.runtime.context import ServiceContext
 from libs.runtime.db import drop_database
@@ -53,6 +53,30 @@ def database_url(pg_server: str, all_specs: list[ServiceSpec]) -> Iterator[str]:
     url = fresh_database(pg_server, all_specs, name)
     yield url
     drop_database(pg_server, name)
+
+
+PlatformFactory = Callable[[Sequence[str]], InMemoryPlatform]
+
+
+@pytest.fixture
+def make_platform(pg_server: str, clock: SimulatedClock) -> Iterator[PlatformFactory]:
+    """``make_platform(["ingest", "aging"])``: only those services, on a fresh database and the test clock."""
+    created: list[tuple[str, list[ServiceContext]]] = []
+
+    def build(names: Sequence[str]) -> InMemoryPlatform:
+        specs = [load_spec(n) for n in names]
+        name = f"cobranza_test_{os.getpid()}_{next(_counter)}"
+        url = fresh_database(pg_server, specs, name)
+        ids = SequentialIdFactory("test")
+        contexts = [ServiceContext.create(spec, url, clock=clock, ids=ids, pool_size=2) for spec in specs]
+        created.append((name, contexts))
+        return InMemoryPlatform(contexts, MemoryBroker(clock), clock)
+
+    yield build
+    for name, contexts in created:
+        for ctx in contexts:
+            ctx.dispose()
+        drop_database(pg_server, name)
 
 
 @pytest.fixture

