@@ -69,6 +69,7 @@ class ServiceContext:
                 ids=self.ids,
                 tenant=tenant or self.settings.tenant,
                 correlation_id=correlation_id,
+                extras=self.extras,
             )
             yield uow
         self.notify_committed()

@@ -153,6 +153,7 @@ class EventProcessor:
                         clock=self.ctx.clock,
                         ids=self.ctx.ids,
                         cause=envelope,
+                        extras=self.ctx.extras,
                     )
                     handler(event, uow)
                     session.flush()

@@ -66,6 +66,7 @@ class TimerRunner:
                         ids=self.ctx.ids,
                         cause_key=f"timer:{row.name}:{row.key}:{row.fire_at.isoformat()}",
                         tenant=row.tenant,
+                        extras=self.ctx.extras,
                     )
                     try:
                         handler(due, uow)

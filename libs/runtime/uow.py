@@ -46,8 +46,11 @@ class UnitOfWork:
         cause_key: str | None = None,
         tenant: str = "default",
         correlation_id: str | None = None,
+        extras: dict[str, Any] | None = None,
     ) -> None:
         self.session = session
+        self.extras: dict[str, Any] = extras if extras is not None else {}
+        """The service context's extras (e.g. the simulator's ``config_dir``), read-only by convention."""
         self.service = service
         self.clock = clock
         self._tables = tables
