@@ -89,7 +89,9 @@ def db_revision(service: str, message: Annotated[str, typer.Option("-m", "--mess
 def topics_create() -> None:
     from libs.runtime.transport.kafka import ensure_topics
 
-    created = ensure_topics(_require(_settings().kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS"))
+    settings = _settings()
+    bootstrap = _require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
+    created = ensure_topics(bootstrap, prefix=settings.kafka_topic_prefix)
     typer.echo(f"created: {', '.join(created) or 'none (all present)'}")
 
 
@@ -129,7 +131,9 @@ def dlq_list(
     from libs.platform.dlq import read_dead_letters
 
     shown = 0
-    for letter in read_dead_letters(_require(_settings().kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")):
+    settings = _settings()
+    bootstrap = _require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
+    for letter in read_dead_letters(bootstrap, settings.kafka_topic_prefix):
         if service and letter.headers.get("dlq_service") != service:
             continue
         typer.echo(json.dumps(letter.summary(), ensure_ascii=False))
@@ -151,15 +155,16 @@ def dlq_replay(
     if not (all_ or event_id or offset or service):
         typer.echo("say which: --all, --service, --event-id or --offset", err=True)
         raise typer.Exit(2)
-    bootstrap = _require(_settings().kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
+    settings = _settings()
+    bootstrap = _require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
     chosen = [
         letter
-        for letter in read_dead_letters(bootstrap)
+        for letter in read_dead_letters(bootstrap, settings.kafka_topic_prefix)
         if (not service or letter.headers.get("dlq_service") == service)
         and (not event_id or letter.headers.get("dlq_event_id") in event_id)
         and (not offset or letter.offset in offset)
     ]
-    typer.echo(f"replayed {replay(bootstrap, chosen)} dead letters")
+    typer.echo(f"replayed {replay(bootstrap, chosen, settings.kafka_topic_prefix)} dead letters")
 
 
 def _register_service_commands() -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from libs.events.catalog import Topics
-from libs.runtime.transport.kafka import producer_config
+from libs.runtime.transport.kafka import header_items, producer_config
 
 
 @dataclass(frozen=True)
@@ -39,46 +38,42 @@ class DeadLetter:
         }
 
 
-def read_dead_letters(bootstrap: str, timeout: float = 10.0) -> Iterator[DeadLetter]:
-    """Everything on the dead-letter topic, oldest first (a throwaway group, nothing committed)."""
+def read_dead_letters(bootstrap: str, prefix: str = "", timeout: float = 10.0) -> Iterator[DeadLetter]:
+    """Everything on the dead-letter topic, oldest first (direct partition reads, nothing committed)."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
-            "group.id": f"cobranza-dlq-reader-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
+            "group.id": "cobranza-dlq-reader",
             "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "session.timeout.ms": 6000,
         }
     )
-    consumer.subscribe([Topics.DEAD_LETTER])
-    deadline = time.monotonic() + timeout
-    assigned_eof = False
+    topic = prefix + Topics.DEAD_LETTER
     try:
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None:
+        metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return
+        for partition in sorted(metadata.partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+            if high <= low:
                 continue
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    assigned_eof = True
-                    break
-                continue
-            deadline = time.monotonic() + 3
-            headers = {
-                k: v.decode(errors="replace") if isinstance(v, bytes) else str(v or "")
-                for k, v in (msg.headers() or [])
-            }
-            yield DeadLetter(
-                msg.offset() or 0, (msg.key() or b"").decode() or None, msg.value() or b"", headers
-            )
-        _ = assigned_eof
+            consumer.assign([TopicPartition(topic, partition, low)])
+            offset = low
+            deadline = time.monotonic() + timeout
+            while offset < high and time.monotonic() < deadline:
+                msg = consumer.poll(0.5)
+                if msg is None or msg.error() is not None:
+                    continue
+                offset = (msg.offset() or 0) + 1
+                headers = {k: v.decode(errors="replace") for k, v in header_items(msg)}
+                key = msg.key()
+                yield DeadLetter(
+                    msg.offset() or 0, key.decode() if key else None, msg.value() or b"", headers
+                )
     finally:
         consumer.close()
 
 
-def replay(bootstrap: str, letters: list[DeadLetter]) -> int:
+def replay(bootstrap: str, letters: list[DeadLetter], prefix: str = "") -> int:
     """Send the original bytes back to the topic they came from; consumers' inboxes drop repeats."""
     producer = Producer(producer_config(bootstrap, "cobranza-dlq-replay"))
     sent = 0

@@ -76,7 +76,7 @@ class Supervisor:
             for spec in self.specs:
                 upgrade(spec, db_url)
             typer.echo(f"migrations applied for {', '.join(s.name for s in self.specs)}")
-            created = ensure_topics(bootstrap)
+            created = ensure_topics(bootstrap, prefix=self.settings.kafka_topic_prefix)
             typer.echo(f"topics     {len(created)} created")
             env = {**os.environ, "DATABASE_URL": db_url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
             for spec in self.specs:

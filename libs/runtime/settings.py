@@ -24,6 +24,10 @@ class PlatformSettings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "COBRANZA_KAFKA_BOOTSTRAP_SERVERS"),
     )
+    kafka_topic_prefix: str = Field(
+        default="",
+        description="prepended to every catalog topic on the broker: namespaces on a shared cluster",
+    )
     kafka_session_timeout_ms: int = 6000
     kafka_batch_size: int = 500
     kafka_poll_timeout_s: float = 0.5

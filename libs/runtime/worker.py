@@ -35,7 +35,9 @@ class ServiceWorker:
         self.ctx = ServiceContext.create(spec, settings.database_url, settings=settings, pool_size=8)
         bootstrap = settings.kafka_bootstrap_servers
         self.ctx.broker_ready = lambda: broker_reachable(bootstrap, timeout=2.0)
-        self.publisher = KafkaPublisher(bootstrap, client_id=f"cobranza-{spec.name}-relay")
+        self.publisher = KafkaPublisher(
+            bootstrap, client_id=f"cobranza-{spec.name}-relay", topic_prefix=settings.kafka_topic_prefix
+        )
         self.relay = OutboxRelay(self.ctx, self.publisher)
         self.timers = TimerRunner(self.ctx)
         self.wake_relay = threading.Event()

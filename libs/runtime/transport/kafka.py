@@ -35,9 +35,12 @@ def producer_config(bootstrap: str, client_id: str) -> dict[str, Any]:
 class KafkaPublisher:
     """Publishes outbox rows; per-record delivery reports tell the relay what landed."""
 
-    def __init__(self, bootstrap: str, client_id: str, flush_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, bootstrap: str, client_id: str, flush_timeout_s: float = 30.0, topic_prefix: str = ""
+    ) -> None:
         self.producer = Producer(producer_config(bootstrap, client_id))
         self.flush_timeout_s = flush_timeout_s
+        self.topic_prefix = topic_prefix
 
     def publish(self, records: list[OutgoingRecord]) -> list[str | None]:
         errors: list[str | None] = ["not acknowledged"] * len(records)
@@ -52,7 +55,7 @@ class KafkaPublisher:
             while True:
                 try:
                     self.producer.produce(
-                        r.topic,
+                        self.topic_prefix + r.topic,
                         value=r.value,
                         key=r.key.encode() if r.key else None,
                         headers=[(k, v.encode()) for k, v in r.headers.items()],
@@ -85,14 +88,26 @@ def consumer_config(settings: PlatformSettings, group: str) -> dict[str, Any]:
     }
 
 
-def to_record(msg: Message) -> Record:
+def header_items(msg: Message) -> list[tuple[str, bytes]]:
+    raw = msg.headers() or []
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    items: list[tuple[str, bytes]] = []
+    for pair in pairs:
+        key, value = pair[0], pair[1]
+        items.append((str(key), value if isinstance(value, bytes) else str(value or "").encode()))
+    return items
+
+
+def to_record(msg: Message, topic_prefix: str = "") -> Record:
+    """The catalog topic name is what handlers see; the broker-side prefix stays in the transport."""
+    topic = msg.topic() or ""
     return Record(
-        topic=msg.topic() or "",
+        topic=topic.removeprefix(topic_prefix),
         partition=msg.partition() or 0,
         offset=msg.offset() or 0,
         key=msg.key(),
         value=msg.value(),
-        headers=[(k, v if isinstance(v, bytes) else (v or "").encode()) for k, v in (msg.headers() or [])],
+        headers=header_items(msg),
     )
 
 
@@ -117,7 +132,8 @@ class KafkaConsumerLoop:
     def run(self, stop: threading.Event) -> None:
         consumer = Consumer(consumer_config(self.settings, self.group))
         self.consumer = consumer
-        consumer.subscribe(self.topics, on_assign=lambda c, p: self.ready.set())
+        prefix = self.settings.kafka_topic_prefix
+        consumer.subscribe([prefix + t for t in self.topics], on_assign=lambda c, p: self.ready.set())
         backoff = 0.5
         try:
             while not stop.is_set():
@@ -134,7 +150,7 @@ class KafkaConsumerLoop:
                         if err.code() != KafkaError._PARTITION_EOF:
                             log.warning("consumer error: %s", err)
                         continue
-                    records.append(to_record(msg))
+                    records.append(to_record(msg, prefix))
                 try:
                     self.processor.process(records)
                 except (InfrastructureError, Exception) as exc:
@@ -152,27 +168,26 @@ class KafkaConsumerLoop:
             except (KafkaException, RuntimeError) as exc:
                 log.warning("closing consumer: %s", exc)
 
-    @staticmethod
-    def _next_offsets(records: list[Record]) -> list[TopicPartition]:
+    def _next_offsets(self, records: list[Record]) -> list[TopicPartition]:
         last: dict[tuple[str, int], int] = {}
         for r in records:
             last[(r.topic, r.partition)] = max(last.get((r.topic, r.partition), -1), r.offset)
-        return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+        prefix = self.settings.kafka_topic_prefix
+        return [TopicPartition(prefix + t, p, o + 1) for (t, p), o in last.items()]
 
     def _commit(self, consumer: Consumer, records: list[Record]) -> None:
         offsets = self._next_offsets(records)
         if offsets:
             consumer.commit(offsets=offsets, asynchronous=False)
 
-    @staticmethod
-    def _rewind(consumer: Consumer, records: list[Record]) -> None:
+    def _rewind(self, consumer: Consumer, records: list[Record]) -> None:
         first: dict[tuple[str, int], int] = {}
         for r in records:
             key = (r.topic, r.partition)
             first[key] = min(first.get(key, r.offset), r.offset)
         for (topic, partition), offset in first.items():
             try:
-                consumer.seek(TopicPartition(topic, partition, offset))
+                consumer.seek(TopicPartition(self.settings.kafka_topic_prefix + topic, partition, offset))
             except KafkaException as exc:
                 log.warning("seek %s[%s]@%s failed: %s", topic, partition, offset, exc)
 
@@ -190,16 +205,18 @@ class KafkaConsumerLoop:
             log.debug("lag report failed: %s", exc)
 
 
-def ensure_topics(bootstrap: str, specs: tuple[TopicSpec, ...] = CATALOG, timeout: float = 30.0) -> list[str]:
-    """Create missing catalog topics; returns the names created."""
+def ensure_topics(
+    bootstrap: str, specs: tuple[TopicSpec, ...] = CATALOG, timeout: float = 30.0, prefix: str = ""
+) -> list[str]:
+    """Create missing catalog topics (under ``prefix``); returns the names created."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=timeout).topics)
-    missing = [s for s in specs if s.name not in existing]
+    missing = [s for s in specs if prefix + s.name not in existing]
     if not missing:
         return []
     futures = admin.create_topics(
         [
-            NewTopic(s.name, num_partitions=s.partitions, replication_factor=1, config=s.config())
+            NewTopic(prefix + s.name, num_partitions=s.partitions, replication_factor=1, config=s.config())
             for s in missing
         ],
         operation_timeout=timeout,
