@@ -1,0 +1,31 @@
+"""strategy: promises to pay and per-segment contact playbooks within Ley 2300 de 2023."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from libs.runtime.service import ServiceSpec
+from services.strategy.adapters.orm import metadata
+from services.strategy.entrypoints.api import router
+from services.strategy.service_layer import handlers
+
+SPEC = ServiceSpec(
+    name="strategy",
+    metadata=metadata,
+    migrations_dir=Path(__file__).parent / "migrations" / "versions",
+    handlers={
+        "cobranza.promise.made": handlers.on_promise_made,
+        "cobranza.payment.received": handlers.on_payment_received,
+        "cobranza.customer.upserted": handlers.on_customer_upserted,
+        "cobranza.invoice.issued": handlers.on_invoice_issued,
+        "cobranza.segment.changed": handlers.on_segment_changed,
+        "cobranza.account.aged": handlers.on_account_aged,
+    },
+    timers={
+        handlers.PROMISE_TIMER: handlers.on_promise_deadline,
+        handlers.CONTACT_TIMER: handlers.on_contact_step,
+    },
+    routers=(router,),
+    http_port=8004,
+    description="Promises to pay, per-segment playbooks and the Ley 2300 contact policy.",
+)

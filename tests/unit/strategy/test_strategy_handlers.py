@@ -1,0 +1,211 @@
+"""strategy on the in-memory platform: promises kept/broken, playbook contacts within the law."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from libs.events.catalog import Topics
+from libs.events.envelope import Envelope
+from services.strategy.adapters.orm import contacts
+
+BOG = ZoneInfo("America/Bogota")
+_seq = iter(range(1, 10_000))
+
+
+def env(event_type: str, data: dict[str, Any], at: datetime, subject: str = "A1") -> Envelope:
+    return Envelope(id=f"e{next(_seq)}", source="/test", type=event_type, time=at, subject=subject, data=data)
+
+
+def emitted(platform, topic: str, event_type: str) -> list[dict[str, Any]]:
+    out = []
+    for p in platform.broker.topics.get(topic, []):
+        body = json.loads(p.record.value or b"")
+        if body["type"] == event_type:
+            out.append(body["data"])
+    return out
+
+
+PROMISE = {
+    "promise_id": "P1",
+    "account_id": "A1",
+    "amount": "100000",
+    "currency": "COP",
+    "due_on": "2026-01-15",
+    "made_via": "call_center",
+}
+
+
+def payment(pid: str, amount: str, on: str) -> dict[str, Any]:
+    return {"payment_id": pid, "account_id": "A1", "amount": amount, "currency": "COP", "received_on": on}
+
+
+def test_promise_kept_as_soon_as_payments_cover_it_and_timer_cancelled(make_platform, clock) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
+    platform.advance_to(t0)
+    platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
+    platform.publish(
+        env("cobranza.payment.received", payment("X1", "60000", "2026-01-06"), t0), Topics.PAYMENTS
+    )
+    platform.run_until_quiet()
+    assert emitted(platform, Topics.PROMISES, "cobranza.promise.kept") == []
+    platform.publish(
+        env("cobranza.payment.received", payment("X2", "40000", "2026-01-07"), t0), Topics.PAYMENTS
+    )
+    platform.run_until_quiet()
+    kept = emitted(platform, Topics.PROMISES, "cobranza.promise.kept")
+    assert kept == [
+        {
+            "promise_id": "P1",
+            "account_id": "A1",
+            "promised_amount": "100000.0000",
+            "paid_amount": "100000.0000",
+            "currency": "COP",
+            "due_on": "2026-01-15",
+        }
+    ]
+    platform.advance_to(datetime(2026, 2, 1, tzinfo=UTC))
+    assert emitted(platform, Topics.PROMISES, "cobranza.promise.broken") == []
+
+
+def test_promise_broken_at_end_of_due_date_in_debtor_time(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
+    platform.advance_to(t0)
+    platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
+    platform.publish(
+        env("cobranza.payment.received", payment("X1", "30000", "2026-01-06"), t0), Topics.PAYMENTS
+    )
+    platform.run_until_quiet()
+    # 2026-01-15 23:59 Bogotá is 2026-01-16 04:59 UTC: not yet broken
+    platform.advance_to(datetime(2026, 1, 16, 4, 59, tzinfo=UTC))
+    assert emitted(platform, Topics.PROMISES, "cobranza.promise.broken") == []
+    platform.advance_to(datetime(2026, 1, 16, 5, 0, tzinfo=UTC))
+    broken = emitted(platform, Topics.PROMISES, "cobranza.promise.broken")
+    assert [(b["promise_id"], b["paid_amount"]) for b in broken] == [("P1", "30000.0000")]
+
+
+def test_payment_seen_before_the_promise_still_counts(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
+    platform.advance_to(t0)
+    platform.publish(
+        env("cobranza.payment.received", payment("X1", "100000", "2026-01-05"), t0), Topics.PAYMENTS
+    )
+    platform.run_until_quiet()
+    platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
+    platform.run_until_quiet()
+    assert [k["promise_id"] for k in emitted(platform, Topics.PROMISES, "cobranza.promise.kept")] == ["P1"]
+
+
+def test_payment_before_promise_was_made_does_not_count(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
+    platform.advance_to(t0)
+    platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
+    platform.publish(
+        env("cobranza.payment.received", payment("X1", "100000", "2026-01-04"), t0), Topics.PAYMENTS
+    )
+    platform.run_until_quiet()
+    assert emitted(platform, Topics.PROMISES, "cobranza.promise.kept") == []
+
+
+CUSTOMER = {
+    "customer_id": "C1",
+    "account_ids": ["A1"],
+    "name": "Ana",
+    "kind": "person",
+    "country": "CO",
+    "timezone": "America/Bogota",
+    "contact_points": [
+        {"channel": "email", "value": "ana@example.com", "consent": True},
+        {"channel": "sms", "value": "+573001234567", "consent": False},
+    ],
+}
+
+
+def test_aged_account_gets_playbook_contacts_in_legal_slots_and_consent_is_respected(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    # Saturday 2026-01-10 16:00 Bogotá: after the Saturday window; Monday 12 is a holiday
+    t0 = datetime(2026, 1, 10, 16, tzinfo=BOG)
+    platform.advance_to(t0)
+    platform.publish(env("cobranza.customer.upserted", CUSTOMER, t0), Topics.CUSTOMERS)
+    aged = {
+        "account_id": "A1",
+        "bucket": "dpd_1_30",
+        "days_past_due": 1,
+        "overdue_amount": "100000",
+        "currency": "COP",
+    }
+    platform.publish(env("cobranza.account.aged", aged, t0), Topics.ACCOUNTS)
+    platform.run_until_quiet()
+    platform.advance_to(datetime(2026, 1, 25, tzinfo=BOG))
+    due = emitted(platform, Topics.CONTACTS, "cobranza.contact.due")
+    first = due[0]
+    assert (first["channel"], first["step"], first["template"]) == ("email", "aviso_mora", "aviso_mora")
+    assert datetime.fromisoformat(first["scheduled_for"]) == datetime(2026, 1, 13, 7, tzinfo=BOG)
+    assert all(d["channel"] != "sms" for d in due)
+    with platform.context("strategy").sessions() as session:
+        sms = session.execute(select(contacts).where(contacts.c.channel == "sms")).one()
+    assert (sms.status, sms.reason) == ("skipped", "no consent for sms")
+
+
+def test_segment_change_replaces_pending_steps_and_cure_cancels_them(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 14, 10, tzinfo=BOG)
+    platform.advance_to(t0)
+    aged = {
+        "account_id": "A1",
+        "bucket": "dpd_1_30",
+        "days_past_due": 1,
+        "overdue_amount": "5",
+        "currency": "COP",
+    }
+    platform.publish(env("cobranza.account.aged", aged, t0), Topics.ACCOUNTS)
+    platform.publish(
+        env("cobranza.segment.changed", {"account_id": "A1", "segment": "dpd_91_180"}, t0), Topics.SEGMENTS
+    )
+    platform.run_until_quiet()
+    with platform.context("strategy").sessions() as session:
+        rows = {r.step: r.status for r in session.execute(select(contacts))}
+    assert rows["carta_prejuridica"] in {"planned", "due"}
+    assert rows["sms_mora"] == "cancelled"
+    cured = dict(aged, bucket="current", days_past_due=0, overdue_amount="0")
+    platform.publish(env("cobranza.account.aged", cured, t0), Topics.ACCOUNTS)
+    platform.run_until_quiet()
+    platform.advance_to(datetime(2026, 3, 1, tzinfo=BOG))
+    steps = [d["step"] for d in emitted(platform, Topics.CONTACTS, "cobranza.contact.due")]
+    assert "sms_mora" not in steps and "llamada" not in steps
+
+
+def test_invoice_plans_a_pre_due_reminder(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
+    platform.advance_to(t0)
+    invoice = {
+        "invoice_id": "I1",
+        "account_id": "A1",
+        "customer": {
+            "customer_id": "C1",
+            "name": "Ana",
+            "kind": "person",
+            "country": "CO",
+            "timezone": "America/Bogota",
+        },
+        "amount": "100000.00",
+        "currency": "COP",
+        "issued_on": "2026-01-05",
+        "due_on": "2026-01-20",
+        "product_line": "auto",
+    }
+    platform.publish(env("cobranza.invoice.issued", invoice, t0), Topics.INVOICES)
+    platform.run_until_quiet()
+    platform.advance_to(datetime(2026, 1, 18, tzinfo=UTC))
+    due = emitted(platform, Topics.CONTACTS, "cobranza.contact.due")
+    assert [(d["step"], d["channel"]) for d in due] == [("recordatorio_previo", "email")]
+    assert datetime.fromisoformat(due[0]["scheduled_for"]) == datetime(2026, 1, 17, 9, tzinfo=BOG)
