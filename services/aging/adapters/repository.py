@@ -1,0 +1,211 @@
+"""Set-based re-aging over aging's own tables.
+
+One code path serves both the nightly pass (every account of a tenant in one
+timezone) and the re-age of one account after a payment, adjustment or
+reversal: a handful of UPDATE … / INSERT … SELECT statements, never one ORM
+object per row. The local date of each invoice is ``:now AT TIME ZONE
+timezone`` (``:now`` comes from the unit of work's clock, never SQL ``now()``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, text
+from sqlalchemy.orm import Session
+
+from services.aging.domain.rules import BucketScheme
+
+LOCAL_DATE = "(CAST(:now AS timestamptz) AT TIME ZONE {alias}timezone)::date"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which rows a re-age touches: a tenant's timezone (nightly) or one account (on an event)."""
+
+    tenant: str
+    timezone: str | None = None
+    account_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.timezone is None) == (self.account_id is None):
+            raise ValueError("a scope is either a timezone or an account")
+
+    def where(self, alias: str = "") -> str:
+        prefix = f"{alias}." if alias else ""
+        column = "timezone" if self.timezone is not None else "account_id"
+        return f"{prefix}tenant = :tenant AND {prefix}{column} = :scope_value"
+
+    def params(self) -> dict[str, Any]:
+        return {"tenant": self.tenant, "scope_value": self.timezone or self.account_id}
+
+
+@dataclass(frozen=True)
+class Transition:
+    account_id: str
+    currency: str
+    from_bucket: str
+    to_bucket: str
+    dpd: int
+    overdue_amount: Decimal
+    transitioned_on: date
+
+
+@dataclass(frozen=True)
+class LapseChange:
+    invoice_id: str
+    account_id: str
+    policy_number: str
+    due_on: date
+    lapse_on: date
+    grace_days: int
+    product_line: str
+    open_amount: Decimal
+    currency: str
+    status: str
+
+
+@dataclass
+class ReageResult:
+    invoices_updated: int = 0
+    accounts_updated: int = 0
+    transitions: list[Transition] = field(default_factory=list)
+    lapse_cancelled: list[LapseChange] = field(default_factory=list)
+    lapse_scheduled: list[LapseChange] = field(default_factory=list)
+    lapsed: list[LapseChange] = field(default_factory=list)
+
+
+def bucket_case(scheme: BucketScheme, column: str, params: dict[str, Any]) -> str:
+    """A CASE expression mapping ``column`` (DPD) to the scheme's bucket name, with bound parameters."""
+    parts = []
+    for i, bucket in enumerate(reversed(scheme.buckets[1:])):
+        params[f"b_min_{i}"] = bucket.min_dpd
+        params[f"b_name_{i}"] = bucket.name
+        parts.append(f"WHEN {column} >= :b_min_{i} THEN CAST(:b_name_{i} AS varchar)")
+    params["b_current"] = scheme.current
+    return f"CASE {' '.join(parts)} ELSE CAST(:b_current AS varchar) END"
+
+
+_LAPSE_COLUMNS = (
+    "invoice_id, account_id, policy_number, due_on, lapse_on, grace_days, product_line, "
+    "open_amount, currency, status"
+)
+
+
+def _lapses(session: Session, sql: str, params: dict[str, Any]) -> list[LapseChange]:
+    rows = session.execute(text(sql + f" RETURNING {_LAPSE_COLUMNS}"), params).all()
+    return sorted((LapseChange(*row) for row in rows), key=lambda c: c.invoice_id)
+
+
+def reage(session: Session, scope: Scope, scheme: BucketScheme, now: datetime) -> ReageResult:
+    """Bring invoices' and accounts' DPD, buckets and policy lapses up to ``now``."""
+    result = ReageResult()
+    params: dict[str, Any] = {"now": now, **scope.params()}
+    dpd_expr = (
+        "CASE WHEN status = 'open' AND open_amount > 0 "
+        f"THEN GREATEST(0, {LOCAL_DATE.format(alias='')} - due_on) ELSE 0 END"
+    )
+    updated = session.execute(
+        text(
+            f"UPDATE aging.invoices SET dpd = {dpd_expr}, updated_at = :now "
+            f"WHERE {scope.where()} AND dpd IS DISTINCT FROM {dpd_expr}"
+        ),
+        params,
+    )
+    result.invoices_updated = cast(CursorResult[Any], updated).rowcount
+
+    # Accounts: the oldest unpaid invoice's DPD, the overdue amount, the bucket.
+    case = bucket_case(scheme, "c.dpd", params)
+    rows = session.execute(
+        text(
+            f"""
+            WITH agg AS (
+                SELECT s.tenant, s.account_id, s.currency, s.bucket AS old_bucket,
+                       {LOCAL_DATE.format(alias="s.")} AS on_date,
+                       COALESCE(MAX(i.dpd), 0) AS dpd,
+                       COALESCE(SUM(i.open_amount) FILTER (WHERE i.dpd > 0), 0) AS overdue
+                FROM aging.account_state s
+                LEFT JOIN aging.invoices i
+                  ON i.tenant = s.tenant AND i.account_id = s.account_id AND i.currency = s.currency
+                 AND i.status = 'open' AND i.open_amount > 0
+                WHERE {scope.where("s")}
+                GROUP BY s.tenant, s.account_id, s.currency, s.bucket, s.timezone
+            ), calc AS (
+                SELECT c.*, {case} AS bucket FROM agg c
+            ), upd AS (
+                UPDATE aging.account_state s
+                   SET dpd = c.dpd, overdue_amount = c.overdue, bucket = c.bucket, updated_at = :now,
+                       bucket_since = CASE WHEN c.bucket <> c.old_bucket THEN c.on_date ELSE s.bucket_since END
+                  FROM calc c
+                 WHERE s.tenant = c.tenant AND s.account_id = c.account_id AND s.currency = c.currency
+                   AND (s.dpd <> c.dpd OR s.overdue_amount <> c.overdue OR s.bucket <> c.bucket)
+                RETURNING s.tenant, s.account_id, s.currency, c.old_bucket, s.bucket, s.dpd,
+                          s.overdue_amount, c.on_date
+            ), moved AS (
+                INSERT INTO aging.bucket_transitions
+                    (tenant, account_id, currency, from_bucket, to_bucket, transitioned_on, at, dpd,
+                     overdue_amount)
+                SELECT tenant, account_id, currency, old_bucket, bucket, on_date, :now, dpd, overdue_amount
+                  FROM upd WHERE old_bucket <> bucket
+                RETURNING account_id, currency, from_bucket, to_bucket, dpd, overdue_amount, transitioned_on
+            )
+            SELECT (SELECT count(*) FROM upd) AS updated, moved.* FROM moved
+            UNION ALL
+            SELECT (SELECT count(*) FROM upd), NULL, NULL, NULL, NULL, NULL, NULL, NULL
+            """
+        ),
+        params,
+    ).all()
+    for row in rows:
+        result.accounts_updated = int(row[0])
+        if row[1] is not None:
+            result.transitions.append(Transition(*row[1:]))
+    result.transitions.sort(key=lambda t: (t.account_id, t.currency))
+
+    # Policy lapses: cancel the ones no longer overdue, schedule new ones, lapse the due ones.
+    where = scope.where()
+    result.lapse_cancelled = _lapses(
+        session,
+        f"UPDATE aging.invoices SET lapse_state = 'cancelled' "
+        f"WHERE {where} AND lapse_state = 'scheduled' AND dpd = 0",
+        params,
+    )
+    result.lapse_scheduled = _lapses(
+        session,
+        f"UPDATE aging.invoices SET lapse_state = 'scheduled', lapse_on = due_on + grace_days "
+        f"WHERE {where} AND policy_number IS NOT NULL AND grace_days IS NOT NULL AND dpd > 0 "
+        "AND (lapse_state IS NULL OR lapse_state = 'cancelled' "
+        "     OR (lapse_state = 'scheduled' AND lapse_on <> due_on + grace_days))",
+        params,
+    )
+    result.lapsed = _lapses(
+        session,
+        f"UPDATE aging.invoices SET lapse_state = 'lapsed' "
+        f"WHERE {where} AND lapse_state = 'scheduled' AND dpd > 0 "
+        f"AND lapse_on <= {LOCAL_DATE.format(alias='')}",
+        params,
+    )
+    return result
+
+
+def has_open_invoices(session: Session, tenant: str, timezone: str) -> bool:
+    return bool(
+        session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM aging.invoices WHERE tenant = :tenant AND timezone = :tz "
+                "AND status = 'open' AND open_amount > 0)"
+            ),
+            {"tenant": tenant, "tz": timezone},
+        ).scalar_one()
+    )
+
+
+def pending_timer_at(session: Session, name: str, key: str) -> datetime | None:
+    value: datetime | None = session.execute(
+        text("SELECT fire_at FROM aging.timers WHERE name = :name AND key = :key"),
+        {"name": name, "key": key},
+    ).scalar()
+    return value
