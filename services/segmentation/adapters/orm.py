@@ -1,0 +1,146 @@
+"""segmentation's tables (schema ``segmentation``)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(schema="segmentation")
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(128), primary_key=True),
+    Column("tenant", String(64), nullable=False, index=True),
+    Column("currency", String(3), nullable=False),
+    Column("timezone", String(64), nullable=False, server_default="America/Bogota"),
+    Column("customer_id", String(128)),
+    Column("customer_kind", String(16)),
+    Column("country", String(2)),
+    Column("region", String(100)),
+    Column("product_line", String(128)),
+    Column("advisor_id", String(128)),
+    Column("office_id", String(128)),
+    Column("agency_id", String(128)),
+    Column("first_issued_on", Date),
+    Column("total_balance", Numeric(18, 4), nullable=False, server_default="0"),
+    Column("bucket", String(32), nullable=False, server_default="current"),
+    Column("days_past_due", Integer, nullable=False, server_default="0"),
+    Column("aged_on", Date),
+    Column("overdue_balance", Numeric(18, 4), nullable=False, server_default="0"),
+    Column("broken_promises", Integer, nullable=False, server_default="0"),
+    Column("kept_promises", Integer, nullable=False, server_default="0"),
+    Column("last_payment_on", Date),
+    Column("score", Numeric(6, 4)),
+    Column("score_source", String(64)),
+    Column("segment", String(64)),
+    Column("segment_rule", String(64)),
+    Column("rules_version", String(64)),
+    Column("reasons", JSONB),
+    Column("segmented_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("invoice_id", String(128), primary_key=True),
+    Column("account_id", String(128), nullable=False, index=True),
+    Column("amount", Numeric(18, 4), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("issued_on", Date, nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("cancelled", Boolean, nullable=False, server_default="false"),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("payment_id", String(128), primary_key=True),
+    Column("account_id", String(128), nullable=False, index=True),
+    Column("amount", Numeric(18, 4), nullable=False),
+    Column("received_on", Date, nullable=False),
+    Column("on_time", Boolean, nullable=False),
+    Column("reversed", Boolean, nullable=False, server_default="false"),
+)
+
+aging_history = Table(
+    "aging_history",
+    metadata,
+    Column("event_id", String(200), primary_key=True),
+    Column("account_id", String(128), nullable=False),
+    Column("effective_on", Date, nullable=False),
+    Column("bucket", String(32), nullable=False),
+    Column("days_past_due", Integer, nullable=False),
+    Column("overdue_amount", Numeric(18, 4), nullable=False),
+    Index("ix_aging_history_account", "account_id", "effective_on"),
+)
+
+promise_outcomes = Table(
+    "promise_outcomes",
+    metadata,
+    Column("promise_id", String(128), primary_key=True),
+    Column("account_id", String(128), nullable=False, index=True),
+    Column("outcome", String(8), nullable=False),
+    Column("due_on", Date, nullable=False),
+)
+
+segment_history = Table(
+    "segment_history",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("account_id", String(128), nullable=False),
+    Column("segment", String(64), nullable=False),
+    Column("previous_segment", String(64)),
+    Column("rule", String(64), nullable=False),
+    Column("rules_version", String(64), nullable=False),
+    Column("reasons", JSONB, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_segment_history_account", "account_id", "id"),
+)
+
+rule_sets = Table(
+    "rule_sets",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("document", JSONB, nullable=False),
+    Column("checksum", String(64), nullable=False),
+    Column("source", String(300), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("activated_at", DateTime(timezone=True)),
+    Column("active", Boolean, nullable=False, server_default="false"),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("trained_at", DateTime(timezone=True), nullable=False),
+    Column("auc", Float, nullable=False),
+    Column("features", JSONB, nullable=False),
+    Column("label", Text, nullable=False),
+    Column("snapshots", JSONB, nullable=False),
+    Column("n_train", Integer, nullable=False),
+    Column("n_test", Integer, nullable=False),
+    Column("positive_rate", Float, nullable=False),
+    Column("artifact", LargeBinary, nullable=False),
+    Column("path", String(500)),
+    Column("active", Boolean, nullable=False, server_default="false"),
+)

@@ -1,0 +1,126 @@
+"""Putting it together for one account: attributes, score band, value, the matching rule.
+
+Also the what-if matrix: how many accounts and how much balance would move
+from each current segment to each new one under a candidate rule set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from services.segmentation.domain.attributes import AccountState, base_attributes
+from services.segmentation.domain.rules import Match, RuleSet
+from services.segmentation.domain.value import DEFAULT_CHANNELS, ValueAssessment, assess
+
+UNSCORED_PROBABILITY = 0.5
+
+
+@dataclass(frozen=True)
+class Assignment:
+    segment: str
+    rule: str
+    description: str
+    attributes: dict[str, Any]
+    value: ValueAssessment
+
+    def reason_attributes(self) -> dict[str, Any]:
+        """JSON-ready attributes for the segment reason: what the rule tested plus score and value."""
+        merged = dict(self.attributes)
+        for key in ("score", "score_band", "expected_recovery", "best_channel"):
+            merged.setdefault(key, self.attributes.get(key))
+        merged["expected_net_value"] = self.value.expected_net_value
+        return {k: _jsonable(v) for k, v in merged.items()}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def attributes_for(state: AccountState, today: date, rules: RuleSet) -> tuple[dict[str, Any], ValueAssessment]:
+    attributes = base_attributes(state, today)
+    probability = state.score if state.score is not None else UNSCORED_PROBABILITY
+    value = assess(
+        probability,
+        state.overdue_balance,
+        int(attributes["days_past_due"]),  # type: ignore[call-overload]
+        rules.channels or DEFAULT_CHANNELS,
+    )
+    attributes.update(
+        score=probability,
+        score_band=rules.band_for(probability),
+        expected_recovery=value.expected_recovery,
+        best_channel=value.best_channel,
+    )
+    return attributes, value
+
+
+def assign(state: AccountState, today: date, rules: RuleSet) -> Assignment:
+    attributes, value = attributes_for(state, today, rules)
+    match: Match = rules.evaluate(attributes)
+    tested = dict(match.attributes)
+    for key in ("score", "score_band", "expected_recovery", "best_channel"):
+        tested[key] = attributes[key]
+    return Assignment(match.segment, match.rule, match.description, tested, value)
+
+
+@dataclass
+class Cell:
+    accounts: int = 0
+    overdue_balance: Decimal = Decimal(0)
+    total_balance: Decimal = Decimal(0)
+
+
+@dataclass
+class PreviewMatrix:
+    """``cells[(from, to)]``; ``from`` is None for accounts not segmented yet."""
+
+    cells: dict[tuple[str | None, str], Cell] = field(default_factory=dict)
+
+    def add(self, current: str | None, new: str, overdue: Decimal, total: Decimal) -> None:
+        cell = self.cells.setdefault((current, new), Cell())
+        cell.accounts += 1
+        cell.overdue_balance += overdue
+        cell.total_balance += total
+
+    @property
+    def moving(self) -> dict[tuple[str | None, str], Cell]:
+        return {key: cell for key, cell in self.cells.items() if key[0] != key[1]}
+
+    def totals(self) -> Cell:
+        total = Cell()
+        for cell in self.moving.values():
+            total.accounts += cell.accounts
+            total.overdue_balance += cell.overdue_balance
+            total.total_balance += cell.total_balance
+        return total
+
+    def as_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "from": key[0],
+                "to": key[1],
+                "accounts": cell.accounts,
+                "overdue_balance": format(cell.overdue_balance, "f"),
+                "total_balance": format(cell.total_balance, "f"),
+            }
+            for key, cell in sorted(self.cells.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))
+        ]
+
+
+def preview(
+    accounts: Iterable[tuple[AccountState, str | None, date]], candidate: RuleSet
+) -> PreviewMatrix:
+    """``accounts``: (state, current segment, the account's local today)."""
+    matrix = PreviewMatrix()
+    for state, current, today in accounts:
+        new = assign(state, today, candidate).segment
+        matrix.add(current, new, state.overdue_balance, state.total_balance)
+    return matrix

@@ -1,0 +1,317 @@
+"""Segmenting accounts, activating rule sets, previews and training: what handlers, API and CLI call."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import joblib
+from sqlalchemy import insert, update
+from sqlalchemy.orm import Session
+
+from libs.events.payloads.segments import SegmentChanged, SegmentReason
+from libs.runtime.uow import UnitOfWork
+from services.segmentation.adapters import repository as repo
+from services.segmentation.adapters.orm import accounts, models, rule_sets, segment_history
+from services.segmentation.domain.model import (
+    NotEnoughHistory,
+    TrainedModel,
+    build_training_set,
+    predict,
+    snapshot_dates,
+    train,
+)
+from services.segmentation.domain.rules import RuleSet, parse_rules, parse_rules_yaml
+from services.segmentation.domain.scoring import LABEL_WINDOW_DAYS, fallback_probability, features_as_of
+from services.segmentation.domain.segmenting import Assignment, PreviewMatrix, assign, preview
+
+PACKAGED_RULES = Path(__file__).resolve().parent.parent / "config" / "segments.yaml"
+RULES_FILE = "segments.yaml"
+LABEL = f"paid: at least one payment received in the {LABEL_WINDOW_DAYS} days after the snapshot date"
+
+_PARSED: dict[str, RuleSet] = {}
+
+
+def rules_file(config_dir: Path | str | None) -> Path:
+    """``<config_dir>/segments.yaml`` when the deployment (or the simulator) provides one."""
+    if config_dir:
+        candidate = Path(config_dir) / RULES_FILE
+        if candidate.is_file():
+            return candidate
+    return PACKAGED_RULES
+
+
+def _cached(document: dict[str, Any], checksum: str) -> RuleSet:
+    if checksum not in _PARSED:
+        _PARSED[checksum] = parse_rules(document)
+    return _PARSED[checksum]
+
+
+def active_rules(uow: UnitOfWork) -> RuleSet:
+    """The tenant's active rule set; the first time, the configured file becomes version one."""
+    row = repo.active_rule_row(uow.session, uow.tenant)
+    if row is not None:
+        return _cached(row.document, row.checksum)
+    path = rules_file(uow.extras.get("config_dir"))
+    rules = parse_rules_yaml(path.read_text(encoding="utf-8"))
+    existing = repo.rule_row(uow.session, uow.tenant, rules.version)
+    if existing is None:
+        uow.session.execute(
+            insert(rule_sets).values(
+                tenant=uow.tenant,
+                version=rules.version,
+                document=rules.document,
+                checksum=rules.checksum,
+                source=str(path)[-300:],
+                created_at=uow.now(),
+                activated_at=uow.now(),
+                active=True,
+            )
+        )
+    else:
+        uow.session.execute(
+            update(rule_sets)
+            .where(rule_sets.c.tenant == uow.tenant, rule_sets.c.version == rules.version)
+            .values(active=True, activated_at=uow.now())
+        )
+        return _cached(existing.document, existing.checksum)
+    return rules
+
+
+def score_account(session: Session, tenant: str, account_id: str, today: date) -> tuple[float, str]:
+    """Probability of payment with the tenant's model, or the fallback when it has none."""
+    history = repo.load_histories(session, [account_id], tenant)[account_id]
+    features = features_as_of(history, today)
+    model = repo.active_model(session, tenant)
+    if model is None:
+        return fallback_probability(features), "fallback"
+    version, estimator, names = model
+    return predict(estimator, features, names), f"model:v{version}"
+
+
+def _apply(uow: UnitOfWork, row: Any, assignment: Assignment, rules: RuleSet) -> bool:
+    """Store the assignment; record history and emit ``segment.changed`` if the segment moved."""
+    reason = SegmentReason(
+        rule=assignment.rule,
+        description=assignment.description or None,
+        attributes=assignment.reason_attributes(),
+    )
+    reasons = [reason.model_dump(mode="json")]
+    changed = row.segment != assignment.segment
+    uow.session.execute(
+        update(accounts)
+        .where(accounts.c.account_id == row.account_id)
+        .values(
+            segment=assignment.segment,
+            segment_rule=assignment.rule,
+            rules_version=rules.version,
+            reasons=reasons,
+            segmented_at=uow.now(),
+        )
+    )
+    if changed:
+        uow.session.execute(
+            insert(segment_history).values(
+                account_id=row.account_id,
+                segment=assignment.segment,
+                previous_segment=row.segment,
+                rule=assignment.rule,
+                rules_version=rules.version,
+                reasons=reasons,
+                changed_at=uow.now(),
+            )
+        )
+        uow.emit(
+            SegmentChanged(
+                account_id=row.account_id,
+                segment=assignment.segment,
+                previous_segment=row.segment,
+                reasons=[reason],
+            )
+        )
+    return changed
+
+
+def resegment_account(uow: UnitOfWork, account_id: str) -> None:
+    """Rescore and re-evaluate one account after a profile change (accounts with no invoice wait)."""
+    row = repo.account_row(uow.session, account_id)
+    if row is None or row.first_issued_on is None:
+        return
+    today = repo.local_today(uow.now(), row.timezone)
+    probability, source = score_account(uow.session, uow.tenant, account_id, today)
+    uow.session.execute(
+        update(accounts)
+        .where(accounts.c.account_id == account_id)
+        .values(score=probability, score_source=source)
+    )
+    row = repo.account_row(uow.session, account_id)
+    assert row is not None
+    rules = active_rules(uow)
+    _apply(uow, row, assign(repo.state_from_row(row), today, rules), rules)
+
+
+@dataclass(frozen=True)
+class Activation:
+    version: str
+    accounts: int
+    moved: int
+    already_active: bool = False
+
+
+class RuleVersionConflict(ValueError):
+    pass
+
+
+def activate_rules(uow: UnitOfWork, rules: RuleSet, source: str) -> Activation:
+    """Make ``rules`` the tenant's active set and re-segment every account under it."""
+    current = repo.active_rule_row(uow.session, uow.tenant)
+    existing = repo.rule_row(uow.session, uow.tenant, rules.version)
+    if existing is not None and existing.checksum != rules.checksum:
+        raise RuleVersionConflict(
+            f"version {rules.version!r} already exists with different content; give the new rules a new version"
+        )
+    if current is not None and current.version == rules.version:
+        return Activation(rules.version, 0, 0, already_active=True)
+    repo.deactivate_rules(uow.session, uow.tenant)
+    if existing is None:
+        uow.session.execute(
+            insert(rule_sets).values(
+                tenant=uow.tenant,
+                version=rules.version,
+                document=rules.document,
+                checksum=rules.checksum,
+                source=source[-300:],
+                created_at=uow.now(),
+                activated_at=uow.now(),
+                active=True,
+            )
+        )
+    else:
+        uow.session.execute(
+            update(rule_sets)
+            .where(rule_sets.c.tenant == uow.tenant, rule_sets.c.version == rules.version)
+            .values(active=True, activated_at=uow.now())
+        )
+    rows = repo.tenant_account_rows(uow.session, uow.tenant)
+    moved = total = 0
+    for row in rows:
+        total += 1
+        today = repo.local_today(uow.now(), row.timezone)
+        moved += _apply(uow, row, assign(repo.state_from_row(row), today, rules), rules)
+    return Activation(rules.version, total, moved)
+
+
+def preview_rules(session: Session, tenant: str, candidate: RuleSet, now: Any) -> PreviewMatrix:
+    rows = repo.tenant_account_rows(session, tenant)
+    return preview(
+        ((repo.state_from_row(r), r.segment, repo.local_today(now, r.timezone)) for r in rows), candidate
+    )
+
+
+def rescore_all(uow: UnitOfWork) -> int:
+    """Rescore every account with the active model (after training) and re-segment; returns moves."""
+    rules = active_rules(uow)
+    histories = repo.load_histories(uow.session, None, uow.tenant)
+    model = repo.active_model(uow.session, uow.tenant)
+    moved = 0
+    for row in repo.tenant_account_rows(uow.session, uow.tenant):
+        today = repo.local_today(uow.now(), row.timezone)
+        features = features_as_of(histories[row.account_id], today)
+        if model is None:
+            probability, source = fallback_probability(features), "fallback"
+        else:
+            probability, source = predict(model[1], features, model[2]), f"model:v{model[0]}"
+        uow.session.execute(
+            update(accounts)
+            .where(accounts.c.account_id == row.account_id)
+            .values(score=probability, score_source=source)
+        )
+        state = replace(repo.state_from_row(row), score=probability)
+        moved += _apply(uow, row, assign(state, today, rules), rules)
+    return moved
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    version: int
+    model: TrainedModel
+    path: Path | None
+
+
+def train_model(
+    session: Session,
+    tenant: str,
+    *,
+    now: Any,
+    as_of: date,
+    snapshots: int = 3,
+    out_dir: Path | None = None,
+    seed: int = 0,
+) -> TrainingReport:
+    """Train on the tenant's histories, store the model (file + ``models`` row) and activate it.
+
+    Raises ``NotEnoughHistory`` (and stores nothing) below the documented minimum;
+    the tenant then keeps the rule-based fallback score.
+    """
+    histories = repo.load_histories(session, None, tenant)
+    data = build_training_set(histories.values(), snapshot_dates(as_of, snapshots))
+    trained = train(data, seed=seed)
+    version = repo.next_model_version(session, tenant)
+    buffer = io.BytesIO()
+    joblib.dump(trained.estimator, buffer)
+    path = None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"segmentation-{tenant}-v{version}.joblib"
+        path.write_bytes(buffer.getvalue())
+        path.with_suffix(".json").write_text(
+            json.dumps(
+                {
+                    "tenant": tenant,
+                    "version": version,
+                    "auc": trained.auc,
+                    "features": list(trained.features),
+                    "label": LABEL,
+                    "snapshots": [d.isoformat() for d in trained.snapshots],
+                    "n_train": trained.n_train,
+                    "n_test": trained.n_test,
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
+    session.execute(update(models).where(models.c.tenant == tenant).values(active=False))
+    session.execute(
+        insert(models).values(
+            tenant=tenant,
+            version=version,
+            trained_at=now,
+            auc=trained.auc,
+            features=list(trained.features),
+            label=LABEL,
+            snapshots=[d.isoformat() for d in trained.snapshots],
+            n_train=trained.n_train,
+            n_test=trained.n_test,
+            positive_rate=trained.positive_rate,
+            artifact=buffer.getvalue(),
+            path=str(path) if path else None,
+            active=True,
+        )
+    )
+    return TrainingReport(version, trained, path)
+
+
+__all__ = [
+    "NotEnoughHistory",
+    "RuleVersionConflict",
+    "activate_rules",
+    "active_rules",
+    "preview_rules",
+    "rescore_all",
+    "resegment_account",
+    "train_model",
+]

@@ -1,0 +1,208 @@
+"""segmentation's handlers: keep the account profile, then re-segment the account.
+
+An account becomes relevant (is scored, segmented and announced) once it has an
+invoice; facts that arrive before that (an aged event, a payment) are kept and
+counted when the first invoice arrives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from libs.events.payloads.accounts import AccountAged
+from libs.events.payloads.invoices import InvoiceAdjusted, InvoiceCancelled, InvoiceIssued
+from libs.events.payloads.payments import PaymentReceived, PaymentReversed
+from libs.events.payloads.promises import PromiseBroken, PromiseKept
+from libs.events.registry import DecodedEvent, InvalidEvent
+from libs.runtime.uow import UnitOfWork
+from services.segmentation.adapters import repository as repo
+from services.segmentation.adapters.orm import accounts, aging_history, invoices, payments, promise_outcomes
+from services.segmentation.service_layer.commands import resegment_account
+
+
+def _ensure_account(uow: UnitOfWork, account_id: str, currency: str, **profile: Any) -> Any:
+    """Create or update the account row; money in another currency than the account's is refused."""
+    row = repo.account_row(uow.session, account_id, lock=True)
+    if row is None:
+        uow.session.execute(
+            insert(accounts).values(
+                account_id=account_id, tenant=uow.tenant, currency=currency, updated_at=uow.now(), **profile
+            )
+        )
+        return repo.account_row(uow.session, account_id)
+    if row.currency != currency:
+        raise InvalidEvent(f"currency: account {account_id} is kept in {row.currency}, not {currency}")
+    values = {k: v for k, v in profile.items() if v is not None}
+    uow.session.execute(
+        update(accounts).where(accounts.c.account_id == account_id).values(updated_at=uow.now(), **values)
+    )
+    return row
+
+
+def _after(uow: UnitOfWork, account_id: str) -> None:
+    repo.refresh_aggregates(uow.session, account_id)
+    resegment_account(uow, account_id)
+
+
+def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> None:
+    inv = event.payload
+    _ensure_account(
+        uow,
+        inv.account_id,
+        inv.currency,
+        timezone=inv.customer.timezone,
+        customer_id=inv.customer.customer_id,
+        customer_kind=inv.customer.kind,
+        country=inv.customer.country,
+        region=inv.customer.region,
+        product_line=inv.product_line,
+        advisor_id=inv.advisor_id,
+        office_id=inv.office_id,
+        agency_id=inv.agency_id,
+    )
+    uow.session.execute(
+        pg_insert(invoices)
+        .values(
+            invoice_id=inv.invoice_id,
+            account_id=inv.account_id,
+            amount=inv.amount,
+            currency=inv.currency,
+            issued_on=inv.issued_on,
+            due_on=inv.due_on,
+        )
+        .on_conflict_do_nothing()
+    )
+    _after(uow, inv.account_id)
+
+
+def _known_invoice(uow: UnitOfWork, invoice_id: str, account_id: str) -> None:
+    found = uow.session.execute(
+        invoices.select().where(invoices.c.invoice_id == invoice_id, invoices.c.account_id == account_id)
+    ).first()
+    if found is None:
+        raise InvalidEvent(f"invoice_id: invoice {invoice_id} of account {account_id} was never issued")
+
+
+def on_invoice_adjusted(event: DecodedEvent[InvoiceAdjusted], uow: UnitOfWork) -> None:
+    adj = event.payload
+    _known_invoice(uow, adj.invoice_id, adj.account_id)
+    _ensure_account(uow, adj.account_id, adj.currency)
+    values: dict[str, Any] = {"amount": adj.new_amount}
+    if adj.new_due_on is not None:
+        values["due_on"] = adj.new_due_on
+    uow.session.execute(update(invoices).where(invoices.c.invoice_id == adj.invoice_id).values(**values))
+    _after(uow, adj.account_id)
+
+
+def on_invoice_cancelled(event: DecodedEvent[InvoiceCancelled], uow: UnitOfWork) -> None:
+    cancel = event.payload
+    _known_invoice(uow, cancel.invoice_id, cancel.account_id)
+    uow.session.execute(
+        update(invoices).where(invoices.c.invoice_id == cancel.invoice_id).values(cancelled=True)
+    )
+    _after(uow, cancel.account_id)
+
+
+def on_account_aged(event: DecodedEvent[AccountAged], uow: UnitOfWork) -> None:
+    aged = event.payload
+    row = _ensure_account(uow, aged.account_id, aged.currency)
+    effective_on = repo.local_today(event.envelope.time, row.timezone)
+    uow.session.execute(
+        pg_insert(aging_history)
+        .values(
+            event_id=event.id,
+            account_id=aged.account_id,
+            effective_on=effective_on,
+            bucket=aged.bucket,
+            days_past_due=aged.days_past_due,
+            overdue_amount=aged.overdue_amount,
+        )
+        .on_conflict_do_nothing()
+    )
+    uow.session.execute(
+        update(accounts)
+        .where(accounts.c.account_id == aged.account_id)
+        .values(
+            bucket=aged.bucket,
+            days_past_due=aged.days_past_due,
+            overdue_balance=aged.overdue_amount,
+            aged_on=effective_on,
+        )
+    )
+    _after(uow, aged.account_id)
+
+
+def _on_promise(uow: UnitOfWork, promise: PromiseKept | PromiseBroken, outcome: str) -> None:
+    _ensure_account(uow, promise.account_id, promise.currency)
+    uow.session.execute(
+        pg_insert(promise_outcomes)
+        .values(
+            promise_id=promise.promise_id,
+            account_id=promise.account_id,
+            outcome=outcome,
+            due_on=promise.due_on,
+        )
+        .on_conflict_do_update(index_elements=["promise_id"], set_={"outcome": outcome})
+    )
+    _after(uow, promise.account_id)
+
+
+def on_promise_kept(event: DecodedEvent[PromiseKept], uow: UnitOfWork) -> None:
+    _on_promise(uow, event.payload, "kept")
+
+
+def on_promise_broken(event: DecodedEvent[PromiseBroken], uow: UnitOfWork) -> None:
+    _on_promise(uow, event.payload, "broken")
+
+
+def on_payment_received(event: DecodedEvent[PaymentReceived], uow: UnitOfWork) -> None:
+    """A payment counts as on time when the account was current (per aging) as it arrived.
+
+    Unidentified payments (no account) are reconciliation's to match; they are
+    counted here once they arrive again with an account.
+    """
+    pay = event.payload
+    if pay.account_id is None:
+        return
+    row = _ensure_account(uow, pay.account_id, pay.currency)
+    uow.session.execute(
+        pg_insert(payments)
+        .values(
+            payment_id=pay.payment_id,
+            account_id=pay.account_id,
+            amount=pay.amount,
+            received_on=pay.received_on,
+            on_time=row.bucket == "current",
+        )
+        .on_conflict_do_nothing()
+    )
+    _after(uow, pay.account_id)
+
+
+def on_payment_reversed(event: DecodedEvent[PaymentReversed], uow: UnitOfWork) -> None:
+    rev = event.payload
+    if rev.account_id is None:
+        return
+    done = uow.session.execute(
+        update(payments)
+        .where(payments.c.payment_id == rev.payment_id, payments.c.account_id == rev.account_id)
+        .values(reversed=True)
+        .returning(payments.c.payment_id)
+    ).first()
+    if done is not None:  # a reversal of a payment never seen here changes nothing in the profile
+        _after(uow, rev.account_id)
+
+
+HANDLERS = {
+    "cobranza.invoice.issued": on_invoice_issued,
+    "cobranza.invoice.adjusted": on_invoice_adjusted,
+    "cobranza.invoice.cancelled": on_invoice_cancelled,
+    "cobranza.account.aged": on_account_aged,
+    "cobranza.promise.kept": on_promise_kept,
+    "cobranza.promise.broken": on_promise_broken,
+    "cobranza.payment.received": on_payment_received,
+    "cobranza.payment.reversed": on_payment_reversed,
+}
