@@ -22,6 +22,7 @@ class Topics:
     SEGMENTS = "cobranza.segments"
     CONTACTS = "cobranza.contacts"
     PROMISES = "cobranza.promises"
+    REFERENCE = "cobranza.reference"
     DEAD_LETTER = "cobranza.deadletter"
 
 
@@ -68,6 +69,15 @@ CATALOG: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(
         Topics.PROMISES, "promise made / kept / broken, payment plans (strategy)", retention_ms=365 * DAY_MS
+    ),
+    TopicSpec(
+        Topics.REFERENCE,
+        "reference data upserted by ingest (product lines, advisors, offices, agencies); compacted: "
+        "the latest state per entity",
+        key="entity id",
+        partitions=1,
+        retention_ms=-1,
+        cleanup_policy="compact",
     ),
     TopicSpec(
         Topics.DEAD_LETTER,

@@ -1,20 +1,434 @@
-"""ingest's REST API."""
+"""ingest's REST API (prefix /v1).
+
+* ``Idempotency-Key`` (optional) on every command: a retry with the same key and body gets the
+  original response (header ``Idempotency-Replayed: true``); the same key with another body is 422.
+* ``X-Source-System`` (default ``api``) names the core system; duplicates are detected per
+  source and the events' CloudEvents ``source`` is ``/sources/<name>``.
+* Single commands: 202 accepted, 200 ``{"status": "duplicate"}`` when the id was already
+  received from that source, 422 with field paths for bad input, 404 for an unknown invoice/payment.
+* Bulk commands always answer 200 with one result per item; rejected items carry field paths
+  such as ``items.3.amount``.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from libs.events.payloads.invoices import InvoiceIssued
+from fastapi import APIRouter, File, Form, Header, HTTPException, UploadFile, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+
+from libs.events.payloads.payments import PaymentReceived
+from libs.events.payloads.reference import ReferenceEntity, ReferenceUpserted
+from libs.events.types import Amount, CountryCode, Identifier
 from libs.runtime.context import ServiceContext
+from libs.runtime.uow import UnitOfWork
+from services.ingest.adapters.orm import reference_entities
+from services.ingest.domain.requests import (
+    AdjustmentIn,
+    CancellationIn,
+    CustomerUpsertIn,
+    InvoiceIn,
+    ReversalIn,
+    StandardisationError,
+)
+from services.ingest.entrypoints.idempotency import run_command
+from services.ingest.service_layer.commands import (
+    ItemResult,
+    NotFound,
+    Status,
+    adjust_invoice,
+    cancel_invoice,
+    ingest_invoices,
+    ingest_payments,
+    reverse_payment,
+    upsert_customer,
+    upsert_reference,
+    validation_errors,
+)
+from services.ingest.service_layer.files import FileRejected, KindChoice, import_file
+
+MAX_BULK_ITEMS = 10_000
+
+IdempotencyKey = Annotated[
+    str | None, Header(description="retry-safe key: the same key and body return the original response")
+]
+SourceSystem = Annotated[
+    str, Header(min_length=1, max_length=100, description="the core system sending this data")
+]
+
+
+class BulkRequest(BaseModel):
+    """``items`` are validated one by one (see the single-item schema); valid ones are accepted."""
+
+    items: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BULK_ITEMS)
+
+
+class BulkResponse(BaseModel):
+    accepted: int
+    duplicate: int
+    rejected: int
+    items: list[dict[str, Any]] = Field(
+        description="per item: index, status (accepted|duplicate|rejected), id, event_id, reason, errors[{path, message}]"
+    )
+
+
+class ReferenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=300)
+    active: bool = True
+    parent_id: Identifier | None = Field(
+        default=None, description="office: regional office; agency: parent agency"
+    )
+    office_id: Identifier | None = Field(default=None, description="advisor: the office they belong to")
+    agency_id: Identifier | None = Field(default=None, description="advisor: the agency they work for")
+    commission_rate: Amount | None = Field(default=None, ge=0, le=1, description="agency: 0.12 = 12 %")
+    region: str | None = Field(default=None, max_length=100)
+    country: CountryCode | None = None
+    email: str | None = Field(default=None, max_length=320)
+
+
+REFERENCE_PATHS: dict[str, ReferenceEntity] = {
+    "product-lines": "product_line",
+    "offices": "office",
+    "advisors": "advisor",
+    "agencies": "agency",
+}
+ReferencePath = Literal["product-lines", "offices", "advisors", "agencies"]
+ALLOWED_FIELDS: dict[ReferenceEntity, set[str]] = {
+    "product_line": set(),
+    "office": {"parent_id", "region", "country"},
+    "advisor": {"office_id", "agency_id", "email"},
+    "agency": {"parent_id", "commission_rate", "region", "country", "email"},
+}
+
+
+def _unprocessable(path: str, message: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_ENTITY,
+        detail=[{"loc": ["body", *path.split(".")], "msg": message, "type": "value_error"}],
+    )
+
+
+def _bulk_body(results: list[ItemResult]) -> dict[str, Any]:
+    counts = {s: sum(1 for r in results if r.status == s) for s in ("accepted", "duplicate", "rejected")}
+    return {**counts, "items": [r.as_dict() for r in results]}
+
+
+def _single(kind: str, result: ItemResult) -> tuple[int, dict[str, Any]]:
+    if result.status == "rejected":
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            detail=[
+                {"loc": ["body", *e.path.split(".")], "msg": e.message, "type": "value_error"}
+                for e in result.errors
+            ],
+        )
+    code = status.HTTP_202_ACCEPTED if result.status == "accepted" else status.HTTP_200_OK
+    return code, {"status": result.status, f"{kind}_id": result.id, "event_id": result.event_id}
+
+
+def _once_response(kind: str, key: str, outcome: tuple[Status, Any, str]) -> tuple[int, dict[str, Any]]:
+    state, _, event_id = outcome
+    code = status.HTTP_202_ACCEPTED if state == "accepted" else status.HTTP_200_OK
+    return code, {"status": state, kind: key, "event_id": event_id}
 
 
 def router(ctx: ServiceContext) -> APIRouter:
-    api = APIRouter(prefix="/v1", tags=["invoices"])
+    api = APIRouter(prefix="/v1")
 
-    @api.post("/invoices", status_code=status.HTTP_202_ACCEPTED)
-    def create_invoice(invoice: InvoiceIssued) -> dict[str, str]:
-        with ctx.unit_of_work() as uow:
-            envelope = uow.emit(invoice)
-        return {"event_id": envelope.id, "invoice_id": invoice.invoice_id}
+    def run(source: str, key: str | None, operation: str, body: Any, command: Any) -> JSONResponse:
+        try:
+            return run_command(ctx, source=source, key=key, operation=operation, body=body, command=command)
+        except StandardisationError as exc:
+            raise _unprocessable(exc.field, exc.message) from None
+        except NotFound as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+
+    # --- invoices -------------------------------------------------------------------------
+
+    @api.post(
+        "/invoices",
+        tags=["invoices"],
+        status_code=status.HTTP_202_ACCEPTED,
+        responses={200: {"description": "duplicate: already received from this source"}},
+    )
+    def create_invoice(
+        invoice: InvoiceIn,
+        idempotency_key: IdempotencyKey = None,
+        x_source_system: SourceSystem = "api",
+    ) -> JSONResponse:
+        """Issue one invoice (cobranza.invoice.issued); customer country/timezone are derived if missing."""
+        return run(
+            x_source_system,
+            idempotency_key,
+            "POST /v1/invoices",
+            invoice.model_dump(mode="json"),
+            lambda uow: _single("invoice", ingest_invoices(uow, x_source_system, [(0, invoice)])[0]),
+        )
+
+    @api.post("/invoices:bulk", tags=["invoices"], response_model=BulkResponse)
+    def create_invoices_bulk(
+        request: BulkRequest,
+        idempotency_key: IdempotencyKey = None,
+        x_source_system: SourceSystem = "api",
+    ) -> JSONResponse:
+        """Up to 10,000 invoices (each shaped like POST /v1/invoices); 200 with a result per item."""
+        return run(
+            x_source_system,
+            idempotency_key,
+            "POST /v1/invoices:bulk",
+            request.items,
+            lambda uow: (200, _bulk(uow, x_source_system, request.items, "invoices")),
+        )
+
+    @api.post("/invoices/{invoice_id}/adjustments", tags=["invoices"], status_code=status.HTTP_202_ACCEPTED)
+    def adjust(
+        invoice_id: str,
+        adjustment: AdjustmentIn,
+        idempotency_key: IdempotencyKey = None,
+        x_source_system: SourceSystem = "api",
+    ) -> JSONResponse:
+        """Credit note, endorsement or premium change (cobranza.invoice.adjusted); new_amount is the new total."""
+        return run(
+            x_source_system,
+            idempotency_key,
+            f"POST /v1/invoices/{invoice_id}/adjustments",
+            adjustment.model_dump(mode="json"),
+            lambda uow: _once_response(
+                "adjustment_id",
+                adjustment.adjustment_id,
+                adjust_invoice(uow, x_source_system, invoice_id, adjustment),
+            ),
+        )
+
+    @api.post("/invoices/{invoice_id}/cancellation", tags=["invoices"], status_code=status.HTTP_202_ACCEPTED)
+    def cancel(
+        invoice_id: str,
+        cancellation: CancellationIn,
+        idempotency_key: IdempotencyKey = None,
+        x_source_system: SourceSystem = "api",
+    ) -> JSONResponse:
+        """Cancel an invoice, e.g. the policy was cancelled (cobranza.invoice.cancelled)."""
+        return run(
+            x_source_system,
+            idempotency_key,
+            f"POST /v1/invoices/{invoice_id}/cancellation",
+            cancellation.model_dump(mode="json"),
+            lambda uow: _once_response(
+                "invoice_id", invoice_id, cancel_invoice(uow, x_source_system, invoice_id, cancellation)
+            ),
+        )
+
+    # --- payments -------------------------------------------------------------------------
+
+    @api.post(
+        "/payments",
+        tags=["payments"],
+        status_code=status.HTTP_202_ACCEPTED,
+        responses={200: {"description": "duplicate: already received from this source"}},
+    )
+    def record_payment(
+        payment: PaymentReceived,
+        idempotency_key: IdempotencyKey = None,
+        x_source_system: SourceSystem = "api",
+    ) -> JSONResponse:
+        """Record one payment (cobranza.payment.received); account_id may be unknown."""
+        return run(
+            x_source_system,
+            idempotency_key,
+            "POST /v1/payments",
+            payment.model_dump(mode="json"),
+            lambda uow: _single("payment", ingest_payments(uow, x_source_system, [(0, payment)])[0]),
+        )
+
+    @api.post("/payments:bulk", tags=["payments"], response_model=BulkResponse)
+    def record_payments_bulk(
+        request: BulkRequest,
+        idempotency_key: IdempotencyKey = None,
+        x_source_system: SourceSystem = "api",
+    ) -> JSONResponse:
+        """Up to 10,000 payments; 200 with a result per item."""
+        return run(
+            x_source_system,
+            idempotency_key,
+            "POST /v1/payments:bulk",
+            request.items,
+            lambda uow: (200, _bulk(uow, x_source_system, request.items, "payments")),
+        )
+
+    @api.post("/payments/{payment_id}/reversal", tags=["payments"], status_code=status.HTTP_202_ACCEPTED)
+    def reverse(
+        payment_id: str,
+        reversal: ReversalIn,
+        idempotency_key: IdempotencyKey = None,
+        x_source_system: SourceSystem = "api",
+    ) -> JSONResponse:
+        """Bounced cheque, chargeback… (cobranza.payment.reversed)."""
+        return run(
+            x_source_system,
+            idempotency_key,
+            f"POST /v1/payments/{payment_id}/reversal",
+            reversal.model_dump(mode="json"),
+            lambda uow: _once_response(
+                "payment_id", payment_id, reverse_payment(uow, x_source_system, payment_id, reversal)
+            ),
+        )
+
+    # --- customers ------------------------------------------------------------------------
+
+    @api.put("/customers/{customer_id}", tags=["customers"])
+    def put_customer(
+        customer_id: str,
+        customer: CustomerUpsertIn,
+        idempotency_key: IdempotencyKey = None,
+        x_source_system: SourceSystem = "api",
+    ) -> JSONResponse:
+        """Upsert a customer with contact points and consent (cobranza.customer.upserted).
+
+        ``customer_id`` is the source system's id; the answer gives the canonical id and,
+        when the customer is known from another source, the rule that linked them.
+        """
+
+        def command(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
+            payload, envelope = upsert_customer(
+                uow, x_source_system, customer_id, customer, event_id=ctx.ids.new("ingest|customer")
+            )
+            return 200, {
+                "customer_id": payload.customer_id,
+                "source_customer_id": customer_id,
+                "linked_customer_ids": payload.linked_customer_ids,
+                "link_rule": payload.link_rule,
+                "event_id": envelope.id,
+                "customer": payload.model_dump(mode="json", exclude_none=True),
+            }
+
+        return run(
+            x_source_system,
+            idempotency_key,
+            f"PUT /v1/customers/{customer_id}",
+            customer.model_dump(mode="json"),
+            command,
+        )
+
+    # --- reference data -------------------------------------------------------------------
+
+    @api.put("/reference/{entity}/{entity_id}", tags=["reference"])
+    def put_reference(
+        entity: ReferencePath,
+        entity_id: str,
+        body: ReferenceIn,
+        idempotency_key: IdempotencyKey = None,
+        x_source_system: SourceSystem = "api",
+    ) -> JSONResponse:
+        """Upsert a product line (ramo), office, advisor or agency (cobranza.reference.upserted).
+
+        Parents must exist first: an advisor's office_id/agency_id, an office's or agency's parent_id.
+        """
+        entity_type = REFERENCE_PATHS[entity]
+        given = {k for k, v in body.model_dump(exclude={"name", "active"}).items() if v is not None}
+        for extra in sorted(given - ALLOWED_FIELDS[entity_type]):
+            raise _unprocessable(extra, f"not a field of {entity_type}")
+        try:
+            payload = ReferenceUpserted(entity_type=entity_type, entity_id=entity_id, **body.model_dump())
+        except ValidationError as exc:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                detail=[
+                    {"loc": ["body", *e.path.split(".")], "msg": e.message} for e in validation_errors(exc)
+                ],
+            ) from None
+
+        def command(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
+            envelope = upsert_reference(
+                uow, x_source_system, payload, event_id=ctx.ids.new("ingest|reference")
+            )
+            return 200, {**payload.model_dump(mode="json", exclude_none=True), "event_id": envelope.id}
+
+        return run(
+            x_source_system,
+            idempotency_key,
+            f"PUT /v1/reference/{entity}/{entity_id}",
+            body.model_dump(mode="json"),
+            command,
+        )
+
+    @api.get("/reference/{entity}", tags=["reference"])
+    def list_reference(entity: ReferencePath) -> list[dict[str, Any]]:
+        with ctx.sessions() as session:
+            rows = session.execute(
+                select(reference_entities.c.data)
+                .where(reference_entities.c.entity_type == REFERENCE_PATHS[entity])
+                .order_by(reference_entities.c.entity_id)
+            ).scalars()
+            return list(rows)
+
+    @api.get("/reference/{entity}/{entity_id}", tags=["reference"])
+    def get_reference(entity: ReferencePath, entity_id: str) -> dict[str, Any]:
+        with ctx.sessions() as session:
+            data = session.execute(
+                select(reference_entities.c.data).where(
+                    reference_entities.c.entity_type == REFERENCE_PATHS[entity],
+                    reference_entities.c.entity_id == entity_id,
+                )
+            ).scalar_one_or_none()
+        if data is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {entity} {entity_id!r}")
+        result: dict[str, Any] = data
+        return result
+
+    # --- files ----------------------------------------------------------------------------
+
+    @api.post("/files", tags=["files"])
+    def upload_file(
+        file: Annotated[UploadFile, File(description="CSV, xlsx, camt.053 XML or MT940")],
+        source: Annotated[str | None, Form(description="mapping name; defaults to X-Source-System")] = None,
+        kind: Annotated[KindChoice, Form()] = "auto",
+        x_source_system: SourceSystem = "api",
+    ) -> dict[str, Any]:
+        """Import a file like ``cobranza ingest file`` and return the per-row report.
+
+        Rows are committed 1,000 at a time; for very large files prefer the CLI.
+        """
+        chosen = source or x_source_system
+        suffix = Path(file.filename or "upload").suffix
+        with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
+            shutil.copyfileobj(file.file, tmp)
+            tmp.flush()
+            try:
+                summary = import_file(ctx, Path(tmp.name), source=chosen, kind=kind, keep_results=True)
+            except (FileRejected, FileNotFoundError) as exc:
+                raise _unprocessable("file", str(exc)) from None
+        summary.file = file.filename or summary.file
+        return summary.as_dict()
 
     return api
+
+
+def _bulk(uow: UnitOfWork, source: str, items: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    """Validate each item on its own; the valid ones go through, the others are reported by index."""
+    results: dict[int, ItemResult] = {}
+    invoices: list[tuple[int, InvoiceIn]] = []
+    payments: list[tuple[int, PaymentReceived]] = []
+    for index, raw in enumerate(items):
+        try:
+            if kind == "invoices":
+                invoices.append((index, InvoiceIn.model_validate(raw)))
+            else:
+                payments.append((index, PaymentReceived.model_validate(raw)))
+        except ValidationError as exc:
+            ident = raw.get("invoice_id" if kind == "invoices" else "payment_id")
+            results[index] = ItemResult(
+                index, "rejected", str(ident) if ident else None, errors=validation_errors(exc)
+            )
+    for result in ingest_invoices(uow, source, invoices) + ingest_payments(uow, source, payments):
+        results[result.index] = result
+    ordered = [results[i] for i in range(len(items))]
+    for result in ordered:
+        result.errors = [type(e)(f"items.{result.index}.{e.path}", e.message) for e in result.errors]
+    return _bulk_body(ordered)

@@ -1,0 +1,480 @@
+"""ingest's commands: what the REST API and the file importer do inside one unit of work.
+
+Every accepted invoice/payment is recorded in ``received`` under (source, kind, id) in the
+same transaction as its outbox row, so a duplicate is detected and never re-emitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlalchemy import and_, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from libs.events.envelope import Envelope
+from libs.events.payloads.base import EventPayload
+from libs.events.payloads.customers import CustomerUpserted
+from libs.events.payloads.invoices import InvoiceAdjusted, InvoiceCancelled, InvoiceIssued
+from libs.events.payloads.payments import PaymentReceived, PaymentReversed
+from libs.events.payloads.reference import ReferenceUpserted
+from libs.runtime.ids import derived_id
+from libs.runtime.uow import UnitOfWork
+from services.ingest.adapters.orm import customers, received, reference_entities
+from services.ingest.domain.requests import (
+    AdjustmentIn,
+    CancellationIn,
+    CustomerUpsertIn,
+    InvoiceIn,
+    ReversalIn,
+)
+from services.ingest.domain.standardise import (
+    KnownCustomer,
+    StandardisationError,
+    find_link,
+)
+
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+@dataclass(frozen=True)
+class FieldError:
+    path: str
+    message: str
+
+
+@dataclass
+class ItemResult:
+    """One item of a bulk request or one row of a file."""
+
+    index: int
+    status: Status
+    id: str | None = None
+    event_id: str | None = None
+    errors: list[FieldError] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        if self.status == "duplicate":
+            return f"{self.id} was already received from this source"
+        return "; ".join(f"{e.path}: {e.message}" for e in self.errors)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "status": self.status, "id": self.id}
+        if self.event_id:
+            out["event_id"] = self.event_id
+        if self.status != "accepted":
+            out["reason"] = self.reason
+        if self.errors:
+            out["errors"] = [{"path": e.path, "message": e.message} for e in self.errors]
+        return out
+
+
+class NotFound(LookupError):
+    pass
+
+
+def validation_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
+    return [
+        FieldError(".".join(str(p) for p in (prefix, *err["loc"]) if p != "") or "<root>", err["msg"])
+        for err in exc.errors()
+    ]
+
+
+def source_uri(source: str) -> str:
+    return f"/sources/{source}"
+
+
+def natural_event_id(source: str, kind: str, external_id: str) -> str:
+    """The same (source, kind, id) always gets the same event id, so a replay is dropped downstream."""
+    return derived_id(f"{source}|{kind}|{external_id}", "ingest", 1)
+
+
+def emit_from(uow: UnitOfWork, payload: EventPayload, *, source: str, event_id: str) -> Envelope:
+    """Like ``uow.emit`` but the CloudEvents ``source`` names the core system the fact came from."""
+    envelope = Envelope(
+        id=event_id,
+        source=source_uri(source),
+        type=payload.event_type,
+        time=uow.now(),
+        subject=payload.subject(),
+        data=payload.model_dump(mode="json", exclude_none=True),
+        tenantid=uow.tenant,
+        correlationid=uow.correlation_id or None,
+        schemaversion=payload.version,
+    )
+    uow.forward(envelope, payload.topic)
+    return envelope
+
+
+def record_new(
+    uow: UnitOfWork, source: str, kind: str, rows: Sequence[tuple[str, str, str | None, str | None]]
+) -> set[str]:
+    """Insert (external_id, event_id, account_id, currency) rows; return the ids that were new."""
+    if not rows:
+        return set()
+    now = uow.now()
+    stmt = (
+        pg_insert(received)
+        .values(
+            [
+                {
+                    "source": source,
+                    "kind": kind,
+                    "external_id": ext,
+                    "event_id": event_id,
+                    "received_at": now,
+                    "account_id": account,
+                    "currency": currency,
+                }
+                for ext, event_id, account, currency in rows
+            ]
+        )
+        .on_conflict_do_nothing()
+        .returning(received.c.external_id)
+    )
+    return set(uow.session.execute(stmt).scalars())
+
+
+def lookup_received(
+    uow: UnitOfWork, source: str, kind: str, external_id: str
+) -> tuple[str | None, str | None]:
+    row = uow.session.execute(
+        select(received.c.account_id, received.c.currency).where(
+            received.c.source == source, received.c.kind == kind, received.c.external_id == external_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"{kind} {external_id!r} was never received from source {source!r}")
+    return row.account_id, row.currency
+
+
+# --- customers ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resolved:
+    customer_id: str
+    link_rule: str | None
+    linked_ids: list[str]
+
+
+def _known(row: Any) -> KnownCustomer:
+    return KnownCustomer(
+        source=row.source,
+        source_customer_id=row.source_customer_id,
+        customer_id=row.customer_id,
+        document_id=row.document_id,
+        email=row.email,
+        phone=row.phone,
+    )
+
+
+def _link_candidates(uow: UnitOfWork, candidate: KnownCustomer) -> list[KnownCustomer]:
+    conditions = [
+        getattr(customers.c, rule) == getattr(candidate, rule)
+        for rule in ("document_id", "email", "phone")
+        if getattr(candidate, rule)
+    ]
+    if not conditions:
+        return []
+    rows = uow.session.execute(
+        select(customers).where(customers.c.source != candidate.source, or_(*conditions))
+    ).all()
+    return [_known(r) for r in rows]
+
+
+def resolve_customer(
+    uow: UnitOfWork,
+    source: str,
+    source_customer_id: str,
+    *,
+    document_id: str | None,
+    email: str | None,
+    phone: str | None,
+    update_contact: bool = True,
+) -> Resolved:
+    """Map a source's customer id to the canonical customer, linking it on first sight."""
+    existing = uow.session.execute(
+        select(customers).where(
+            customers.c.source == source, customers.c.source_customer_id == source_customer_id
+        )
+    ).first()
+    candidate = KnownCustomer(source, source_customer_id, source_customer_id, document_id, email, phone)
+    if existing is not None:
+        customer_id, rule = existing.customer_id, existing.link_rule
+        if update_contact:
+            uow.session.execute(
+                update(customers)
+                .where(customers.c.source == source, customers.c.source_customer_id == source_customer_id)
+                .values(document_id=document_id, email=email, phone=phone, updated_at=uow.now())
+            )
+    else:
+        link = find_link(candidate, _link_candidates(uow, candidate))
+        if link is not None:
+            customer_id, rule = link[0].customer_id, link[1]
+        else:
+            rule = None
+            taken = uow.session.execute(
+                select(customers.c.source).where(customers.c.customer_id == source_customer_id).limit(1)
+            ).first()
+            customer_id = f"{source}:{source_customer_id}" if taken is not None else source_customer_id
+        uow.session.execute(
+            pg_insert(customers).values(
+                source=source,
+                source_customer_id=source_customer_id,
+                customer_id=customer_id,
+                document_id=document_id,
+                email=email,
+                phone=phone,
+                link_rule=rule,
+                updated_at=uow.now(),
+            )
+        )
+    linked = uow.session.execute(
+        select(customers.c.source_customer_id).where(
+            customers.c.customer_id == customer_id,
+            or_(customers.c.source != source, customers.c.source_customer_id != source_customer_id),
+        )
+    ).scalars()
+    return Resolved(customer_id, rule, sorted(set(linked) - {source_customer_id}))
+
+
+def upsert_customer(
+    uow: UnitOfWork, source: str, source_customer_id: str, body: CustomerUpsertIn, *, event_id: str
+) -> tuple[CustomerUpserted, Envelope]:
+    """Raises StandardisationError (field path) when contact data cannot be standardised."""
+    draft = body.to_contract(source_customer_id)
+    resolved = resolve_customer(
+        uow,
+        source,
+        source_customer_id,
+        document_id=draft.document_id,
+        email=draft.email,
+        phone=draft.phone,
+    )
+    payload = body.to_contract(
+        resolved.customer_id,
+        linked_customer_ids=resolved.linked_ids,
+        link_rule=resolved.link_rule,
+    )
+    return payload, emit_from(uow, payload, source=source, event_id=event_id)
+
+
+# --- invoices and payments -----------------------------------------------------------------
+
+
+def _standardise_invoices(
+    uow: UnitOfWork, source: str, items: Sequence[tuple[int, InvoiceIn]], results: dict[int, ItemResult]
+) -> list[tuple[int, InvoiceIssued]]:
+    ready: list[tuple[int, InvoiceIssued]] = []
+    known = _known_customers(uow, source, {inv.customer.customer_id for _, inv in items})
+    for index, item in items:
+        try:
+            contract = item.to_contract()
+        except StandardisationError as exc:
+            results[index] = ItemResult(
+                index, "rejected", item.invoice_id, errors=[FieldError(exc.field, exc.message)]
+            )
+            continue
+        except ValidationError as exc:
+            results[index] = ItemResult(index, "rejected", item.invoice_id, errors=validation_errors(exc))
+            continue
+        customer = contract.customer
+        canonical = known.get(customer.customer_id)
+        if canonical is None:
+            canonical = resolve_customer(
+                uow,
+                source,
+                customer.customer_id,
+                document_id=customer.document_id,
+                email=customer.email,
+                phone=customer.phone,
+                update_contact=False,
+            ).customer_id
+            known[customer.customer_id] = canonical
+        if canonical != customer.customer_id:
+            contract = contract.model_copy(
+                update={"customer": customer.model_copy(update={"customer_id": canonical})}
+            )
+        ready.append((index, contract))
+    return ready
+
+
+def _known_customers(uow: UnitOfWork, source: str, ids: set[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    rows = uow.session.execute(
+        select(customers.c.source_customer_id, customers.c.customer_id).where(
+            and_(customers.c.source == source, customers.c.source_customer_id.in_(ids))
+        )
+    ).all()
+    return {r.source_customer_id: r.customer_id for r in rows}
+
+
+def _accept_unique(
+    uow: UnitOfWork,
+    source: str,
+    kind: str,
+    ready: Sequence[tuple[int, InvoiceIssued | PaymentReceived]],
+    results: dict[int, ItemResult],
+) -> None:
+    """Emit what this source never sent before; report the rest as duplicates."""
+    first: dict[str, tuple[int, InvoiceIssued | PaymentReceived]] = {}
+    for index, payload in ready:
+        ext = payload.invoice_id if isinstance(payload, InvoiceIssued) else payload.payment_id
+        if ext in first:
+            results[index] = ItemResult(index, "duplicate", ext, natural_event_id(source, kind, ext))
+        else:
+            first[ext] = (index, payload)
+    new = record_new(
+        uow,
+        source,
+        kind,
+        [
+            (ext, natural_event_id(source, kind, ext), p.account_id, p.currency)
+            for ext, (_, p) in first.items()
+        ],
+    )
+    for ext, (index, payload) in first.items():
+        event_id = natural_event_id(source, kind, ext)
+        if ext in new:
+            emit_from(uow, payload, source=source, event_id=event_id)
+            results[index] = ItemResult(index, "accepted", ext, event_id)
+        else:
+            results[index] = ItemResult(index, "duplicate", ext, event_id)
+
+
+def ingest_invoices(uow: UnitOfWork, source: str, items: Sequence[tuple[int, InvoiceIn]]) -> list[ItemResult]:
+    """Standardise, link customers, de-duplicate and emit a batch of validated invoices."""
+    results: dict[int, ItemResult] = {}
+    ready = _standardise_invoices(uow, source, items, results)
+    _accept_unique(uow, source, "invoice", ready, results)
+    return [results[i] for i, _ in items]
+
+
+def ingest_payments(
+    uow: UnitOfWork, source: str, items: Sequence[tuple[int, PaymentReceived]]
+) -> list[ItemResult]:
+    results: dict[int, ItemResult] = {}
+    _accept_unique(uow, source, "payment", list(items), results)
+    return [results[i] for i, _ in items]
+
+
+# --- adjustments, cancellations, reversals -----------------------------------------------------
+
+
+def adjust_invoice(
+    uow: UnitOfWork, source: str, invoice_id: str, body: AdjustmentIn
+) -> tuple[Status, InvoiceAdjusted | None, str]:
+    account_id, currency = _invoice_account(uow, source, invoice_id, body.account_id)
+    payload = InvoiceAdjusted(
+        adjustment_id=body.adjustment_id,
+        invoice_id=invoice_id,
+        account_id=account_id,
+        new_amount=body.new_amount,
+        currency=body.currency or currency or "",
+        reason=body.reason,
+        effective_on=body.effective_on,
+        new_due_on=body.new_due_on,
+        note=body.note,
+    )
+    return _once(uow, source, "adjustment", f"{invoice_id}/{body.adjustment_id}", payload)
+
+
+def cancel_invoice(
+    uow: UnitOfWork, source: str, invoice_id: str, body: CancellationIn
+) -> tuple[Status, InvoiceCancelled | None, str]:
+    account_id, _ = _invoice_account(uow, source, invoice_id, body.account_id)
+    payload = InvoiceCancelled(
+        invoice_id=invoice_id,
+        account_id=account_id,
+        reason=body.reason,
+        cancelled_on=body.cancelled_on,
+        note=body.note,
+    )
+    return _once(uow, source, "cancellation", invoice_id, payload)
+
+
+def reverse_payment(
+    uow: UnitOfWork, source: str, payment_id: str, body: ReversalIn
+) -> tuple[Status, PaymentReversed | None, str]:
+    try:
+        account_id, _ = lookup_received(uow, source, "payment", payment_id)
+    except NotFound:
+        if body.account_id is None:
+            raise
+        account_id = body.account_id
+    payload = PaymentReversed(
+        payment_id=payment_id,
+        account_id=body.account_id or account_id,
+        reversed_on=body.reversed_on,
+        reason=body.reason,
+        note=body.note,
+    )
+    return _once(uow, source, "reversal", payment_id, payload)
+
+
+def _invoice_account(
+    uow: UnitOfWork, source: str, invoice_id: str, given: str | None
+) -> tuple[str, str | None]:
+    try:
+        account_id, currency = lookup_received(uow, source, "invoice", invoice_id)
+    except NotFound:
+        if given is None:
+            raise
+        return given, None
+    return given or account_id or "", currency
+
+
+def _once(uow: UnitOfWork, source: str, kind: str, key: str, payload: Any) -> tuple[Status, Any, str]:
+    event_id = natural_event_id(source, kind, key)
+    account = getattr(payload, "account_id", None)
+    if not record_new(uow, source, kind, [(key, event_id, account, getattr(payload, "currency", None))]):
+        return "duplicate", None, event_id
+    emit_from(uow, payload, source=source, event_id=event_id)
+    return "accepted", payload, event_id
+
+
+# --- reference data -------------------------------------------------------------------------
+
+
+def upsert_reference(uow: UnitOfWork, source: str, payload: ReferenceUpserted, *, event_id: str) -> Envelope:
+    """Store the latest state; parents (office, agency) must already exist."""
+    parents = {
+        "office_id": "office",
+        "agency_id": "agency",
+        "parent_id": payload.entity_type if payload.entity_type in ("office", "agency") else None,
+    }
+    for attr, kind in parents.items():
+        ref = getattr(payload, attr)
+        if ref is None:
+            continue
+        if kind is None:
+            raise StandardisationError(attr, f"a {payload.entity_type} has no parent")
+        if (kind, ref) == (payload.entity_type, payload.entity_id):
+            raise StandardisationError(attr, "an entity cannot be its own parent")
+        found = uow.session.execute(
+            select(reference_entities.c.entity_id).where(
+                tuple_(reference_entities.c.entity_type, reference_entities.c.entity_id) == (kind, ref)
+            )
+        ).first()
+        if found is None:
+            raise StandardisationError(attr, f"unknown {kind} {ref!r}")
+    data = payload.model_dump(mode="json", exclude_none=True)
+    stmt = pg_insert(reference_entities).values(
+        entity_type=payload.entity_type,
+        entity_id=payload.entity_id,
+        name=payload.name,
+        data=data,
+        updated_at=uow.now(),
+    )
+    uow.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["entity_type", "entity_id"],
+            set_={"name": payload.name, "data": data, "updated_at": uow.now()},
+        )
+    )
+    return emit_from(uow, payload, source=source, event_id=event_id)
