@@ -1,0 +1,230 @@
+"""Delivery providers per channel.
+
+File-based defaults (an e-mail outbox of ``.eml`` files, an SMS/WhatsApp log,
+PDF letters) touch only the local disk, so they run inline in the handler's
+transaction (``inline = True``). Network providers (SMTP, HTTP) are
+``inline = False``: the handler marks the task ``ready`` and the dispatcher
+sends it outside any database transaction (``service_layer/dispatch.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import smtplib
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+from reportlab.lib.pagesizes import LETTER
+from reportlab.lib.units import cm
+from reportlab.pdfgen import canvas
+
+from libs.events.payloads.contacts import ContactStatus
+from services.notifier.config import NotifierSettings
+from services.notifier.domain.messages import Message
+
+
+@dataclass(frozen=True)
+class Recipient:
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    contact_id: str
+    account_id: str
+    channel: str
+    recipient: Recipient
+    message: Message
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    status: ContactStatus
+    provider: str
+    detail: str | None = None
+    artifact: str | None = None
+
+
+class Provider(Protocol):
+    name: str
+    inline: bool
+
+    def deliver(self, delivery: Delivery) -> DeliveryResult: ...
+
+
+def _safe(contact_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in contact_id)
+
+
+def _email_message(delivery: Delivery, sender: str, to: str) -> EmailMessage:
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = to
+    mail["Subject"] = delivery.message.subject
+    mail["X-Cobranza-Contact-Id"] = delivery.contact_id
+    mail.set_content(delivery.message.body)
+    return mail
+
+
+class OutboxFileEmailProvider:
+    """Writes each e-mail as an ``.eml`` file: the default when no SMTP server is configured."""
+
+    name = "outbox-file"
+    inline = True
+
+    def __init__(self, root: Path, sender: str) -> None:
+        self.dir = root / "outbox"
+        self.sender = sender
+
+    def deliver(self, delivery: Delivery) -> DeliveryResult:
+        if not delivery.recipient.email:
+            return DeliveryResult("failed", self.name, "no e-mail address on file")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / f"{_safe(delivery.contact_id)}.eml"
+        path.write_bytes(bytes(_email_message(delivery, self.sender, delivery.recipient.email)))
+        return DeliveryResult("sent", self.name, artifact=str(path))
+
+
+class SmtpEmailProvider:
+    name = "smtp"
+    inline = False
+
+    def __init__(self, settings: NotifierSettings) -> None:
+        self.settings = settings
+
+    def deliver(self, delivery: Delivery) -> DeliveryResult:
+        s = self.settings
+        if not delivery.recipient.email:
+            return DeliveryResult("failed", self.name, "no e-mail address on file")
+        assert s.smtp_host is not None
+        try:
+            with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.http_timeout_s) as smtp:
+                if s.smtp_starttls:
+                    smtp.starttls()
+                if s.smtp_username:
+                    smtp.login(s.smtp_username, s.smtp_password or "")
+                refused = smtp.send_message(_email_message(delivery, s.mail_from, delivery.recipient.email))
+        except (smtplib.SMTPException, OSError) as exc:
+            return DeliveryResult("failed", self.name, f"{exc.__class__.__name__}: {exc}"[:1000])
+        if refused:
+            return DeliveryResult("rejected", self.name, json.dumps(refused, default=str)[:1000])
+        return DeliveryResult("sent", self.name)
+
+
+class LogFileMessagingProvider:
+    """Appends SMS/WhatsApp messages to a JSON-lines log: the default without an HTTP gateway."""
+
+    inline = True
+
+    def __init__(self, root: Path, channel: str) -> None:
+        self.name = f"{channel}-log-file"
+        self.path = root / f"{channel}.log"
+        self.channel = channel
+
+    def deliver(self, delivery: Delivery) -> DeliveryResult:
+        if not delivery.recipient.phone:
+            return DeliveryResult("failed", self.name, "no phone number on file")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = {
+            "contact_id": delivery.contact_id,
+            "to": delivery.recipient.phone,
+            "body": delivery.message.body,
+        }
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+        return DeliveryResult("sent", self.name, artifact=str(self.path))
+
+
+class HttpMessagingProvider:
+    """POSTs ``{to, body, contact_id}`` as JSON to an SMS/WhatsApp gateway; 2xx means sent."""
+
+    inline = False
+
+    def __init__(self, url: str, channel: str, token: str | None, timeout_s: float) -> None:
+        self.name = f"{channel}-http"
+        self.url = url
+        self.token = token
+        self.timeout_s = timeout_s
+
+    def deliver(self, delivery: Delivery) -> DeliveryResult:
+        if not delivery.recipient.phone:
+            return DeliveryResult("failed", self.name, "no phone number on file")
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        body = {
+            "to": delivery.recipient.phone,
+            "body": delivery.message.body,
+            "contact_id": delivery.contact_id,
+        }
+        try:
+            response = httpx.post(self.url, json=body, headers=headers, timeout=self.timeout_s)
+        except httpx.HTTPError as exc:
+            return DeliveryResult("failed", self.name, f"{exc.__class__.__name__}: {exc}"[:1000])
+        if response.is_success:
+            return DeliveryResult("sent", self.name)
+        status = "rejected" if 400 <= response.status_code < 500 else "failed"
+        return DeliveryResult(status, self.name, f"HTTP {response.status_code}: {response.text[:500]}")
+
+
+class PdfLetterProvider:
+    """Renders a letter as a PDF under the state dir, for printing and postal dispatch."""
+
+    name = "pdf-letter"
+    inline = True
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "letters"
+
+    def path_for(self, contact_id: str) -> Path:
+        return self.dir / f"{_safe(contact_id)}.pdf"
+
+    def deliver(self, delivery: Delivery) -> DeliveryResult:
+        if not delivery.recipient.address:
+            return DeliveryResult("failed", self.name, "no postal address on file")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.path_for(delivery.contact_id)
+        pdf = canvas.Canvas(str(path), pagesize=LETTER, invariant=True)
+        pdf.setTitle(delivery.message.subject)
+        _, height = LETTER
+        y = height - 3 * cm
+        pdf.setFont("Helvetica-Bold", 13)
+        pdf.drawString(2.5 * cm, y, delivery.message.subject)
+        pdf.setFont("Helvetica", 11)
+        y -= 1.2 * cm
+        for line in delivery.message.body.splitlines():
+            if y < 2.5 * cm:
+                pdf.showPage()
+                pdf.setFont("Helvetica", 11)
+                y = height - 2.5 * cm
+            pdf.drawString(2.5 * cm, y, line)
+            y -= 0.6 * cm
+        pdf.save()
+        return DeliveryResult("sent", self.name, artifact=str(path))
+
+
+def providers_for(settings: NotifierSettings) -> dict[str, Provider]:
+    """The provider of each channel except voice (a call-center queue, see the API)."""
+    root = settings.root
+    email: Provider = (
+        SmtpEmailProvider(settings)
+        if settings.smtp_host
+        else OutboxFileEmailProvider(root, f"{settings.sender_name} <{settings.mail_from}>")
+    )
+    sms: Provider = (
+        HttpMessagingProvider(settings.sms_http_url, "sms", settings.http_token, settings.http_timeout_s)
+        if settings.sms_http_url
+        else LogFileMessagingProvider(root, "sms")
+    )
+    whatsapp: Provider = (
+        HttpMessagingProvider(
+            settings.whatsapp_http_url, "whatsapp", settings.http_token, settings.http_timeout_s
+        )
+        if settings.whatsapp_http_url
+        else LogFileMessagingProvider(root, "whatsapp")
+    )
+    return {"email": email, "sms": sms, "whatsapp": whatsapp, "letter": PdfLetterProvider(root)}

@@ -1,0 +1,90 @@
+"""notifier's API: the contact task queue (call centers report voice outcomes here) and letters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import FileResponse
+from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy import select
+
+from libs.events.payloads.contacts import ContactStatus
+from libs.events.types import Channel
+from libs.runtime.context import ServiceContext
+from services.notifier.adapters.orm import tasks
+from services.notifier.adapters.providers import DeliveryResult, PdfLetterProvider
+from services.notifier.config import NotifierSettings
+from services.notifier.service_layer.handlers import CALL_CENTER, record_outcome
+
+
+class TaskView(BaseModel):
+    contact_id: str
+    account_id: str
+    channel: str
+    strategy: str
+    step: str
+    template: str
+    language: str
+    scheduled_for: datetime
+    status: str
+    provider: str | None
+    detail: str | None
+
+
+class OutcomeReport(BaseModel):
+    status: ContactStatus
+    detail: str | None = Field(default=None, max_length=1000)
+    occurred_at: AwareDatetime | None = None
+
+
+def router(ctx: ServiceContext) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["notifier"])
+
+    @api.get("/tasks", response_model=list[TaskView])
+    def list_tasks(
+        channel: Channel | None = None,
+        status: str | None = Query(default=None, max_length=16),
+        limit: int = Query(default=100, ge=1, le=1000),
+    ) -> list[dict[str, Any]]:
+        """Contact tasks, oldest due first; ``?channel=voice&status=queued`` is the call-center queue."""
+        query = select(tasks).order_by(tasks.c.scheduled_for, tasks.c.contact_id).limit(limit)
+        if channel is not None:
+            query = query.where(tasks.c.channel == channel)
+        if status is not None:
+            query = query.where(tasks.c.status == status)
+        with ctx.sessions() as session:
+            return [dict(r) for r in session.execute(query).mappings()]
+
+    @api.post("/tasks/{contact_id}/outcome", response_model=TaskView)
+    def report_outcome(contact_id: str, report: OutcomeReport) -> dict[str, Any]:
+        """A call center (or a provider's receipt) reports what happened with a contact."""
+        with ctx.unit_of_work(correlation_id=contact_id) as uow:
+            task = uow.session.execute(
+                select(tasks).where(tasks.c.contact_id == contact_id).with_for_update()
+            ).first()
+            if task is None:
+                raise HTTPException(404, f"no contact task {contact_id!r}")
+            if task.status in ("scheduled", "ready", "sending"):
+                raise HTTPException(409, f"contact {contact_id!r} has not been delivered yet ({task.status})")
+            provider = task.provider or CALL_CENTER
+            record_outcome(uow, task, DeliveryResult(report.status, provider, report.detail))
+        with ctx.sessions() as session:
+            row = session.execute(select(tasks).where(tasks.c.contact_id == contact_id)).mappings().one()
+            return dict(row)
+
+    @api.get("/letters/{contact_id}.pdf")
+    def letter(contact_id: str) -> FileResponse:
+        with ctx.sessions() as session:
+            task = session.execute(
+                select(tasks.c.channel, tasks.c.artifact).where(tasks.c.contact_id == contact_id)
+            ).first()
+        if task is None or task.channel != "letter" or not task.artifact:
+            raise HTTPException(404, f"no letter for contact {contact_id!r}")
+        path = PdfLetterProvider(NotifierSettings().root).path_for(contact_id)
+        if not path.is_file():
+            raise HTTPException(404, f"letter file for {contact_id!r} is missing")
+        return FileResponse(path, media_type="application/pdf", filename=f"{contact_id}.pdf")
+
+    return api

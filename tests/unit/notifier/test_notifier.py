@@ -1,0 +1,171 @@
+"""notifier on the in-memory platform: due contacts become outcomes, letters PDFs, voice a queue."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from email import message_from_bytes
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from libs.events.catalog import Topics
+from libs.events.envelope import Envelope
+from libs.runtime.http import create_app
+from services.notifier.adapters.providers import (
+    Delivery,
+    HttpMessagingProvider,
+    Recipient,
+    providers_for,
+)
+from services.notifier.config import NotifierSettings
+from services.notifier.domain.messages import Message, UnknownTemplate, render
+
+T0 = datetime(2026, 1, 14, 15, tzinfo=UTC)
+_seq = iter(range(1, 10_000))
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("COBRANZA_NOTIFIER_STATE_DIR", str(tmp_path))
+    for name in ("SMTP_HOST", "SMS_HTTP_URL", "WHATSAPP_HTTP_URL"):
+        monkeypatch.delenv(f"COBRANZA_NOTIFIER_{name}", raising=False)
+    return tmp_path
+
+
+def env(event_type: str, data: dict[str, Any], at: datetime = T0) -> Envelope:
+    return Envelope(id=f"n{next(_seq)}", source="/test", type=event_type, time=at, subject="A1", data=data)
+
+
+CUSTOMER = {
+    "customer_id": "C1",
+    "account_ids": ["A1"],
+    "name": "Ana Pérez",
+    "kind": "person",
+    "country": "CO",
+    "timezone": "America/Bogota",
+    "address": "Calle 10 # 5-20, Bogotá",
+    "contact_points": [
+        {"channel": "email", "value": "ana@example.com", "consent": True},
+        {"channel": "sms", "value": "+573001234567", "consent": True},
+    ],
+}
+
+
+def due(contact_id: str, channel: str, template: str, at: datetime = T0) -> dict[str, Any]:
+    return {
+        "contact_id": contact_id,
+        "account_id": "A1",
+        "channel": channel,
+        "scheduled_for": at.isoformat(),
+        "strategy": "default",
+        "step": template,
+        "template": template,
+    }
+
+
+def outcomes(platform) -> list[dict[str, Any]]:
+    return [
+        json.loads(p.record.value or b"")["data"]
+        for p in platform.broker.topics.get(Topics.CONTACTS, [])
+        if json.loads(p.record.value or b"")["type"] == "cobranza.contact.outcome"
+    ]
+
+
+def test_email_and_sms_are_delivered_to_files_and_reported(make_platform, clock, state_dir) -> None:
+    platform = make_platform(["notifier"])
+    platform.advance_to(T0)
+    platform.publish(env("cobranza.customer.upserted", CUSTOMER), Topics.CUSTOMERS)
+    platform.run_until_quiet()
+    platform.publish(env("cobranza.contact.due", due("K1", "email", "aviso_mora")), Topics.CONTACTS)
+    platform.publish(env("cobranza.contact.due", due("K2", "sms", "sms_mora")), Topics.CONTACTS)
+    platform.run_until_quiet()
+    got = {o["contact_id"]: (o["status"], o["provider"]) for o in outcomes(platform)}
+    assert got == {"K1": ("sent", "outbox-file"), "K2": ("sent", "sms-log-file")}
+    mail = message_from_bytes((state_dir / "notifier" / "outbox" / "K1.eml").read_bytes())
+    assert mail["To"] == "ana@example.com"
+    assert mail["Subject"] == "Su cuenta presenta un saldo vencido"
+    assert "Ana Pérez" in mail.get_payload(decode=True).decode("utf-8")
+    sms = json.loads((state_dir / "notifier" / "sms.log").read_text(encoding="utf-8"))
+    assert sms["to"] == "+573001234567" and "A1" in sms["body"]
+
+
+def test_future_contact_waits_for_its_time(make_platform, clock) -> None:
+    platform = make_platform(["notifier"])
+    platform.advance_to(T0)
+    platform.publish(env("cobranza.customer.upserted", CUSTOMER), Topics.CUSTOMERS)
+    later = datetime(2026, 1, 15, 12, tzinfo=UTC)
+    platform.publish(env("cobranza.contact.due", due("K1", "email", "aviso_mora", later)), Topics.CONTACTS)
+    platform.run_until_quiet()
+    assert outcomes(platform) == []
+    platform.advance_to(later)
+    [outcome] = outcomes(platform)
+    assert outcome["status"] == "sent"
+    assert datetime.fromisoformat(outcome["occurred_at"]) == later
+
+
+def test_letter_is_a_pdf_served_by_the_api(make_platform, clock) -> None:
+    platform = make_platform(["notifier"])
+    platform.advance_to(T0)
+    platform.publish(env("cobranza.customer.upserted", CUSTOMER), Topics.CUSTOMERS)
+    platform.run_until_quiet()
+    platform.publish(env("cobranza.contact.due", due("L1", "letter", "carta_cobro")), Topics.CONTACTS)
+    platform.run_until_quiet()
+    assert [(o["contact_id"], o["status"]) for o in outcomes(platform)] == [("L1", "sent")]
+    client = TestClient(create_app(platform.context("notifier")))
+    response = client.get("/v1/letters/L1.pdf")
+    assert response.status_code == 200
+    assert response.content.startswith(b"%PDF")
+    assert client.get("/v1/letters/nope.pdf").status_code == 404
+
+
+def test_missing_address_or_template_fails_with_a_reason(make_platform, clock) -> None:
+    platform = make_platform(["notifier"])
+    platform.advance_to(T0)
+    platform.publish(env("cobranza.contact.due", due("E1", "email", "aviso_mora")), Topics.CONTACTS)
+    platform.publish(env("cobranza.contact.due", due("E2", "email", "no_such_template")), Topics.CONTACTS)
+    platform.run_until_quiet()
+    got = {o["contact_id"]: (o["status"], o["detail"]) for o in outcomes(platform)}
+    assert got["E1"] == ("failed", "no e-mail address on file")
+    assert got["E2"][0] == "failed" and "no_such_template" in got["E2"][1]
+
+
+def test_voice_goes_to_the_call_center_queue_and_its_outcome_is_reported(make_platform, clock) -> None:
+    platform = make_platform(["notifier"])
+    platform.advance_to(T0)
+    platform.publish(env("cobranza.contact.due", due("V1", "voice", "guion_llamada")), Topics.CONTACTS)
+    platform.run_until_quiet()
+    assert outcomes(platform) == []
+    client = TestClient(create_app(platform.context("notifier")))
+    queue = client.get("/v1/tasks", params={"channel": "voice", "status": "queued"}).json()
+    assert [t["contact_id"] for t in queue] == ["V1"]
+    bad = client.post("/v1/tasks/V1/outcome", json={"status": "maybe"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "status"]
+    assert client.post("/v1/tasks/V9/outcome", json={"status": "answered"}).status_code == 404
+    ok = client.post("/v1/tasks/V1/outcome", json={"status": "answered", "detail": "promesa acordada"})
+    assert ok.status_code == 200 and ok.json()["status"] == "answered"
+    platform.run_until_quiet()
+    [outcome] = outcomes(platform)
+    assert (outcome["contact_id"], outcome["status"], outcome["provider"]) == (
+        "V1",
+        "answered",
+        "call-center",
+    )
+
+
+def test_templates_render_spanish_subjects() -> None:
+    message = render("recordatorio_previo", {"name": "Ana", "account_id": "A1", "address": "", "sender": "X"})
+    assert message.subject.startswith("Recordatorio") and "Ana" in message.body
+    with pytest.raises(UnknownTemplate):
+        render("nope", {})
+
+
+def test_http_provider_is_not_inline_and_reports_gateway_errors(monkeypatch) -> None:
+    monkeypatch.setenv("COBRANZA_NOTIFIER_SMS_HTTP_URL", "http://127.0.0.1:9/sms")
+    provider = providers_for(NotifierSettings())["sms"]
+    assert isinstance(provider, HttpMessagingProvider) and provider.inline is False
+    delivery = Delivery("K", "A1", "sms", Recipient("Ana", phone="+573001234567"), Message("s", "b"))
+    result = provider.deliver(delivery)
+    assert result.status == "failed" and result.provider == "sms-http"
