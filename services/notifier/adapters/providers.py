@@ -167,7 +167,7 @@ class HttpMessagingProvider:
             return DeliveryResult("failed", self.name, f"{exc.__class__.__name__}: {exc}"[:1000])
         if response.is_success:
             return DeliveryResult("sent", self.name)
-        status = "rejected" if 400 <= response.status_code < 500 else "failed"
+        status: ContactStatus = "rejected" if 400 <= response.status_code < 500 else "failed"
         return DeliveryResult(status, self.name, f"HTTP {response.status_code}: {response.text[:500]}")
 
 

@@ -87,7 +87,8 @@ def test_email_and_sms_are_delivered_to_files_and_reported(make_platform, clock,
     mail = message_from_bytes((state_dir / "notifier" / "outbox" / "K1.eml").read_bytes())
     assert mail["To"] == "ana@example.com"
     assert mail["Subject"] == "Su cuenta presenta un saldo vencido"
-    assert "Ana Pérez" in mail.get_payload(decode=True).decode("utf-8")
+    payload = mail.get_payload(decode=True)
+    assert isinstance(payload, bytes) and "Ana Pérez" in payload.decode("utf-8")
     sms = json.loads((state_dir / "notifier" / "sms.log").read_text(encoding="utf-8"))
     assert sms["to"] == "+573001234567" and "A1" in sms["body"]
 
