@@ -1,0 +1,217 @@
+"""segmentation's handlers on the in-memory platform with a real Postgres."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from libs.events.catalog import Topics
+from libs.events.envelope import Envelope
+from services.segmentation.adapters.orm import accounts, payments, segment_history
+
+_ids = count(1)
+
+INVOICE: dict[str, Any] = {
+    "invoice_id": "I1",
+    "account_id": "A1",
+    "customer": {
+        "customer_id": "C1",
+        "name": "Ana Gómez",
+        "kind": "person",
+        "country": "CO",
+        "timezone": "America/Bogota",
+        "region": "Antioquia",
+    },
+    "amount": "300000.00",
+    "currency": "COP",
+    "issued_on": "2025-12-01",
+    "due_on": "2025-12-15",
+    "product_line": "autos",
+    "advisor_id": "ASE-7",
+    "office_id": "MED-01",
+    "agency_id": "AG-3",
+}
+
+
+def envelope(event_type: str, data: dict[str, Any], event_id: str | None = None) -> Envelope:
+    return Envelope(
+        id=event_id or f"e{next(_ids)}",
+        source="/test",
+        type=event_type,
+        time=datetime(2026, 1, 1, 15, tzinfo=UTC),
+        subject=data.get("account_id"),
+        data=data,
+    )
+
+
+def aged(bucket: str, dpd: int, overdue: str, account_id: str = "A1") -> Envelope:
+    return envelope(
+        "cobranza.account.aged",
+        {"account_id": account_id, "bucket": bucket, "days_past_due": dpd, "overdue_amount": overdue, "currency": "COP"},
+    )
+
+
+def broken(promise_id: str) -> Envelope:
+    return envelope(
+        "cobranza.promise.broken",
+        {
+            "promise_id": promise_id,
+            "account_id": "A1",
+            "promised_amount": "100000",
+            "paid_amount": "0",
+            "currency": "COP",
+            "due_on": "2025-12-20",
+        },
+    )
+
+
+def changes(platform: Any) -> list[dict[str, Any]]:
+    return [json.loads(p.record.value) for p in platform.broker.topics.get(Topics.SEGMENTS, [])]
+
+
+def test_first_invoice_assigns_a_segment_and_announces_it(make_platform) -> None:
+    platform = make_platform(["segmentation"])
+    platform.publish(envelope("cobranza.invoice.issued", INVOICE, "inv-1"), Topics.INVOICES)
+    platform.publish(envelope("cobranza.invoice.issued", INVOICE, "inv-1"), Topics.INVOICES)  # redelivered
+    platform.run_until_quiet()
+
+    events = changes(platform)
+    assert len(events) == 1
+    event = events[0]
+    assert event["type"] == "cobranza.segment.changed" and event["subject"] == "A1"
+    data = event["data"]
+    assert data["segment"] == "current_good" and "previous_segment" not in data
+    attributes = data["reasons"][0]["attributes"]
+    assert data["reasons"][0]["rule"] == "current_good"
+    assert attributes["stage"] == "current"
+    assert attributes["score_band"] == "A" and attributes["best_channel"] is None
+    with platform.context("segmentation").sessions() as session:
+        row = session.execute(select(accounts)).one()
+    assert row.total_balance == Decimal("300000.0000")
+    assert (row.product_line, row.region, row.advisor_id, row.customer_kind) == ("autos", "Antioquia", "ASE-7", "person")
+    assert row.score_source == "fallback" and row.rules_version == "2026.01"
+
+
+def test_aging_and_broken_promises_move_the_account_through_the_playbook(make_platform) -> None:
+    platform = make_platform(["segmentation"])
+    platform.publish(envelope("cobranza.invoice.issued", INVOICE), Topics.INVOICES)
+    platform.run_until_quiet()
+    platform.publish(aged("dpd_1_30", 1, "300000"), Topics.ACCOUNTS)
+    platform.run_until_quiet()
+    platform.publish(aged("dpd_61_90", 61, "300000"), Topics.ACCOUNTS)
+    platform.run_until_quiet()
+    for n in range(3):
+        platform.publish(broken(f"P{n}"), Topics.PROMISES)
+    platform.run_until_quiet()
+
+    moves = [(c["data"].get("previous_segment"), c["data"]["segment"]) for c in changes(platform)]
+    assert moves[:2] == [(None, "current_good"), ("current_good", "early_low_value")]
+    assert moves[2][1] in ("late_person", "late_person_agency")
+    assert moves[-1] == (moves[2][1], "hardship")
+    last = changes(platform)[-1]["data"]["reasons"][0]
+    assert last["attributes"]["broken_promises"] == 3 and last["attributes"]["best_channel"] == "external_agency"
+    with platform.context("segmentation").sessions() as session:
+        history = session.execute(select(segment_history.c.segment).order_by(segment_history.c.id)).scalars().all()
+    assert history == [m[1] for m in moves]
+
+
+def test_no_event_when_the_segment_does_not_change(make_platform) -> None:
+    platform = make_platform(["segmentation"])
+    platform.publish(envelope("cobranza.invoice.issued", INVOICE), Topics.INVOICES)
+    platform.publish(envelope("cobranza.invoice.issued", dict(INVOICE, invoice_id="I2")), Topics.INVOICES)
+    platform.run_until_quiet()
+    assert len(changes(platform)) == 1
+    with platform.context("segmentation").sessions() as session:
+        assert session.execute(select(accounts.c.total_balance)).scalar_one() == Decimal("600000.0000")
+
+
+def test_facts_before_the_first_invoice_are_kept_but_not_segmented(make_platform) -> None:
+    platform = make_platform(["segmentation"])
+    platform.publish(aged("dpd_31_60", 31, "2500000"), Topics.ACCOUNTS)
+    platform.run_until_quiet()
+    assert changes(platform) == []
+    platform.publish(envelope("cobranza.invoice.issued", dict(INVOICE, amount="2500000")), Topics.INVOICES)
+    platform.run_until_quiet()
+    assert [c["data"]["segment"] for c in changes(platform)] == ["early_high_value"]
+
+
+def test_payments_record_on_time_history_and_adjustments_change_balances(make_platform) -> None:
+    platform = make_platform(["segmentation"])
+    platform.publish(envelope("cobranza.invoice.issued", INVOICE), Topics.INVOICES)
+    platform.publish(
+        envelope(
+            "cobranza.invoice.adjusted",
+            {
+                "adjustment_id": "ADJ1",
+                "invoice_id": "I1",
+                "account_id": "A1",
+                "new_amount": "250000",
+                "currency": "COP",
+                "reason": "discount",
+                "effective_on": "2025-12-05",
+            },
+        ),
+        Topics.INVOICES,
+    )
+    pay = {"payment_id": "PAY1", "account_id": "A1", "amount": "100000", "currency": "COP", "received_on": "2025-12-10"}
+    platform.publish(envelope("cobranza.payment.received", pay), Topics.PAYMENTS)
+    platform.run_until_quiet()
+    platform.publish(aged("dpd_1_30", 1, "150000"), Topics.ACCOUNTS)
+    platform.run_until_quiet()
+    late = dict(pay, payment_id="PAY2", received_on="2025-12-28")
+    platform.publish(envelope("cobranza.payment.received", late), Topics.PAYMENTS)
+    platform.run_until_quiet()
+    with platform.context("segmentation").sessions() as session:
+        on_time = dict(session.execute(select(payments.c.payment_id, payments.c.on_time)).all())
+        row = session.execute(select(accounts)).one()
+    assert on_time == {"PAY1": True, "PAY2": False}
+    assert row.total_balance == Decimal("50000.0000")
+    assert str(row.last_payment_on) == "2025-12-28"
+
+    platform.publish(
+        envelope("cobranza.payment.reversed", {"payment_id": "PAY2", "account_id": "A1", "reversed_on": "2025-12-30", "reason": "bounced_cheque"}),
+        Topics.PAYMENTS,
+    )
+    platform.publish(
+        envelope("cobranza.invoice.cancelled", {"invoice_id": "I1", "account_id": "A1", "reason": "policy_cancelled", "cancelled_on": "2025-12-31"}),
+        Topics.INVOICES,
+    )
+    platform.run_until_quiet()
+    with platform.context("segmentation").sessions() as session:
+        row = session.execute(select(accounts)).one()
+    assert str(row.last_payment_on) == "2025-12-10"
+    assert row.total_balance == Decimal(0) and row.first_issued_on is None
+
+
+def test_invalid_facts_are_dead_lettered_with_the_reason(make_platform) -> None:
+    platform = make_platform(["segmentation"])
+    platform.publish(envelope("cobranza.invoice.issued", INVOICE), Topics.INVOICES)
+    platform.publish(
+        envelope("cobranza.invoice.cancelled", {"invoice_id": "NOPE", "account_id": "A1", "reason": "other", "cancelled_on": "2025-12-31"}),
+        Topics.INVOICES,
+    )
+    platform.publish(envelope("cobranza.invoice.issued", dict(INVOICE, invoice_id="I9", currency="USD")), Topics.INVOICES)
+    platform.run_until_quiet()
+    reasons = [p.headers["dlq_reason"] for p in platform.broker.topics[Topics.DEAD_LETTER]]
+    assert len(reasons) == 2
+    assert "invoice_id: invoice NOPE of account A1 was never issued" in reasons[0]
+    assert "currency: account A1 is kept in COP, not USD" in reasons[1]
+
+
+def test_a_config_dir_with_segments_yaml_replaces_the_packaged_rules(make_platform, tmp_path: Path) -> None:
+    (tmp_path / "segments.yaml").write_text(
+        "version: sim-1\nrules:\n  - name: autos\n    segment: autos_portfolio\n    when:\n"
+        "      - {attribute: product_line, op: eq, value: autos}\ndefault: {segment: others}\n",
+        encoding="utf-8",
+    )
+    platform = make_platform(["segmentation"])
+    platform.context("segmentation").extras["config_dir"] = tmp_path
+    platform.publish(envelope("cobranza.invoice.issued", INVOICE), Topics.INVOICES)
+    platform.run_until_quiet()
+    assert [c["data"]["segment"] for c in changes(platform)] == ["autos_portfolio"]
