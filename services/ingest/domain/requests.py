@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 from libs.events.payloads.customers import ContactPoint, CustomerUpserted
 from libs.events.payloads.invoices import AdjustmentReason, CancellationReason, Customer, InvoiceIssued
@@ -90,11 +90,13 @@ class InvoiceIn(_In):
     installment_number: int | None = Field(default=None, ge=1)
     description: str | None = Field(default=None, max_length=500)
 
-    @model_validator(mode="after")
-    def _due_not_before_issue(self) -> InvoiceIn:
-        if self.due_on < self.issued_on:
+    @field_validator("due_on")
+    @classmethod
+    def _due_not_before_issue(cls, due_on: date, info: ValidationInfo) -> date:
+        issued_on = info.data.get("issued_on")
+        if issued_on is not None and due_on < issued_on:
             raise ValueError("due_on must not be before issued_on")
-        return self
+        return due_on
 
     def to_contract(self, customer_id: str | None = None) -> InvoiceIssued:
         """``customer_id``: the canonical id when the customer was linked to another source's."""

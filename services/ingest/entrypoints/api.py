@@ -110,7 +110,7 @@ ALLOWED_FIELDS: dict[ReferenceEntity, set[str]] = {
 
 def _unprocessable(path: str, message: str) -> HTTPException:
     return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_ENTITY,
+        422,
         detail=[{"loc": ["body", *path.split(".")], "msg": message, "type": "value_error"}],
     )
 
@@ -123,7 +123,7 @@ def _bulk_body(results: list[ItemResult]) -> dict[str, Any]:
 def _single(kind: str, result: ItemResult) -> tuple[int, dict[str, Any]]:
     if result.status == "rejected":
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            422,
             detail=[
                 {"loc": ["body", *e.path.split(".")], "msg": e.message, "type": "value_error"}
                 for e in result.errors
@@ -338,7 +338,7 @@ def router(ctx: ServiceContext) -> APIRouter:
             payload = ReferenceUpserted(entity_type=entity_type, entity_id=entity_id, **body.model_dump())
         except ValidationError as exc:
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                422,
                 detail=[
                     {"loc": ["body", *e.path.split(".")], "msg": e.message} for e in validation_errors(exc)
                 ],

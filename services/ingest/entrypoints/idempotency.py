@@ -73,7 +73,7 @@ def _claim(uow: UnitOfWork, source: str, key: str, operation: str, digest: str) 
     ).one()
     if stored.request_hash != digest or stored.operation != operation:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            422,
             detail=[
                 {
                     "loc": ["header", "Idempotency-Key"],

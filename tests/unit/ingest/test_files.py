@@ -24,8 +24,23 @@ POLIZAS_HEADER = [
 ]  # fmt: skip
 
 
-def polizas_row(invoice: str, amount: str = "1.250.000,50", due: str = "20/01/2026", phone: str = "300 123 4567") -> list[str]:
-    return [invoice, "POL-" + invoice, "1", amount, "05/01/2026", due, "auto", "C-" + invoice, "Ana", "52.111.222", "ana@example.com", phone]
+def polizas_row(
+    invoice: str, amount: str = "1.250.000,50", due: str = "20/01/2026", phone: str = "300 123 4567"
+) -> list[str]:
+    return [
+        invoice,
+        "POL-" + invoice,
+        "1",
+        amount,
+        "05/01/2026",
+        due,
+        "auto",
+        "C-" + invoice,
+        "Ana",
+        "52.111.222",
+        "ana@example.com",
+        phone,
+    ]
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]], delimiter: str = ";") -> Path:
@@ -38,7 +53,9 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]], delimiter: s
 
 def outbox_events(ctx) -> list[dict]:
     with ctx.sessions() as session:
-        values = session.execute(select(ctx.spec.tables.outbox.c.value).order_by(ctx.spec.tables.outbox.c.id)).scalars()
+        values = session.execute(
+            select(ctx.spec.tables.outbox.c.value).order_by(ctx.spec.tables.outbox.c.id)
+        ).scalars()
         return [json.loads(v) for v in values]
 
 
@@ -50,7 +67,9 @@ def test_mapping_converts_source_formats_to_our_fields() -> None:
     assert (values["issued_on"], values["due_on"]) == ("2026-01-05", "2026-01-20")
     assert values["customer"]["country"] == "CO"  # a default of the mapping
     assert values["currency"] == "COP"
-    _, errors = mapping.apply("invoices", dict(zip(POLIZAS_HEADER, polizas_row("F2", amount="x", due="2026-01-20"), strict=True)))
+    _, errors = mapping.apply(
+        "invoices", dict(zip(POLIZAS_HEADER, polizas_row("F2", amount="x", due="2026-01-20"), strict=True))
+    )
     assert [e[0] for e in errors] == ["amount", "due_on"]
 
 
@@ -75,7 +94,10 @@ def test_bank_statements_yield_credit_entries_only() -> None:
     assert camt[2].values["reference"] == "INV-2002"
     mt = list(iter_mt940(FIXTURES / "statement.mt940"))
     assert detect_format(FIXTURES / "statement.mt940") == "mt940"
-    assert [(r.values["payment_id"], r.values["amount"]) for r in mt] == [("BANKREF1", "150000.00"), ("STMT-0001-3", "75000.50")]
+    assert [(r.values["payment_id"], r.values["amount"]) for r in mt] == [
+        ("BANKREF1", "150000.00"),
+        ("STMT-0001-3", "75000.50"),
+    ]
     assert "INV-1001" in mt[0].values["reference"]
 
 
@@ -94,7 +116,13 @@ def test_csv_import_reports_every_row_and_emits_only_valid_new_ones(make_platfor
     )
     report = io.StringIO()
     summary = import_file(ctx, path, source="core_polizas", report=report, chunk_size=2)
-    assert (summary.kind, summary.rows, summary.accepted, summary.duplicate, summary.rejected) == ("invoices", 5, 1, 1, 3)
+    assert (summary.kind, summary.rows, summary.accepted, summary.duplicate, summary.rejected) == (
+        "invoices",
+        5,
+        1,
+        1,
+        3,
+    )
     lines = list(csv.DictReader(io.StringIO(report.getvalue())))
     assert [(r["row"], r["status"]) for r in lines] == [
         ("2", "accepted"), ("3", "rejected"), ("4", "rejected"), ("5", "duplicate"), ("6", "rejected"),
@@ -128,7 +156,11 @@ def test_xlsx_import_streams_typed_cells(make_platform, tmp_path: Path) -> None:
     wb.save(path)
     summary = import_file(ctx, path, source="banco_x", kind="auto", keep_results=True)
     assert summary.kind == "payments"
-    assert [(r.index, r.status) for r in summary.results] == [(2, "accepted"), (3, "rejected"), (5, "accepted")]
+    assert [(r.index, r.status) for r in summary.results] == [
+        (2, "accepted"),
+        (3, "rejected"),
+        (5, "accepted"),
+    ]
     assert summary.results[1].errors[0].path == "amount"
     amounts = {e["data"]["payment_id"]: e["data"]["amount"] for e in outbox_events(ctx)}
     assert amounts == {"P1": "1500.5", "P3": "20000"}
@@ -137,7 +169,11 @@ def test_xlsx_import_streams_typed_cells(make_platform, tmp_path: Path) -> None:
 def test_bank_statement_import_rejects_zero_amounts(make_platform) -> None:
     ctx = make_platform(["ingest"]).context("ingest")
     summary = import_file(ctx, FIXTURES / "camt053.xml", source="bancolombia", keep_results=True)
-    assert [(r.index, r.status) for r in summary.results] == [(1, "accepted"), (3, "rejected"), (4, "accepted")]
+    assert [(r.index, r.status) for r in summary.results] == [
+        (1, "accepted"),
+        (3, "rejected"),
+        (4, "accepted"),
+    ]
     events = outbox_events(ctx)
     assert all("account_id" not in e["data"] for e in events)
     assert events[0]["subject"] == "unidentified:BANK-REF-1"
@@ -159,7 +195,8 @@ def test_cli_imports_with_progress_and_report(make_platform, tmp_path: Path, mon
     monkeypatch.setenv("DATABASE_URL", ctx.engine.url.render_as_string(hide_password=False))
     report = tmp_path / "report.csv"
     result = CliRunner().invoke(
-        app, ["ingest", "file", str(FIXTURES / "statement.mt940"), "--source", "banco_y", "--report", str(report)]
+        app,
+        ["ingest", "file", str(FIXTURES / "statement.mt940"), "--source", "banco_y", "--report", str(report)],
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.strip().splitlines()[-1])["accepted"] == 2

@@ -28,7 +28,9 @@ from services.ingest.domain.standardise import (
         ("+1 212 555 0123", "CO", "+12125550123"),  # an explicit +code beats the customer's country
     ],
 )
-def test_phones_become_e164_read_in_the_customers_country(raw: str, country: str | None, expected: str) -> None:
+def test_phones_become_e164_read_in_the_customers_country(
+    raw: str, country: str | None, expected: str
+) -> None:
     assert normalise_phone(raw, country)[0] == expected
 
 
@@ -65,7 +67,9 @@ def test_no_country_anywhere_is_a_field_error() -> None:
 
 
 def test_invoice_customer_is_standardised_into_the_contract() -> None:
-    customer = CustomerIn(customer_id="C1", name="Ana", phone="3001234567", country="CO", document_id="900.123.456-7")
+    customer = CustomerIn(
+        customer_id="C1", name="Ana", phone="3001234567", country="CO", document_id="900.123.456-7"
+    )
     std = customer.standardised()
     assert (std.phone, std.timezone, std.document_id) == ("+573001234567", "America/Bogota", "9001234567")
 
@@ -83,7 +87,9 @@ def test_customer_contact_points_are_standardised_with_their_index() -> None:
     assert [p.value for p in event.contact_points] == ["+573001234567", "ana@example.com"]
     assert event.phone == "+573001234567"  # taken from the phone contact point
     bad = body.model_copy(
-        update={"contact_points": [*body.contact_points, ContactPointIn(channel="sms", value="12", consent=True)]}
+        update={
+            "contact_points": [*body.contact_points, ContactPointIn(channel="sms", value="12", consent=True)]
+        }
     )
     with pytest.raises(StandardisationError) as err:
         bad.to_contract("C1")
@@ -95,7 +101,9 @@ def test_document_ids_compare_without_punctuation() -> None:
     assert normalise_document(" - ") is None
 
 
-def known(source: str, sid: str, doc: str | None = None, email: str | None = None, phone: str | None = None) -> KnownCustomer:
+def known(
+    source: str, sid: str, doc: str | None = None, email: str | None = None, phone: str | None = None
+) -> KnownCustomer:
     return KnownCustomer(source, sid, sid, doc, email, phone)
 
 
@@ -105,7 +113,9 @@ def test_linking_prefers_document_then_email_then_phone() -> None:
     by_doc = known("crm", "X-9", doc="123")
     candidate = known("policy", "P-1", doc="123", email="ana@example.com", phone="+573001234567")
     assert find_link(candidate, [by_phone, by_email, by_doc]) == (by_doc, "document_id")
-    assert find_link(known("policy", "P-1", email="ana@example.com", phone="+573001234567"), [by_phone, by_email]) == (
+    assert find_link(
+        known("policy", "P-1", email="ana@example.com", phone="+573001234567"), [by_phone, by_email]
+    ) == (
         by_email,
         "email",
     )
