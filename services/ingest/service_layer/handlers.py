@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -10,10 +11,15 @@ from libs.events.registry import DecodedEvent, InvalidEvent, decode_envelope
 from libs.runtime.uow import UnitOfWork
 from services.ingest.adapters.orm import received
 
-_NATURAL_KEYS = {
-    "cobranza.invoice.issued": ("invoice", "invoice_id"),
-    "cobranza.payment.received": ("payment", "payment_id"),
+_NATURAL_KEYS: dict[str, tuple[str, Callable[[Any], str]]] = {
+    "cobranza.invoice.issued": ("invoice", lambda p: p.invoice_id),
+    "cobranza.payment.received": ("payment", lambda p: p.payment_id),
+    "cobranza.invoice.adjusted": ("adjustment", lambda p: f"{p.invoice_id}/{p.adjustment_id}"),
+    "cobranza.invoice.cancelled": ("cancellation", lambda p: p.invoice_id),
+    "cobranza.payment.reversed": ("reversal", lambda p: p.payment_id),
 }
+"""Per event type: the kind recorded in ``received`` and the natural key a source cannot send twice
+(the same keys the REST API and file import use)."""
 
 
 def record_once(uow: UnitOfWork, source: str, kind: str, external_id: str, event_id: str) -> bool:
@@ -33,8 +39,8 @@ def forward_inbound(event: DecodedEvent[Any], uow: UnitOfWork) -> None:
     payload = validated.payload
     natural = _NATURAL_KEYS.get(payload.event_type)
     if natural is not None:
-        kind, field = natural
-        if not record_once(uow, event.envelope.source, kind, getattr(payload, field), event.envelope.id):
+        kind, natural_key = natural
+        if not record_once(uow, event.envelope.source, kind, natural_key(payload), event.envelope.id):
             return
     envelope = event.envelope.with_data(payload.model_dump(mode="json", exclude_none=True))
     if envelope.subject is None and payload.subject() is not None:
