@@ -104,7 +104,9 @@ def refresh_aggregates(session: Session, account_id: str) -> None:
     )
 
 
-def load_histories(session: Session, account_ids: Sequence[str] | None, tenant: str) -> dict[str, AccountHistory]:
+def load_histories(
+    session: Session, account_ids: Sequence[str] | None, tenant: str
+) -> dict[str, AccountHistory]:
     """Histories of the given accounts (or of every account of the tenant), in date order."""
     scope = select(accounts.c.account_id).where(accounts.c.tenant == tenant)
     if account_ids is not None:
@@ -117,6 +119,7 @@ def load_histories(session: Session, account_ids: Sequence[str] | None, tenant: 
 
     for account_id in session.execute(scope).scalars():
         get(account_id)
+    r: Any
     for r in session.execute(
         select(invoices.c.account_id, invoices.c.issued_on, invoices.c.amount)
         .where(invoices.c.account_id.in_(ids), invoices.c.cancelled.is_(False))
@@ -172,7 +175,9 @@ _MODEL_CACHE: dict[tuple[str, int], Any] = {}
 def active_model(session: Session, tenant: str) -> tuple[int, Any, list[str]] | None:
     """(version, estimator, feature names) of the tenant's active model, loaded once per process."""
     row = session.execute(
-        select(models.c.version, models.c.features).where(models.c.tenant == tenant, models.c.active.is_(True))
+        select(models.c.version, models.c.features).where(
+            models.c.tenant == tenant, models.c.active.is_(True)
+        )
     ).first()
     if row is None:
         return None

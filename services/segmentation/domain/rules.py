@@ -207,7 +207,8 @@ def _rule_label(raw: Any, index: int) -> str:
 
 def _format_pydantic(exc: ValidationError, raw: Mapping[str, Any]) -> list[str]:
     problems = []
-    raw_rules = raw.get("rules") if isinstance(raw.get("rules"), list) else []
+    listed = raw.get("rules")
+    raw_rules: list[Any] = listed if isinstance(listed, list) else []
     for err in exc.errors():
         loc = list(err["loc"])
         if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):

@@ -44,7 +44,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def attributes_for(state: AccountState, today: date, rules: RuleSet) -> tuple[dict[str, Any], ValueAssessment]:
+def attributes_for(
+    state: AccountState, today: date, rules: RuleSet
+) -> tuple[dict[str, Any], ValueAssessment]:
     attributes = base_attributes(state, today)
     probability = state.score if state.score is not None else UNSCORED_PROBABILITY
     value = assess(
@@ -115,9 +117,7 @@ class PreviewMatrix:
         ]
 
 
-def preview(
-    accounts: Iterable[tuple[AccountState, str | None, date]], candidate: RuleSet
-) -> PreviewMatrix:
+def preview(accounts: Iterable[tuple[AccountState, str | None, date]], candidate: RuleSet) -> PreviewMatrix:
     """``accounts``: (state, current segment, the account's local today)."""
     matrix = PreviewMatrix()
     for state, current, today in accounts:

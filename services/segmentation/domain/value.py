@@ -1,10 +1,10 @@
 """Value-based segmentation: what an account is expected to pay, and the channel worth using.
 
-Expected recovery is ``p × overdue`` (``p`` = probability of payment). Working
+Expected recovery is ``p * overdue`` (``p`` = probability of payment). Working
 an account on channel *c* is assumed to convert a share ``uplift_c`` of the
 payments that would not have happened, so its expected net value is
 
-    (p + uplift_c × (1 − p)) × overdue × (1 − commission_c) − cost_c − p × overdue
+    (p + uplift_c * (1 - p)) * overdue * (1 - commission_c) - cost_c - p * overdue
 
 i.e. the money the contact adds over doing nothing, net of its cost (a fixed
 cost per contact, and for an external agency a commission on what it collects).

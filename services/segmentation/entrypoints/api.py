@@ -22,7 +22,7 @@ def _parse_or_422(document: dict[str, Any]) -> RuleSet:
         return parse_rules(document)
     except RuleSetError as exc:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            422,
             detail=[{"loc": ["body", *p.split(":", 1)[:1]], "msg": p} for p in exc.problems],
         ) from exc
 

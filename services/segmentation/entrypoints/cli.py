@@ -40,7 +40,9 @@ def _context(settings: PlatformSettings) -> ServiceContext:
 def validate(rules: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Check a rules file; each problem is printed with the rule it belongs to."""
     loaded = _load(rules)
-    typer.echo(f"{rules}: version {loaded.version}, {len(loaded.rules)} rules, segments: {', '.join(loaded.segments)}")
+    typer.echo(
+        f"{rules}: version {loaded.version}, {len(loaded.rules)} rules, segments: {', '.join(loaded.segments)}"
+    )
 
 
 @segments_app.command("preview")

@@ -17,6 +17,7 @@ from libs.events.payloads.invoices import InvoiceAdjusted, InvoiceCancelled, Inv
 from libs.events.payloads.payments import PaymentReceived, PaymentReversed
 from libs.events.payloads.promises import PromiseBroken, PromiseKept
 from libs.events.registry import DecodedEvent, InvalidEvent
+from libs.runtime.service import Handler
 from libs.runtime.uow import UnitOfWork
 from services.segmentation.adapters import repository as repo
 from services.segmentation.adapters.orm import accounts, aging_history, invoices, payments, promise_outcomes
@@ -196,7 +197,7 @@ def on_payment_reversed(event: DecodedEvent[PaymentReversed], uow: UnitOfWork) -
         _after(uow, rev.account_id)
 
 
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "cobranza.invoice.issued": on_invoice_issued,
     "cobranza.invoice.adjusted": on_invoice_adjusted,
     "cobranza.invoice.cancelled": on_invoice_cancelled,

@@ -2,77 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from decimal import Decimal
-from itertools import count
 from pathlib import Path
-from typing import Any
 
+from segmentation_helpers import INVOICE, aged, broken, changes, envelope
 from sqlalchemy import select
 
 from libs.events.catalog import Topics
-from libs.events.envelope import Envelope
 from services.segmentation.adapters.orm import accounts, payments, segment_history
-
-_ids = count(1)
-
-INVOICE: dict[str, Any] = {
-    "invoice_id": "I1",
-    "account_id": "A1",
-    "customer": {
-        "customer_id": "C1",
-        "name": "Ana Gómez",
-        "kind": "person",
-        "country": "CO",
-        "timezone": "America/Bogota",
-        "region": "Antioquia",
-    },
-    "amount": "300000.00",
-    "currency": "COP",
-    "issued_on": "2025-12-01",
-    "due_on": "2025-12-15",
-    "product_line": "autos",
-    "advisor_id": "ASE-7",
-    "office_id": "MED-01",
-    "agency_id": "AG-3",
-}
-
-
-def envelope(event_type: str, data: dict[str, Any], event_id: str | None = None) -> Envelope:
-    return Envelope(
-        id=event_id or f"e{next(_ids)}",
-        source="/test",
-        type=event_type,
-        time=datetime(2026, 1, 1, 15, tzinfo=UTC),
-        subject=data.get("account_id"),
-        data=data,
-    )
-
-
-def aged(bucket: str, dpd: int, overdue: str, account_id: str = "A1") -> Envelope:
-    return envelope(
-        "cobranza.account.aged",
-        {"account_id": account_id, "bucket": bucket, "days_past_due": dpd, "overdue_amount": overdue, "currency": "COP"},
-    )
-
-
-def broken(promise_id: str) -> Envelope:
-    return envelope(
-        "cobranza.promise.broken",
-        {
-            "promise_id": promise_id,
-            "account_id": "A1",
-            "promised_amount": "100000",
-            "paid_amount": "0",
-            "currency": "COP",
-            "due_on": "2025-12-20",
-        },
-    )
-
-
-def changes(platform: Any) -> list[dict[str, Any]]:
-    return [json.loads(p.record.value) for p in platform.broker.topics.get(Topics.SEGMENTS, [])]
 
 
 def test_first_invoice_assigns_a_segment_and_announces_it(make_platform) -> None:
@@ -94,7 +31,12 @@ def test_first_invoice_assigns_a_segment_and_announces_it(make_platform) -> None
     with platform.context("segmentation").sessions() as session:
         row = session.execute(select(accounts)).one()
     assert row.total_balance == Decimal("300000.0000")
-    assert (row.product_line, row.region, row.advisor_id, row.customer_kind) == ("autos", "Antioquia", "ASE-7", "person")
+    assert (row.product_line, row.region, row.advisor_id, row.customer_kind) == (
+        "autos",
+        "Antioquia",
+        "ASE-7",
+        "person",
+    )
     assert row.score_source == "fallback" and row.rules_version == "2026.01"
 
 
@@ -115,9 +57,13 @@ def test_aging_and_broken_promises_move_the_account_through_the_playbook(make_pl
     assert moves[2][1] in ("late_person", "late_person_agency")
     assert moves[-1] == (moves[2][1], "hardship")
     last = changes(platform)[-1]["data"]["reasons"][0]
-    assert last["attributes"]["broken_promises"] == 3 and last["attributes"]["best_channel"] == "external_agency"
+    assert (
+        last["attributes"]["broken_promises"] == 3 and last["attributes"]["best_channel"] == "external_agency"
+    )
     with platform.context("segmentation").sessions() as session:
-        history = session.execute(select(segment_history.c.segment).order_by(segment_history.c.id)).scalars().all()
+        history = (
+            session.execute(select(segment_history.c.segment).order_by(segment_history.c.id)).scalars().all()
+        )
     assert history == [m[1] for m in moves]
 
 
@@ -159,7 +105,13 @@ def test_payments_record_on_time_history_and_adjustments_change_balances(make_pl
         ),
         Topics.INVOICES,
     )
-    pay = {"payment_id": "PAY1", "account_id": "A1", "amount": "100000", "currency": "COP", "received_on": "2025-12-10"}
+    pay = {
+        "payment_id": "PAY1",
+        "account_id": "A1",
+        "amount": "100000",
+        "currency": "COP",
+        "received_on": "2025-12-10",
+    }
     platform.publish(envelope("cobranza.payment.received", pay), Topics.PAYMENTS)
     platform.run_until_quiet()
     platform.publish(aged("dpd_1_30", 1, "150000"), Topics.ACCOUNTS)
@@ -175,11 +127,27 @@ def test_payments_record_on_time_history_and_adjustments_change_balances(make_pl
     assert str(row.last_payment_on) == "2025-12-28"
 
     platform.publish(
-        envelope("cobranza.payment.reversed", {"payment_id": "PAY2", "account_id": "A1", "reversed_on": "2025-12-30", "reason": "bounced_cheque"}),
+        envelope(
+            "cobranza.payment.reversed",
+            {
+                "payment_id": "PAY2",
+                "account_id": "A1",
+                "reversed_on": "2025-12-30",
+                "reason": "bounced_cheque",
+            },
+        ),
         Topics.PAYMENTS,
     )
     platform.publish(
-        envelope("cobranza.invoice.cancelled", {"invoice_id": "I1", "account_id": "A1", "reason": "policy_cancelled", "cancelled_on": "2025-12-31"}),
+        envelope(
+            "cobranza.invoice.cancelled",
+            {
+                "invoice_id": "I1",
+                "account_id": "A1",
+                "reason": "policy_cancelled",
+                "cancelled_on": "2025-12-31",
+            },
+        ),
         Topics.INVOICES,
     )
     platform.run_until_quiet()
@@ -193,10 +161,15 @@ def test_invalid_facts_are_dead_lettered_with_the_reason(make_platform) -> None:
     platform = make_platform(["segmentation"])
     platform.publish(envelope("cobranza.invoice.issued", INVOICE), Topics.INVOICES)
     platform.publish(
-        envelope("cobranza.invoice.cancelled", {"invoice_id": "NOPE", "account_id": "A1", "reason": "other", "cancelled_on": "2025-12-31"}),
+        envelope(
+            "cobranza.invoice.cancelled",
+            {"invoice_id": "NOPE", "account_id": "A1", "reason": "other", "cancelled_on": "2025-12-31"},
+        ),
         Topics.INVOICES,
     )
-    platform.publish(envelope("cobranza.invoice.issued", dict(INVOICE, invoice_id="I9", currency="USD")), Topics.INVOICES)
+    platform.publish(
+        envelope("cobranza.invoice.issued", dict(INVOICE, invoice_id="I9", currency="USD")), Topics.INVOICES
+    )
     platform.run_until_quiet()
     reasons = [p.headers["dlq_reason"] for p in platform.broker.topics[Topics.DEAD_LETTER]]
     assert len(reasons) == 2

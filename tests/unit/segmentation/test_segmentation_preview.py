@@ -21,7 +21,11 @@ def rules(threshold: int) -> dict[str, object]:
                 "segment": "high_value",
                 "when": [{"attribute": "overdue_balance", "op": "gte", "value": threshold}],
             },
-            {"name": "late", "segment": "late", "when": [{"attribute": "stage", "op": "ne", "value": "current"}]},
+            {
+                "name": "late",
+                "segment": "late",
+                "when": [{"attribute": "stage", "op": "ne", "value": "current"}],
+            },
         ],
         "default": {"segment": "current"},
     }

@@ -15,7 +15,11 @@ DEFAULT_FILE = Path(__file__).parents[3] / "services" / "segmentation" / "config
 DOC = {
     "version": "t1",
     "rules": [
-        {"name": "residual", "segment": "legal", "when": [{"attribute": "stage", "op": "eq", "value": "residual"}]},
+        {
+            "name": "residual",
+            "segment": "legal",
+            "when": [{"attribute": "stage", "op": "eq", "value": "residual"}],
+        },
         {
             "name": "early_big",
             "segment": "early_high",
@@ -24,7 +28,11 @@ DOC = {
                 {"attribute": "overdue_balance", "op": "gte", "value": 1000000},
             ],
         },
-        {"name": "early", "segment": "early_low", "when": [{"attribute": "stage", "op": "in", "value": ["early"]}]},
+        {
+            "name": "early",
+            "segment": "early_low",
+            "when": [{"attribute": "stage", "op": "in", "value": ["early"]}],
+        },
         {
             "name": "late_high_balance",
             "segment": "late",
@@ -44,9 +52,14 @@ def problems_of(doc: object) -> list[str]:
 def test_the_packaged_playbook_loads() -> None:
     rules = parse_rules_yaml(DEFAULT_FILE.read_text(encoding="utf-8"))
     assert rules.version == "2026.01"
-    assert {"preventive", "early_low_value", "early_high_value", "late_company", "residual_legal", "hardship"} <= set(
-        rules.segments
-    )
+    assert {
+        "preventive",
+        "early_low_value",
+        "early_high_value",
+        "late_company",
+        "residual_legal",
+        "hardship",
+    } <= set(rules.segments)
     assert rules.segments[-1] == "unclassified"
     assert set(rules.channels) == {"email", "sms", "whatsapp", "letter", "voice", "external_agency", "legal"}
 
@@ -111,9 +124,21 @@ def test_missing_values_match_only_is_null() -> None:
         {
             "version": "n",
             "rules": [
-                {"name": "no_adv", "segment": "orphan", "when": [{"attribute": "advisor_id", "op": "is_null", "value": True}]},
-                {"name": "not_bog", "segment": "regions", "when": [{"attribute": "region", "op": "not_in", "value": ["Bogotá D.C."]}]},
-                {"name": "silent", "segment": "silent", "when": [{"attribute": "days_since_last_payment", "op": "gt", "value": 90}]},
+                {
+                    "name": "no_adv",
+                    "segment": "orphan",
+                    "when": [{"attribute": "advisor_id", "op": "is_null", "value": True}],
+                },
+                {
+                    "name": "not_bog",
+                    "segment": "regions",
+                    "when": [{"attribute": "region", "op": "not_in", "value": ["Bogotá D.C."]}],
+                },
+                {
+                    "name": "silent",
+                    "segment": "silent",
+                    "when": [{"attribute": "days_since_last_payment", "op": "gt", "value": 90}],
+                },
             ],
             "default": {"segment": "rest"},
         }
@@ -121,8 +146,14 @@ def test_missing_values_match_only_is_null() -> None:
     assert rules.evaluate({"advisor_id": None, "region": "Antioquia"}).segment == "orphan"
     assert rules.evaluate({"advisor_id": "A1", "region": "Antioquia"}).segment == "regions"
     # an unknown region or a customer who never paid does not match not_in / gt
-    assert rules.evaluate({"advisor_id": "A1", "region": None, "days_since_last_payment": None}).segment == "rest"
-    assert rules.evaluate({"advisor_id": "A1", "region": "Bogotá D.C.", "days_since_last_payment": 91}).segment == "silent"
+    assert (
+        rules.evaluate({"advisor_id": "A1", "region": None, "days_since_last_payment": None}).segment
+        == "rest"
+    )
+    assert (
+        rules.evaluate({"advisor_id": "A1", "region": "Bogotá D.C.", "days_since_last_payment": 91}).segment
+        == "silent"
+    )
 
 
 def test_score_bands_map_probabilities() -> None:

@@ -20,7 +20,11 @@ from services.segmentation.domain.scoring import (
 def history() -> AccountHistory:
     return AccountHistory(
         account_id="A1",
-        invoices=[(date(2025, 1, 1), Decimal(100)), (date(2025, 2, 1), Decimal(100)), (date(2025, 3, 1), Decimal(100))],
+        invoices=[
+            (date(2025, 1, 1), Decimal(100)),
+            (date(2025, 2, 1), Decimal(100)),
+            (date(2025, 3, 1), Decimal(100)),
+        ],
         payments=[
             PaymentPoint(date(2025, 1, 10), Decimal(100), True),
             PaymentPoint(date(2025, 3, 20), Decimal(100), False),
@@ -83,12 +87,23 @@ def test_stage_from_bucket_or_days_past_due() -> None:
         "late",
     ]
     assert stage_for("dpd_181_360", 0) == stage_for("dpd_361_plus", 0) == "residual"
-    assert [stage_for("custom", d) for d in (0, 60, 61, 180, 181)] == ["current", "early", "late", "late", "residual"]
+    assert [stage_for("custom", d) for d in (0, 60, 61, 180, 181)] == [
+        "current",
+        "early",
+        "late",
+        "late",
+        "residual",
+    ]
 
 
 def test_attributes_age_the_account_between_aged_events() -> None:
     state = AccountState(
-        "A1", "COP", bucket="dpd_31_60", days_past_due=31, aged_on=date(2026, 1, 1), last_payment_on=date(2025, 12, 1)
+        "A1",
+        "COP",
+        bucket="dpd_31_60",
+        days_past_due=31,
+        aged_on=date(2026, 1, 1),
+        last_payment_on=date(2025, 12, 1),
     )
     attrs = base_attributes(state, date(2026, 1, 31))
     assert attrs["days_past_due"] == 61 and attrs["stage"] == "early"  # the bucket decides the stage

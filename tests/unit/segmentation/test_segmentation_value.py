@@ -15,7 +15,7 @@ def test_expected_recovery_is_probability_times_overdue() -> None:
 def test_likely_payer_with_small_balance_gets_a_cheap_digital_channel() -> None:
     value = assess(0.9, Decimal("200000"), 5, DEFAULT_CHANNELS)
     assert value.best_channel == "whatsapp"
-    # 0.07 × 0.1 × 200 000 − 250
+    # 0.07 * 0.1 * 200 000 - 250
     assert value.expected_net_value == Decimal("1150.00")
     assert value.by_channel["voice"] < 0
 

@@ -1,0 +1,76 @@
+"""Contract envelopes for segmentation's tests."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from itertools import count
+from typing import Any
+
+from libs.events.catalog import Topics
+from libs.events.envelope import Envelope
+
+_ids = count(1)
+
+INVOICE: dict[str, Any] = {
+    "invoice_id": "I1",
+    "account_id": "A1",
+    "customer": {
+        "customer_id": "C1",
+        "name": "Ana Gómez",
+        "kind": "person",
+        "country": "CO",
+        "timezone": "America/Bogota",
+        "region": "Antioquia",
+    },
+    "amount": "300000.00",
+    "currency": "COP",
+    "issued_on": "2025-12-01",
+    "due_on": "2025-12-15",
+    "product_line": "autos",
+    "advisor_id": "ASE-7",
+    "office_id": "MED-01",
+    "agency_id": "AG-3",
+}
+
+
+def envelope(event_type: str, data: dict[str, Any], event_id: str | None = None) -> Envelope:
+    return Envelope(
+        id=event_id or f"e{next(_ids)}",
+        source="/test",
+        type=event_type,
+        time=datetime(2026, 1, 1, 15, tzinfo=UTC),
+        subject=data.get("account_id"),
+        data=data,
+    )
+
+
+def aged(bucket: str, dpd: int, overdue: str, account_id: str = "A1") -> Envelope:
+    return envelope(
+        "cobranza.account.aged",
+        {
+            "account_id": account_id,
+            "bucket": bucket,
+            "days_past_due": dpd,
+            "overdue_amount": overdue,
+            "currency": "COP",
+        },
+    )
+
+
+def broken(promise_id: str) -> Envelope:
+    return envelope(
+        "cobranza.promise.broken",
+        {
+            "promise_id": promise_id,
+            "account_id": "A1",
+            "promised_amount": "100000",
+            "paid_amount": "0",
+            "currency": "COP",
+            "due_on": "2025-12-20",
+        },
+    )
+
+
+def changes(platform: Any) -> list[dict[str, Any]]:
+    return [json.loads(p.record.value) for p in platform.broker.topics.get(Topics.SEGMENTS, [])]
