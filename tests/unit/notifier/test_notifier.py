@@ -170,3 +170,24 @@ def test_http_provider_is_not_inline_and_reports_gateway_errors(monkeypatch) -> 
     delivery = Delivery("K", "A1", "sms", Recipient("Ana", phone="+573001234567"), Message("s", "b"))
     result = provider.deliver(delivery)
     assert result.status == "failed" and result.provider == "sms-http"
+
+
+def test_network_provider_tasks_wait_for_the_dispatcher(make_platform, clock, monkeypatch) -> None:
+    from services.notifier.service_layer.dispatch import dispatch_ready
+
+    monkeypatch.setenv("COBRANZA_NOTIFIER_SMS_HTTP_URL", "http://127.0.0.1:9/sms")
+    platform = make_platform(["notifier"])
+    platform.advance_to(T0)
+    platform.publish(env("cobranza.customer.upserted", CUSTOMER), Topics.CUSTOMERS)
+    platform.run_until_quiet()
+    platform.publish(env("cobranza.contact.due", due("S1", "sms", "sms_mora")), Topics.CONTACTS)
+    platform.run_until_quiet()
+    assert outcomes(platform) == []
+    ctx = platform.context("notifier")
+    client = TestClient(create_app(ctx))
+    assert [t["status"] for t in client.get("/v1/tasks", params={"channel": "sms"}).json()] == ["ready"]
+    assert dispatch_ready(ctx) == 1
+    assert dispatch_ready(ctx) == 0
+    platform.run_until_quiet()
+    [outcome] = outcomes(platform)
+    assert (outcome["contact_id"], outcome["status"], outcome["provider"]) == ("S1", "failed", "sms-http")

@@ -209,3 +209,19 @@ def test_invoice_plans_a_pre_due_reminder(make_platform) -> None:
     due = emitted(platform, Topics.CONTACTS, "cobranza.contact.due")
     assert [(d["step"], d["channel"]) for d in due] == [("recordatorio_previo", "email")]
     assert datetime.fromisoformat(due[0]["scheduled_for"]) == datetime(2026, 1, 17, 9, tzinfo=BOG)
+
+
+def test_api_shows_promises_and_contact_plan(make_platform) -> None:
+    from fastapi.testclient import TestClient
+
+    from libs.runtime.http import create_app
+
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 14, 15, tzinfo=UTC)
+    platform.advance_to(t0)
+    platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
+    platform.run_until_quiet()
+    client = TestClient(create_app(platform.context("strategy")))
+    [promise] = client.get("/v1/accounts/A1/promises").json()
+    assert (promise["promise_id"], promise["status"]) == ("P1", "open")
+    assert client.get("/v1/accounts/A1/contacts").json() == []
