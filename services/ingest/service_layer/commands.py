@@ -92,9 +92,9 @@ def natural_event_id(source: str, kind: str, external_id: str) -> str:
     return derived_id(f"{source}|{kind}|{external_id}", "ingest", 1)
 
 
-def emit_from(uow: UnitOfWork, payload: EventPayload, *, source: str, event_id: str) -> Envelope:
-    """Like ``uow.emit`` but the CloudEvents ``source`` names the core system the fact came from."""
-    envelope = Envelope(
+def envelope_from(uow: UnitOfWork, payload: EventPayload, *, source: str, event_id: str) -> Envelope:
+    """The CloudEvent for ``payload``; its ``source`` names the core system the fact came from."""
+    return Envelope(
         id=event_id,
         source=source_uri(source),
         type=payload.event_type,
@@ -105,6 +105,11 @@ def emit_from(uow: UnitOfWork, payload: EventPayload, *, source: str, event_id: 
         correlationid=uow.correlation_id or None,
         schemaversion=payload.version,
     )
+
+
+def emit_from(uow: UnitOfWork, payload: EventPayload, *, source: str, event_id: str) -> Envelope:
+    """Like ``uow.emit`` but with the source system as the CloudEvents ``source``."""
+    envelope = envelope_from(uow, payload, source=source, event_id=event_id)
     uow.forward(envelope, payload.topic)
     return envelope
 
@@ -116,26 +121,20 @@ def record_new(
     if not rows:
         return set()
     now = uow.now()
-    stmt = (
-        pg_insert(received)
-        .values(
-            [
-                {
-                    "source": source,
-                    "kind": kind,
-                    "external_id": ext,
-                    "event_id": event_id,
-                    "received_at": now,
-                    "account_id": account,
-                    "currency": currency,
-                }
-                for ext, event_id, account, currency in rows
-            ]
-        )
-        .on_conflict_do_nothing()
-        .returning(received.c.external_id)
-    )
-    return set(uow.session.execute(stmt).scalars())
+    stmt = pg_insert(received).on_conflict_do_nothing().returning(received.c.external_id)
+    params = [
+        {
+            "source": source,
+            "kind": kind,
+            "external_id": ext,
+            "event_id": event_id,
+            "received_at": now,
+            "account_id": account,
+            "currency": currency,
+        }
+        for ext, event_id, account, currency in rows
+    ]
+    return set(uow.session.execute(stmt, params).scalars())
 
 
 def lookup_received(
@@ -194,7 +193,6 @@ def resolve_customer(
     document_id: str | None,
     email: str | None,
     phone: str | None,
-    update_contact: bool = True,
 ) -> Resolved:
     """Map a source's customer id to the canonical customer, linking it on first sight."""
     existing = uow.session.execute(
@@ -205,12 +203,11 @@ def resolve_customer(
     candidate = KnownCustomer(source, source_customer_id, source_customer_id, document_id, email, phone)
     if existing is not None:
         customer_id, rule = existing.customer_id, existing.link_rule
-        if update_contact:
-            uow.session.execute(
-                update(customers)
-                .where(customers.c.source == source, customers.c.source_customer_id == source_customer_id)
-                .values(document_id=document_id, email=email, phone=phone, updated_at=uow.now())
-            )
+        uow.session.execute(
+            update(customers)
+            .where(customers.c.source == source, customers.c.source_customer_id == source_customer_id)
+            .values(document_id=document_id, email=email, phone=phone, updated_at=uow.now())
+        )
     else:
         link = find_link(candidate, _link_candidates(uow, candidate))
         if link is not None:
@@ -269,38 +266,94 @@ def upsert_customer(
 def _standardise_invoices(
     uow: UnitOfWork, source: str, items: Sequence[tuple[int, InvoiceIn]], results: dict[int, ItemResult]
 ) -> list[tuple[int, InvoiceIssued]]:
-    ready: list[tuple[int, InvoiceIssued]] = []
-    known = _known_customers(uow, source, {inv.customer.customer_id for _, inv in items})
+    standard: list[tuple[int, InvoiceIssued]] = []
     for index, item in items:
         try:
-            contract = item.to_contract()
+            standard.append((index, item.to_contract()))
         except StandardisationError as exc:
             results[index] = ItemResult(
                 index, "rejected", item.invoice_id, errors=[FieldError(exc.field, exc.message)]
             )
-            continue
         except ValidationError as exc:
             results[index] = ItemResult(index, "rejected", item.invoice_id, errors=validation_errors(exc))
-            continue
+    canonical = link_customers(
+        uow,
+        source,
+        [
+            KnownCustomer(source, c.customer_id, c.customer_id, c.document_id, c.email, c.phone)
+            for c in (invoice.customer for _, invoice in standard)
+        ],
+    )
+    ready: list[tuple[int, InvoiceIssued]] = []
+    for index, contract in standard:
         customer = contract.customer
-        canonical = known.get(customer.customer_id)
-        if canonical is None:
-            canonical = resolve_customer(
-                uow,
-                source,
-                customer.customer_id,
-                document_id=customer.document_id,
-                email=customer.email,
-                phone=customer.phone,
-                update_contact=False,
-            ).customer_id
-            known[customer.customer_id] = canonical
-        if canonical != customer.customer_id:
+        customer_id = canonical[customer.customer_id]
+        if customer_id != customer.customer_id:
             contract = contract.model_copy(
-                update={"customer": customer.model_copy(update={"customer_id": canonical})}
+                update={"customer": customer.model_copy(update={"customer_id": customer_id})}
             )
         ready.append((index, contract))
     return ready
+
+
+def link_customers(uow: UnitOfWork, source: str, seen: Sequence[KnownCustomer]) -> dict[str, str]:
+    """Set-based ``resolve_customer`` for a batch of invoices: source id -> canonical id.
+
+    Customers this source already sent keep their canonical id (their contact data is
+    updated by PUT /v1/customers, not by invoices); new ones are linked by the same rules.
+    """
+    first: dict[str, KnownCustomer] = {}
+    for customer in seen:
+        first.setdefault(customer.source_customer_id, customer)
+    canonical = _known_customers(uow, source, set(first))
+    new = [c for sid, c in first.items() if sid not in canonical]
+    if not new:
+        return canonical
+    conditions = [
+        getattr(customers.c, rule).in_(values)
+        for rule in ("document_id", "email", "phone")
+        if (values := {getattr(c, rule) for c in new if getattr(c, rule)})
+    ]
+    candidates = (
+        [
+            _known(r)
+            for r in uow.session.execute(
+                select(customers).where(customers.c.source != source, or_(*conditions))
+            )
+        ]
+        if conditions
+        else []
+    )
+    taken = set(
+        uow.session.execute(
+            select(customers.c.customer_id).where(
+                customers.c.customer_id.in_([c.source_customer_id for c in new])
+            )
+        ).scalars()
+    )
+    rows = []
+    for candidate in new:
+        link = find_link(candidate, candidates)
+        if link is not None:
+            customer_id, rule = link[0].customer_id, link[1]
+        else:
+            sid = candidate.source_customer_id
+            customer_id, rule = (f"{source}:{sid}" if sid in taken else sid), None
+        canonical[candidate.source_customer_id] = customer_id
+        rows.append(
+            {
+                "source": source,
+                "source_customer_id": candidate.source_customer_id,
+                "customer_id": customer_id,
+                "document_id": candidate.document_id,
+                "email": candidate.email,
+                "phone": candidate.phone,
+                "link_rule": rule,
+                "updated_at": uow.now(),
+            }
+        )
+    uow.session.execute(pg_insert(customers).on_conflict_do_nothing(), rows)
+    return canonical
 
 
 def _known_customers(uow: UnitOfWork, source: str, ids: set[str]) -> dict[str, str]:
@@ -338,13 +391,15 @@ def _accept_unique(
             for ext, (_, p) in first.items()
         ],
     )
+    outgoing: list[tuple[Envelope, str]] = []
     for ext, (index, payload) in first.items():
         event_id = natural_event_id(source, kind, ext)
         if ext in new:
-            emit_from(uow, payload, source=source, event_id=event_id)
+            outgoing.append((envelope_from(uow, payload, source=source, event_id=event_id), payload.topic))
             results[index] = ItemResult(index, "accepted", ext, event_id)
         else:
             results[index] = ItemResult(index, "duplicate", ext, event_id)
+    uow.forward_many(outgoing)
 
 
 def ingest_invoices(uow: UnitOfWork, source: str, items: Sequence[tuple[int, InvoiceIn]]) -> list[ItemResult]:
