@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from libs.events.payloads.segments import SegmentChanged, SegmentReason
@@ -93,37 +94,56 @@ def score_account(session: Session, tenant: str, account_id: str, today: date) -
     return predict(estimator, features, names), f"model:v{version}"
 
 
-def _apply(uow: UnitOfWork, row: Any, assignment: Assignment, rules: RuleSet) -> bool:
-    """Store the assignment; record history and emit ``segment.changed`` if the segment moved."""
-    reason = SegmentReason(
-        rule=assignment.rule,
-        description=assignment.description or None,
-        attributes=assignment.reason_attributes(),
-    )
-    reasons = [reason.model_dump(mode="json")]
-    changed = row.segment != assignment.segment
-    uow.session.execute(
-        update(accounts)
-        .where(accounts.c.account_id == row.account_id)
-        .values(
-            segment=assignment.segment,
-            segment_rule=assignment.rule,
-            rules_version=rules.version,
-            reasons=reasons,
-            segmented_at=uow.now(),
+@dataclass(frozen=True)
+class _Outcome:
+    row: Any
+    assignment: Assignment
+    score: float | None
+    score_source: str | None
+
+
+def _apply_all(uow: UnitOfWork, outcomes: list[_Outcome], rules: RuleSet) -> int:
+    """Store assignments in bulk; record history and emit ``segment.changed`` for moved accounts.
+
+    Returns how many accounts changed segment (first assignments included).
+    """
+    if not outcomes:
+        return 0
+    now = uow.now()
+    updates: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    moved = 0
+    for outcome in outcomes:
+        row, assignment = outcome.row, outcome.assignment
+        reason = SegmentReason(
+            rule=assignment.rule,
+            description=assignment.description or None,
+            attributes=assignment.reason_attributes(),
         )
-    )
-    if changed:
-        uow.session.execute(
-            insert(segment_history).values(
-                account_id=row.account_id,
-                segment=assignment.segment,
-                previous_segment=row.segment,
-                rule=assignment.rule,
-                rules_version=rules.version,
-                reasons=reasons,
-                changed_at=uow.now(),
-            )
+        reasons = [reason.model_dump(mode="json")]
+        updates.append(
+            {
+                "b_account": row.account_id,
+                "b_segment": assignment.segment,
+                "b_rule": assignment.rule,
+                "b_reasons": reasons,
+                "b_score": outcome.score,
+                "b_source": outcome.score_source,
+            }
+        )
+        if row.segment == assignment.segment:
+            continue
+        moved += 1
+        history.append(
+            {
+                "account_id": row.account_id,
+                "segment": assignment.segment,
+                "previous_segment": row.segment,
+                "rule": assignment.rule,
+                "rules_version": rules.version,
+                "reasons": reasons,
+                "changed_at": now,
+            }
         )
         uow.emit(
             SegmentChanged(
@@ -133,7 +153,27 @@ def _apply(uow: UnitOfWork, row: Any, assignment: Assignment, rules: RuleSet) ->
                 reasons=[reason],
             )
         )
-    return changed
+    uow.session.connection().execute(
+        update(accounts)
+        .where(accounts.c.account_id == bindparam("b_account"))
+        .values(
+            segment=bindparam("b_segment"),
+            segment_rule=bindparam("b_rule"),
+            reasons=bindparam("b_reasons", type_=JSONB),
+            score=bindparam("b_score", type_=accounts.c.score.type),
+            score_source=bindparam("b_source", type_=accounts.c.score_source.type),
+            rules_version=rules.version,
+            segmented_at=now,
+        ),
+        updates,
+    )
+    if history:
+        uow.session.execute(insert(segment_history), history)
+    return moved
+
+
+def _unchanged_score(row: Any, assignment: Assignment) -> _Outcome:
+    return _Outcome(row, assignment, float(row.score) if row.score is not None else None, row.score_source)
 
 
 def resegment_account(uow: UnitOfWork, account_id: str) -> None:
@@ -143,15 +183,9 @@ def resegment_account(uow: UnitOfWork, account_id: str) -> None:
         return
     today = repo.local_today(uow.now(), row.timezone)
     probability, source = score_account(uow.session, uow.tenant, account_id, today)
-    uow.session.execute(
-        update(accounts)
-        .where(accounts.c.account_id == account_id)
-        .values(score=probability, score_source=source)
-    )
-    row = repo.account_row(uow.session, account_id)
-    assert row is not None
     rules = active_rules(uow)
-    _apply(uow, row, assign(repo.state_from_row(row), today, rules), rules)
+    state = replace(repo.state_from_row(row), score=probability)
+    _apply_all(uow, [_Outcome(row, assign(state, today, rules), probability, source)], rules)
 
 
 @dataclass(frozen=True)
@@ -197,12 +231,13 @@ def activate_rules(uow: UnitOfWork, rules: RuleSet, source: str) -> Activation:
             .values(active=True, activated_at=uow.now())
         )
     rows = repo.tenant_account_rows(uow.session, uow.tenant)
-    moved = total = 0
-    for row in rows:
-        total += 1
-        today = repo.local_today(uow.now(), row.timezone)
-        moved += _apply(uow, row, assign(repo.state_from_row(row), today, rules), rules)
-    return Activation(rules.version, total, moved)
+    outcomes = [
+        _unchanged_score(
+            row, assign(repo.state_from_row(row), repo.local_today(uow.now(), row.timezone), rules)
+        )
+        for row in rows
+    ]
+    return Activation(rules.version, len(outcomes), _apply_all(uow, outcomes, rules))
 
 
 def preview_rules(session: Session, tenant: str, candidate: RuleSet, now: Any) -> PreviewMatrix:
@@ -217,7 +252,7 @@ def rescore_all(uow: UnitOfWork) -> int:
     rules = active_rules(uow)
     histories = repo.load_histories(uow.session, None, uow.tenant)
     model = repo.active_model(uow.session, uow.tenant)
-    moved = 0
+    outcomes = []
     for row in repo.tenant_account_rows(uow.session, uow.tenant):
         today = repo.local_today(uow.now(), row.timezone)
         features = features_as_of(histories[row.account_id], today)
@@ -225,14 +260,9 @@ def rescore_all(uow: UnitOfWork) -> int:
             probability, source = fallback_probability(features), "fallback"
         else:
             probability, source = predict(model[1], features, model[2]), f"model:v{model[0]}"
-        uow.session.execute(
-            update(accounts)
-            .where(accounts.c.account_id == row.account_id)
-            .values(score=probability, score_source=source)
-        )
         state = replace(repo.state_from_row(row), score=probability)
-        moved += _apply(uow, row, assign(state, today, rules), rules)
-    return moved
+        outcomes.append(_Outcome(row, assign(state, today, rules), probability, source))
+    return _apply_all(uow, outcomes, rules)
 
 
 @dataclass(frozen=True)

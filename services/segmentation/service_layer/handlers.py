@@ -13,6 +13,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from libs.events.payloads.accounts import AccountAged
+from libs.events.payloads.allocations import PaymentApplied
 from libs.events.payloads.invoices import InvoiceAdjusted, InvoiceCancelled, InvoiceIssued
 from libs.events.payloads.payments import PaymentReceived, PaymentReversed
 from libs.events.payloads.promises import PromiseBroken, PromiseKept
@@ -183,6 +184,30 @@ def on_payment_received(event: DecodedEvent[PaymentReceived], uow: UnitOfWork) -
     _after(uow, pay.account_id)
 
 
+def on_payment_applied(event: DecodedEvent[PaymentApplied], uow: UnitOfWork) -> None:
+    """Reconciliation's application of a payment: counts the payments that arrived unidentified.
+
+    Keyed by payment id like ``payment.received``, so a payment seen on both
+    topics is counted once.
+    """
+    applied = event.payload
+    row = _ensure_account(uow, applied.account_id, applied.currency)
+    inserted = uow.session.execute(
+        pg_insert(payments)
+        .values(
+            payment_id=applied.payment_id,
+            account_id=applied.account_id,
+            amount=applied.amount_applied + applied.credit_created,
+            received_on=applied.applied_on,
+            on_time=row.bucket == "current",
+        )
+        .on_conflict_do_nothing()
+        .returning(payments.c.payment_id)
+    ).first()
+    if inserted is not None:
+        _after(uow, applied.account_id)
+
+
 def on_payment_reversed(event: DecodedEvent[PaymentReversed], uow: UnitOfWork) -> None:
     rev = event.payload
     if rev.account_id is None:
@@ -206,4 +231,5 @@ HANDLERS: dict[str, Handler] = {
     "cobranza.promise.broken": on_promise_broken,
     "cobranza.payment.received": on_payment_received,
     "cobranza.payment.reversed": on_payment_reversed,
+    "cobranza.payment.applied": on_payment_applied,
 }

@@ -188,3 +188,35 @@ def test_a_config_dir_with_segments_yaml_replaces_the_packaged_rules(make_platfo
     platform.publish(envelope("cobranza.invoice.issued", INVOICE), Topics.INVOICES)
     platform.run_until_quiet()
     assert [c["data"]["segment"] for c in changes(platform)] == ["autos_portfolio"]
+
+
+def test_a_payment_matched_later_by_reconciliation_is_counted_once(make_platform) -> None:
+    platform = make_platform(["segmentation"])
+    platform.publish(envelope("cobranza.invoice.issued", INVOICE), Topics.INVOICES)
+    unidentified = {
+        "payment_id": "BANK-9",
+        "amount": "300000",
+        "currency": "COP",
+        "received_on": "2025-12-12",
+    }
+    platform.publish(envelope("cobranza.payment.received", unidentified), Topics.PAYMENTS)
+    applied = {
+        "payment_id": "BANK-9",
+        "account_id": "A1",
+        "currency": "COP",
+        "amount_applied": "300000",
+        "allocations": [{"invoice_id": "I1", "amount": "300000", "invoice_open_amount_after": "0"}],
+        "credit_balance_after": "0",
+        "rule": "normalized_reference",
+        "applied_on": "2025-12-13",
+    }
+    platform.publish(envelope("cobranza.payment.applied", applied), Topics.ALLOCATIONS)
+    platform.publish(
+        envelope("cobranza.payment.applied", applied), Topics.ALLOCATIONS
+    )  # a new event id, same payment
+    platform.run_until_quiet()
+    with platform.context("segmentation").sessions() as session:
+        row = session.execute(select(accounts)).one()
+        count = len(session.execute(select(payments.c.payment_id)).all())
+    assert count == 1
+    assert row.total_balance == Decimal(0) and str(row.last_payment_on) == "2025-12-13"
