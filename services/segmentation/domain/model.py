@@ -119,3 +119,11 @@ def train(data: TrainingSet, *, seed: int = 0) -> TrainedModel:
 def predict(estimator: Any, features: dict[str, float], names: Sequence[str] = FEATURES) -> float:
     row = np.asarray([[features[name] for name in names]], dtype=float)
     return round(float(estimator.predict_proba(row)[0, 1]), 4)
+
+
+def predict_many(estimator: Any, rows: Sequence[dict[str, float]], names: Sequence[str] = FEATURES) -> list[float]:
+    """One ``predict_proba`` call for many accounts (rescoring a whole portfolio)."""
+    if not rows:
+        return []
+    matrix = np.asarray([[r[name] for name in names] for r in rows], dtype=float)
+    return [round(float(p), 4) for p in estimator.predict_proba(matrix)[:, 1]]

@@ -23,6 +23,7 @@ from services.segmentation.domain.model import (
     TrainedModel,
     build_training_set,
     predict,
+    predict_many,
     snapshot_dates,
     train,
 )
@@ -252,16 +253,17 @@ def rescore_all(uow: UnitOfWork) -> int:
     rules = active_rules(uow)
     histories = repo.load_histories(uow.session, None, uow.tenant)
     model = repo.active_model(uow.session, uow.tenant)
+    rows = list(repo.tenant_account_rows(uow.session, uow.tenant))
+    days = [repo.local_today(uow.now(), row.timezone) for row in rows]
+    features = [features_as_of(histories[row.account_id], day) for row, day in zip(rows, days, strict=True)]
+    if model is None:
+        scores, source = [fallback_probability(f) for f in features], "fallback"
+    else:
+        scores, source = predict_many(model[1], features, model[2]), f"model:v{model[0]}"
     outcomes = []
-    for row in repo.tenant_account_rows(uow.session, uow.tenant):
-        today = repo.local_today(uow.now(), row.timezone)
-        features = features_as_of(histories[row.account_id], today)
-        if model is None:
-            probability, source = fallback_probability(features), "fallback"
-        else:
-            probability, source = predict(model[1], features, model[2]), f"model:v{model[0]}"
+    for row, day, probability in zip(rows, days, scores, strict=True):
         state = replace(repo.state_from_row(row), score=probability)
-        outcomes.append(_Outcome(row, assign(state, today, rules), probability, source))
+        outcomes.append(_Outcome(row, assign(state, day, rules), probability, source))
     return _apply_all(uow, outcomes, rules)
 
 
