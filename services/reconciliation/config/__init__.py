@@ -1,0 +1,1 @@
+"""Reconciliation's settings and the tolerances file that ships with it."""
