@@ -171,20 +171,6 @@ def _known(row: Any) -> KnownCustomer:
     )
 
 
-def _link_candidates(uow: UnitOfWork, candidate: KnownCustomer) -> list[KnownCustomer]:
-    conditions = [
-        getattr(customers.c, rule) == getattr(candidate, rule)
-        for rule in ("document_id", "email", "phone")
-        if getattr(candidate, rule)
-    ]
-    if not conditions:
-        return []
-    rows = uow.session.execute(
-        select(customers).where(customers.c.source != candidate.source, or_(*conditions))
-    ).all()
-    return [_known(r) for r in rows]
-
-
 def resolve_customer(
     uow: UnitOfWork,
     source: str,
@@ -194,49 +180,24 @@ def resolve_customer(
     email: str | None,
     phone: str | None,
 ) -> Resolved:
-    """Map a source's customer id to the canonical customer, linking it on first sight."""
-    existing = uow.session.execute(
-        select(customers).where(
-            customers.c.source == source, customers.c.source_customer_id == source_customer_id
-        )
-    ).first()
-    candidate = KnownCustomer(source, source_customer_id, source_customer_id, document_id, email, phone)
-    if existing is not None:
-        customer_id, rule = existing.customer_id, existing.link_rule
-        uow.session.execute(
-            update(customers)
-            .where(customers.c.source == source, customers.c.source_customer_id == source_customer_id)
-            .values(document_id=document_id, email=email, phone=phone, updated_at=uow.now())
-        )
-    else:
-        link = find_link(candidate, _link_candidates(uow, candidate))
-        if link is not None:
-            customer_id, rule = link[0].customer_id, link[1]
-        else:
-            rule = None
-            taken = uow.session.execute(
-                select(customers.c.source).where(customers.c.customer_id == source_customer_id).limit(1)
-            ).first()
-            customer_id = f"{source}:{source_customer_id}" if taken is not None else source_customer_id
-        uow.session.execute(
-            pg_insert(customers).values(
-                source=source,
-                source_customer_id=source_customer_id,
-                customer_id=customer_id,
-                document_id=document_id,
-                email=email,
-                phone=phone,
-                link_rule=rule,
-                updated_at=uow.now(),
-            )
-        )
+    """Map a source's customer id to the canonical customer (linking it on first sight) and
+    keep the contact data the link rules compare up to date."""
+    link_customers(
+        uow,
+        source,
+        [KnownCustomer(source, source_customer_id, source_customer_id, document_id, email, phone)],
+    )
+    this = and_(customers.c.source == source, customers.c.source_customer_id == source_customer_id)
+    uow.session.execute(
+        update(customers)
+        .where(this)
+        .values(document_id=document_id, email=email, phone=phone, updated_at=uow.now())
+    )
+    row = uow.session.execute(select(customers.c.customer_id, customers.c.link_rule).where(this)).one()
     linked = uow.session.execute(
-        select(customers.c.source_customer_id).where(
-            customers.c.customer_id == customer_id,
-            or_(customers.c.source != source, customers.c.source_customer_id != source_customer_id),
-        )
+        select(customers.c.source_customer_id).where(customers.c.customer_id == row.customer_id, ~this)
     ).scalars()
-    return Resolved(customer_id, rule, sorted(set(linked) - {source_customer_id}))
+    return Resolved(row.customer_id, row.link_rule, sorted(set(linked) - {source_customer_id}))
 
 
 def upsert_customer(
