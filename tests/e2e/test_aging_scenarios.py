@@ -120,3 +120,37 @@ def test_policy_lapses_at_local_midnight_after_grace(
     )
     assert by_type["cobranza.policy.lapsed"]["time"] == midnight_utc(date(2026, 2, 19), "America/Bogota")
     assert "cobranza.policy.lapse_cancelled" not in by_type
+
+
+@pytest.mark.slow
+def test_paid_invoice_returns_to_current_the_moment_reconciliation_applies_it(
+    tmp_path: Path, pg_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoice = issued("e-1", "A-PAY", "America/Bogota", "CO")
+    payment = {
+        "specversion": "1.0",
+        "id": "pay-1",
+        "source": "/core/bank",
+        "type": "cobranza.payment.received",
+        "time": "2026-02-10T15:00:00Z",
+        "subject": "A-PAY",
+        "data": {
+            "payment_id": "PAY-1",
+            "account_id": "A-PAY",
+            "amount": "250000.00",
+            "currency": "COP",
+            "received_on": "2026-02-10",
+            "method": "pse",
+            "reference": "INV-A-PAY",
+        },
+    }
+    out = simulate(
+        tmp_path,
+        pg_server,
+        [invoice, payment],
+        date(2026, 4, 1),
+        monkeypatch,
+        ("ingest", "reconciliation", "aging"),
+    )
+    aged = [(e["time"], e["data"]["bucket"]) for e in out if e["type"] == "cobranza.account.aged"]
+    assert aged == [("2026-01-21T05:00:00Z", "dpd_1_30"), ("2026-02-10T15:00:00Z", "current")]
