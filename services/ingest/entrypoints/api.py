@@ -68,6 +68,31 @@ class BulkRequest(BaseModel):
     items: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BULK_ITEMS)
 
 
+def _bulk_body_schema(item_schema: str) -> dict[str, Any]:
+    """OpenAPI request body for a bulk endpoint: the items follow the single endpoint's schema."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["items"],
+                        "properties": {
+                            "items": {
+                                "type": "array",
+                                "minItems": 1,
+                                "maxItems": MAX_BULK_ITEMS,
+                                "items": {"$ref": f"#/components/schemas/{item_schema}"},
+                            }
+                        },
+                    }
+                }
+            },
+        }
+    }
+
+
 class BulkResponse(BaseModel):
     accepted: int
     duplicate: int
@@ -172,7 +197,12 @@ def router(ctx: ServiceContext) -> APIRouter:
             lambda uow: _single("invoice", ingest_invoices(uow, x_source_system, [(0, invoice)])[0]),
         )
 
-    @api.post("/invoices:bulk", tags=["invoices"], response_model=BulkResponse)
+    @api.post(
+        "/invoices:bulk",
+        tags=["invoices"],
+        response_model=BulkResponse,
+        openapi_extra=_bulk_body_schema("InvoiceIn"),
+    )
     def create_invoices_bulk(
         request: BulkRequest,
         idempotency_key: IdempotencyKey = None,
@@ -247,7 +277,12 @@ def router(ctx: ServiceContext) -> APIRouter:
             lambda uow: _single("payment", ingest_payments(uow, x_source_system, [(0, payment)])[0]),
         )
 
-    @api.post("/payments:bulk", tags=["payments"], response_model=BulkResponse)
+    @api.post(
+        "/payments:bulk",
+        tags=["payments"],
+        response_model=BulkResponse,
+        openapi_extra=_bulk_body_schema("PaymentReceived"),
+    )
     def record_payments_bulk(
         request: BulkRequest,
         idempotency_key: IdempotencyKey = None,
