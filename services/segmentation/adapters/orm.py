@@ -74,6 +74,7 @@ payments = Table(
     Column("payment_id", String(128), primary_key=True),
     Column("account_id", String(128), nullable=False, index=True),
     Column("amount", Numeric(18, 4), nullable=False),
+    Column("currency", String(3), nullable=False),
     Column("received_on", Date, nullable=False),
     Column("on_time", Boolean, nullable=False),
     Column("reversed", Boolean, nullable=False, server_default="false"),

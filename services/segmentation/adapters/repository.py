@@ -62,15 +62,28 @@ def account_row(session: Session, account_id: str, *, lock: bool = False) -> Row
 
 
 def refresh_aggregates(session: Session, account_id: str) -> None:
-    """Recompute the account's balances and counters from its stored facts (one statement)."""
+    """Recompute the account's balances and counters from its stored facts (one statement).
+
+    Balances count money in the account's currency only (its first currency);
+    facts in other currencies are stored but not added to it.
+    """
+    currency = select(accounts.c.currency).where(accounts.c.account_id == account_id).scalar_subquery()
     billed = (
         select(func.coalesce(func.sum(invoices.c.amount), 0))
-        .where(invoices.c.account_id == account_id, invoices.c.cancelled.is_(False))
+        .where(
+            invoices.c.account_id == account_id,
+            invoices.c.cancelled.is_(False),
+            invoices.c.currency == currency,
+        )
         .scalar_subquery()
     )
     paid = (
         select(func.coalesce(func.sum(payments.c.amount), 0))
-        .where(payments.c.account_id == account_id, payments.c.reversed.is_(False))
+        .where(
+            payments.c.account_id == account_id,
+            payments.c.reversed.is_(False),
+            payments.c.currency == currency,
+        )
         .scalar_subquery()
     )
     last_paid = (

@@ -70,6 +70,7 @@ def load_portfolio(
                     "payment_id": f"{h.account_id}-P{n}",
                     "account_id": h.account_id,
                     "amount": p.amount,
+                    "currency": "COP",
                     "received_on": p.on,
                     "on_time": p.on_time,
                 }

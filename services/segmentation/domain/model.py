@@ -121,7 +121,9 @@ def predict(estimator: Any, features: dict[str, float], names: Sequence[str] = F
     return round(float(estimator.predict_proba(row)[0, 1]), 4)
 
 
-def predict_many(estimator: Any, rows: Sequence[dict[str, float]], names: Sequence[str] = FEATURES) -> list[float]:
+def predict_many(
+    estimator: Any, rows: Sequence[dict[str, float]], names: Sequence[str] = FEATURES
+) -> list[float]:
     """One ``predict_proba`` call for many accounts (rescoring a whole portfolio)."""
     if not rows:
         return []

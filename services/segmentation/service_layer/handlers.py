@@ -26,7 +26,12 @@ from services.segmentation.service_layer.commands import resegment_account
 
 
 def _ensure_account(uow: UnitOfWork, account_id: str, currency: str, **profile: Any) -> Any:
-    """Create or update the account row; money in another currency than the account's is refused."""
+    """Create or update the account row; the first currency seen is the account's currency.
+
+    Aging keeps a bucket per account and currency; segmentation profiles an
+    account in its own currency, so facts in another one are stored (invoices,
+    payments) but do not move its balances or bucket.
+    """
     row = repo.account_row(uow.session, account_id, lock=True)
     if row is None:
         uow.session.execute(
@@ -35,8 +40,6 @@ def _ensure_account(uow: UnitOfWork, account_id: str, currency: str, **profile: 
             )
         )
         return repo.account_row(uow.session, account_id)
-    if row.currency != currency:
-        raise InvalidEvent(f"currency: account {account_id} is kept in {row.currency}, not {currency}")
     values = {k: v for k, v in profile.items() if v is not None}
     uow.session.execute(
         update(accounts).where(accounts.c.account_id == account_id).values(updated_at=uow.now(), **values)
@@ -51,6 +54,12 @@ def _after(uow: UnitOfWork, account_id: str) -> None:
 
 def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> None:
     inv = event.payload
+    existing = repo.account_row(uow.session, inv.account_id, lock=True)
+    if existing is not None and existing.first_issued_on is None and existing.currency != inv.currency:
+        # facts that came before the first invoice guessed the currency; the invoice settles it
+        uow.session.execute(
+            update(accounts).where(accounts.c.account_id == inv.account_id).values(currency=inv.currency)
+        )
     _ensure_account(
         uow,
         inv.account_id,
@@ -111,6 +120,8 @@ def on_invoice_cancelled(event: DecodedEvent[InvoiceCancelled], uow: UnitOfWork)
 def on_account_aged(event: DecodedEvent[AccountAged], uow: UnitOfWork) -> None:
     aged = event.payload
     row = _ensure_account(uow, aged.account_id, aged.currency)
+    if row.currency != aged.currency:
+        return
     effective_on = repo.local_today(event.envelope.time, row.timezone)
     uow.session.execute(
         pg_insert(aging_history)
@@ -176,6 +187,7 @@ def on_payment_received(event: DecodedEvent[PaymentReceived], uow: UnitOfWork) -
             payment_id=pay.payment_id,
             account_id=pay.account_id,
             amount=pay.amount,
+            currency=pay.currency,
             received_on=pay.received_on,
             on_time=row.bucket == "current",
         )
@@ -198,6 +210,7 @@ def on_payment_applied(event: DecodedEvent[PaymentApplied], uow: UnitOfWork) -> 
             payment_id=applied.payment_id,
             account_id=applied.account_id,
             amount=applied.amount_applied + applied.credit_created,
+            currency=applied.currency,
             received_on=applied.applied_on,
             on_time=row.bucket == "current",
         )

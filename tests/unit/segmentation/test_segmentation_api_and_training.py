@@ -175,3 +175,27 @@ def test_cli_validate_and_preview(make_platform, tmp_path: Path, monkeypatch) ->
         "early_high_value" in result.output
         and "moving (*): 1 accounts, overdue 2500000.0000" in result.output
     )
+
+
+def test_cli_train_refuses_thin_history_then_trains(make_platform, tmp_path: Path, monkeypatch) -> None:
+    platform = seeded(make_platform)
+    ctx = platform.context("segmentation")
+    monkeypatch.setenv("DATABASE_URL", ctx.engine.url.render_as_string(hide_password=False))
+    runner = CliRunner()
+    args = ["segments", "train", "--out", str(tmp_path), "--as-of", "2025-12-31"]
+    thin = runner.invoke(cli_app, args)
+    assert thin.exit_code == 1
+    assert "the rule-based fallback score stays in use" in thin.output
+    with ctx.unit_of_work() as uow:
+        load_portfolio(
+            uow.session,
+            generate_portfolio(300, date(2025, 1, 1), date(2025, 12, 31), seed=9),
+            uow.tenant,
+            uow.now(),
+        )
+    trained = runner.invoke(cli_app, args)
+    assert trained.exit_code == 0, trained.output
+    assert "model v1: AUC" in trained.output
+    assert (tmp_path / "segmentation-default-v1.joblib").exists()
+    with ctx.sessions() as session:
+        assert session.execute(select(models.c.version, models.c.active)).one() == (1, True)

@@ -9,7 +9,7 @@ from segmentation_helpers import INVOICE, aged, broken, changes, envelope
 from sqlalchemy import select
 
 from libs.events.catalog import Topics
-from services.segmentation.adapters.orm import accounts, payments, segment_history
+from services.segmentation.adapters.orm import accounts, invoices, payments, segment_history
 
 
 def test_first_invoice_assigns_a_segment_and_announces_it(make_platform) -> None:
@@ -167,14 +167,42 @@ def test_invalid_facts_are_dead_lettered_with_the_reason(make_platform) -> None:
         ),
         Topics.INVOICES,
     )
-    platform.publish(
-        envelope("cobranza.invoice.issued", dict(INVOICE, invoice_id="I9", currency="USD")), Topics.INVOICES
-    )
     platform.run_until_quiet()
     reasons = [p.headers["dlq_reason"] for p in platform.broker.topics[Topics.DEAD_LETTER]]
-    assert len(reasons) == 2
+    assert len(reasons) == 1
     assert "invoice_id: invoice NOPE of account A1 was never issued" in reasons[0]
-    assert "currency: account A1 is kept in COP, not USD" in reasons[1]
+
+
+def test_facts_in_another_currency_are_kept_but_not_added_to_the_balance(make_platform) -> None:
+    platform = make_platform(["segmentation"])
+    platform.publish(envelope("cobranza.invoice.issued", INVOICE), Topics.INVOICES)
+    platform.publish(
+        envelope("cobranza.invoice.issued", dict(INVOICE, invoice_id="I9", currency="USD", amount="80")),
+        Topics.INVOICES,
+    )
+    platform.run_until_quiet()
+    platform.publish(
+        envelope(
+            "cobranza.account.aged",
+            {
+                "account_id": "A1",
+                "bucket": "dpd_91_180",
+                "days_past_due": 95,
+                "overdue_amount": "80",
+                "currency": "USD",
+            },
+        ),
+        Topics.ACCOUNTS,
+    )
+    platform.run_until_quiet()
+    assert Topics.DEAD_LETTER not in platform.broker.topics or not platform.broker.topics[Topics.DEAD_LETTER]
+    with platform.context("segmentation").sessions() as session:
+        row = session.execute(select(accounts)).one()
+        stored = (
+            session.execute(select(invoices.c.invoice_id).order_by(invoices.c.invoice_id)).scalars().all()
+        )
+    assert stored == ["I1", "I9"]
+    assert (row.currency, row.total_balance, row.bucket) == ("COP", Decimal("300000.0000"), "current")
 
 
 def test_a_config_dir_with_segments_yaml_replaces_the_packaged_rules(make_platform, tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: da5efded7cbc
+Revision ID: dbf2f39c099a
 Revises: 
-Create Date: 2026-11-23 11:01:40.751763
+Create Date: 2026-11-23 11:11:29.203861
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql  # noqa: F401
 from sqlalchemy.dialects import postgresql
 
-revision: str = 'da5efded7cbc'
+revision: str = 'dbf2f39c099a'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -121,6 +121,7 @@ def upgrade() -> None:
     sa.Column('payment_id', sa.String(length=128), nullable=False),
     sa.Column('account_id', sa.String(length=128), nullable=False),
     sa.Column('amount', sa.Numeric(precision=18, scale=4), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('received_on', sa.Date(), nullable=False),
     sa.Column('on_time', sa.Boolean(), nullable=False),
     sa.Column('reversed', sa.Boolean(), server_default='false', nullable=False),
