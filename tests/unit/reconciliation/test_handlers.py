@@ -309,3 +309,38 @@ def test_reversal_of_unknown_payment_is_dead_lettered(make_platform) -> None:
     feed(platform, reversal("GHOST"))
     letters = platform.broker.topics[Topics.DEAD_LETTER]
     assert len(letters) == 1 and "data.payment_id" in letters[0].headers["dlq_reason"]
+
+
+def test_settings_file_overrides_shipped_tolerance(make_platform, tmp_path: Path, monkeypatch) -> None:
+    override = tmp_path / "tol.yaml"
+    override.write_text(
+        'tolerances:\n  default:\n    COP:\n      absolute: "10"\n      ratio: null\n', encoding="utf-8"
+    )
+    monkeypatch.setenv("COBRANZA_RECONCILIATION_TOLERANCES_FILE", str(override))
+    platform = make_platform(["ingest", "reconciliation"])
+    feed(platform, invoice("I1", "1000", "2026-01-05"), payment("P1", "995", reference="I1"))
+    feed(platform, invoice("I2", "1000", "2026-01-05"), payment("P2", "980", reference="I2"))
+    first, second = allocations_out(platform)
+    assert (first["rule"], Decimal(first["written_off"])) == ("tolerance", Decimal("5"))
+    assert second["rule"] == "reference" and "written_off" not in second
+
+
+def test_payment_redelivered_under_a_new_event_id_is_applied_once(make_platform) -> None:
+    platform = make_platform(["ingest", "reconciliation"])
+    feed(platform, invoice("I1", "100", "2026-01-05"))
+    _, data = payment("P1", "60")
+    for event_id in ("x1", "x2"):
+        platform.publish(
+            Envelope(
+                id=event_id,
+                source="/core/bank",
+                type="cobranza.payment.received",
+                time=datetime(2026, 1, 10, 15, tzinfo=UTC),
+                subject="A1",
+                data=data,
+            ),
+            Topics.PAYMENTS,
+        )
+    platform.run_until_quiet()
+    assert len(allocations_out(platform)) == 1
+    assert open_amounts(platform)["I1"] == Decimal("40")
