@@ -38,6 +38,9 @@ class DeadLetter:
         }
 
 
+IDLE_S = 1.0
+
+
 def read_dead_letters(bootstrap: str, prefix: str = "", timeout: float = 10.0) -> Iterator[DeadLetter]:
     """Everything on the dead-letter topic, oldest first (direct partition reads, nothing committed)."""
     consumer = Consumer(
@@ -59,10 +62,14 @@ def read_dead_letters(bootstrap: str, prefix: str = "", timeout: float = 10.0) -
             consumer.assign([TopicPartition(topic, partition, low)])
             offset = low
             deadline = time.monotonic() + timeout
-            while offset < high and time.monotonic() < deadline:
-                msg = consumer.poll(0.5)
+            idle_since = time.monotonic()
+            # the high watermark is only a hint (some Kafka-compatible brokers under-report it for
+            # multi-record batches): read on until the partition has been idle for a moment
+            while time.monotonic() < deadline and (offset < high or time.monotonic() - idle_since < IDLE_S):
+                msg = consumer.poll(0.2)
                 if msg is None or msg.error() is not None:
                     continue
+                idle_since = time.monotonic()
                 offset = (msg.offset() or 0) + 1
                 headers = {k: v.decode(errors="replace") for k, v in header_items(msg)}
                 key = msg.key()

@@ -29,6 +29,7 @@ class PlatformSettings(BaseSettings):
         description="prepended to every catalog topic on the broker: namespaces on a shared cluster",
     )
     kafka_session_timeout_ms: int = 6000
+    kafka_assignment_strategy: str = "cooperative-sticky"
     kafka_batch_size: int = 500
     kafka_poll_timeout_s: float = 0.5
     handler_max_attempts: int = 3

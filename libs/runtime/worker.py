@@ -115,5 +115,13 @@ def run_service(
 
     app = create_app(worker.ctx, lifespan=lifespan)
 
-    log.info("starting %s on %s:%s (topics %s)", spec.name, host, port or spec.http_port, spec.topics)
-    uvicorn.run(app, host=host, port=port or spec.http_port, log_config=None, access_log=False)
+    log.info(
+        "starting %s on %s:%s (topics %s)",
+        spec.name,
+        host,
+        spec.http_port if port is None else port,
+        spec.topics,
+    )
+    uvicorn.run(
+        app, host=host, port=spec.http_port if port is None else port, log_config=None, access_log=False
+    )

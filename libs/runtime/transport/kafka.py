@@ -83,8 +83,11 @@ def consumer_config(settings: PlatformSettings, group: str) -> dict[str, Any]:
         "auto.offset.reset": "earliest",
         "session.timeout.ms": settings.kafka_session_timeout_ms,
         "heartbeat.interval.ms": max(500, settings.kafka_session_timeout_ms // 3),
-        "partition.assignment.strategy": "cooperative-sticky",
+        "partition.assignment.strategy": settings.kafka_assignment_strategy,
         "isolation.level": "read_uncommitted",
+        # statistics keep the cached high watermarks fresh, so lag is reported without broker round trips
+        "statistics.interval.ms": 5000,
+        "stats_cb": lambda _stats: None,
     }
 
 
@@ -198,7 +201,7 @@ class KafkaConsumerLoop:
         self._last_lag = now
         try:
             for tp in consumer.position(consumer.assignment()):
-                _low, high = consumer.get_watermark_offsets(tp, timeout=1, cached=False)
+                _low, high = consumer.get_watermark_offsets(tp, cached=True)
                 lag = max(0, high - tp.offset) if tp.offset >= 0 else high
                 CONSUMER_LAG.labels(self.group, tp.topic, str(tp.partition)).set(lag)
         except KafkaException as exc:
