@@ -76,7 +76,7 @@ pid_alive() {
   [[ -n "$pid" ]] || return 1
   kill -0 "$pid" 2>/dev/null || return 1
   if [[ -r "/proc/$pid/cmdline" ]]; then
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "kafka.Kafka $CONFIG" || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "kafka.Kafka $CONFIG" || return 1
   fi
   return 0
 }
@@ -105,26 +105,33 @@ PY
   fi
 }
 
-healthy() { pid_alive "$(read_pid)" && probe_ready; }
-
 # ---------------------------------------------------------------- assembly
 ensure_jars() {
   if [[ -f "$LIB_DIR/.complete" ]]; then return 0; fi
+  mkdir -p "$KAFKA_HOME_DIR"
+  # Shared by every port's instance: one download at a time.
+  exec 8>"$KAFKA_HOME_DIR/.jars.lock"
+  flock -w 600 8 || die "timed out waiting for another run.sh to fetch the jars"
+  if [[ -f "$LIB_DIR/.complete" ]]; then exec 8>&-; return 0; fi
   command -v "$MVN" >/dev/null 2>&1 || die "maven ($MVN) not found; it is needed once to fetch Kafka $KAFKA_VERSION"
   log "resolving org.apache.kafka:kafka_2.13:$KAFKA_VERSION from Maven Central into $LIB_DIR"
   local tmp="$LIB_DIR.tmp.$$"
   rm -rf "$tmp"
   mkdir -p "$tmp"
-  if ! "$MVN" -B -q -f "$SCRIPT_DIR/pom.xml" \
+  local mvn_log="$KAFKA_HOME_DIR/maven.log"
+  if ! "$MVN" -B -Dstyle.color=never -f "$SCRIPT_DIR/pom.xml" \
       -Dkafka.version="$KAFKA_VERSION" \
-      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" >&2; then
+      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" >"$mvn_log" 2>&1; then
     rm -rf "$tmp"
-    die "maven could not resolve Kafka $KAFKA_VERSION"
+    grep -E 'ERROR|FAIL' "$mvn_log" | head -n 20 >&2 || true
+    die "maven could not resolve Kafka $KAFKA_VERSION (full output: $mvn_log)"
   fi
   ls "$tmp"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null 2>&1 || { rm -rf "$tmp"; die "kafka_2.13-$KAFKA_VERSION.jar missing after resolution"; }
   touch "$tmp/.complete"
   rm -rf "$LIB_DIR"
   mv "$tmp" "$LIB_DIR"
+  log "$(find "$LIB_DIR" -name '*.jar' | wc -l) jars in $LIB_DIR"
+  exec 8>&-
 }
 
 check_java() {
@@ -252,7 +259,7 @@ cmd_start() {
   setsid nohup "$JAVA" $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$LOG4J_CONFIG" -Dkafka.logs.dir="$INSTANCE_DIR" $KAFKA_JVM_OPTS \
     -cp "$LIB_DIR/*" kafka.Kafka "$CONFIG" \
-    >>"$INSTANCE_DIR/kafka.stdout" 2>&1 </dev/null 9>&- &
+    >"$INSTANCE_DIR/kafka.stdout" 2>&1 </dev/null 9>&- &
   pid=$!
   echo "$pid" >"$PID_FILE"
   if wait_ready "$pid"; then
