@@ -309,6 +309,10 @@ def _replan_dunning(uow: UnitOfWork, account_id: str, entered_at: datetime) -> N
     """Replace the account's pending dunning steps with its current playbook's, from today."""
     config = strategy_config(uow.extras)
     zone, _, segment, bucket = _account(uow, account_id, config)
+    if bucket is None or bucket == CURED_BUCKET:
+        # nothing is overdue: a current account gets pre-due reminders, never dunning
+        _cancel_planned(uow, account_id, "dunning", "account is current")
+        return
     playbook = config.playbook_for(segment, bucket)
     _cancel_planned(uow, account_id, "dunning", f"replaced by playbook {playbook.name}")
     anchor: date = entered_at.astimezone(ZoneInfo(zone)).date()

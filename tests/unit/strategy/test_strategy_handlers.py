@@ -225,3 +225,47 @@ def test_api_shows_promises_and_contact_plan(make_platform) -> None:
     [promise] = client.get("/v1/accounts/A1/promises").json()
     assert (promise["promise_id"], promise["status"]) == ("P1", "open")
     assert client.get("/v1/accounts/A1/contacts").json() == []
+
+
+def test_current_account_gets_no_dunning_until_it_is_overdue(make_platform) -> None:
+    """A segment change for an account that owes nothing overdue must not start 'aviso de mora' steps."""
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
+    platform.advance_to(t0)
+    change = {"account_id": "A1", "segment": "current_good", "reasons": []}
+    platform.publish(env("cobranza.segment.changed", change, t0), Topics.SEGMENTS)
+    platform.advance_to(datetime(2026, 3, 1, tzinfo=UTC))
+    assert emitted(platform, Topics.CONTACTS, "cobranza.contact.due") == []
+
+    aged = {
+        "account_id": "A1",
+        "bucket": "dpd_1_30",
+        "days_past_due": 1,
+        "overdue_amount": "100.00",
+        "currency": "COP",
+        "previous_bucket": "current",
+    }
+    platform.publish(env("cobranza.account.aged", aged, datetime(2026, 3, 2, 5, tzinfo=UTC)), Topics.ACCOUNTS)
+    platform.advance_to(datetime(2026, 3, 20, tzinfo=UTC))
+    steps = [c["step"] for c in emitted(platform, Topics.CONTACTS, "cobranza.contact.due")]
+    assert "aviso_mora" in steps
+
+    cured = {
+        **aged,
+        "bucket": "current",
+        "days_past_due": 0,
+        "overdue_amount": "0",
+        "previous_bucket": "dpd_1_30",
+    }
+    platform.publish(env("cobranza.account.aged", cured, datetime(2026, 3, 20, tzinfo=UTC)), Topics.ACCOUNTS)
+    platform.publish(
+        env(
+            "cobranza.segment.changed",
+            {**change, "previous_segment": "early_low_value"},
+            datetime(2026, 3, 20, tzinfo=UTC),
+        ),
+        Topics.SEGMENTS,
+    )
+    before = len(emitted(platform, Topics.CONTACTS, "cobranza.contact.due"))
+    platform.advance_to(datetime(2026, 6, 1, tzinfo=UTC))
+    assert len(emitted(platform, Topics.CONTACTS, "cobranza.contact.due")) == before
