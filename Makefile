@@ -31,9 +31,10 @@ test: lint typecheck
 
 ## Delivery-guarantee and fault tests against Apache Kafka assembled by deploy/apache-kafka/run.sh.
 test-kafka: $(STAMP)
-	KAFKA_BOOTSTRAP_SERVERS=$$(deploy/apache-kafka/run.sh start | sed -n 's/^KAFKA_BOOTSTRAP_SERVERS=//p') \
-	  COBRANZA_APACHE_KAFKA=1 $(BIN)/pytest -q -m kafka tests/integration; \
-	status=$$?; deploy/apache-kafka/run.sh stop; exit $$status
+	@bootstrap=$$(deploy/apache-kafka/run.sh start | sed -n 's/^KAFKA_BOOTSTRAP_SERVERS=//p'); \
+	test -n "$$bootstrap" || { echo "Apache Kafka did not start (see deploy/apache-kafka/run.sh logs)" >&2; exit 1; }; \
+	KAFKA_BOOTSTRAP_SERVERS=$$bootstrap $(BIN)/pytest -q -m kafka tests/integration; status=$$?; \
+	deploy/apache-kafka/run.sh stop; exit $$status
 
 clean:
 	rm -rf $(VENV) .cobranza .pytest_cache .mypy_cache .ruff_cache
