@@ -104,6 +104,15 @@ def events_schema(out: Annotated[Path, typer.Option("--out")]) -> None:
         typer.echo(str(path))
 
 
+@events_app.command("docs")
+def events_docs(out: Annotated[Path, typer.Option("--out")] = Path("docs/events.md")) -> None:
+    """Render the event catalog page for integrators from the models and topics."""
+    from libs.events.catalog_doc import render
+
+    out.write_text(render())
+    typer.echo(str(out))
+
+
 @app.command()
 def simulate(
     events: Annotated[Path, typer.Option("--events", exists=True, dir_okay=False)],

@@ -55,3 +55,12 @@ def test_naive_timestamps_are_rejected() -> None:
     raw["time"] = "2026-02-14T13:00:00"
     with pytest.raises(InvalidEvent, match="time"):
         decode(json.dumps(raw))
+
+
+def test_event_catalog_page_is_current() -> None:
+    from libs.events.catalog_doc import render
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "events.md"
+    assert page.read_text() == render(), (
+        "docs/events.md is stale: run cobranza events docs --out docs/events.md"
+    )
