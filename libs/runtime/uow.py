@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -72,13 +72,10 @@ class UnitOfWork:
             return derived_id(self._cause_key, self.service, self._emitted)
         return self._ids.new(f"{self.service}|{scope}")
 
-    def emit(
-        self, payload: EventPayload, *, subject: str | None = None, event_id: str | None = None
-    ) -> Envelope:
-        """Queue ``payload`` for publication on its catalog topic, keyed by account id."""
+    def _envelope(self, payload: EventPayload, subject: str | None, event_id: str | None) -> Envelope:
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
-        envelope = Envelope(
+        return Envelope(
             id=event_id or self._next_id(payload.event_type),
             source=f"/cobranza/{self.service}",
             type=payload.event_type,
@@ -92,8 +89,27 @@ class UnitOfWork:
             traceparent=carrier.get("traceparent"),
             tracestate=carrier.get("tracestate"),
         )
+
+    def emit(
+        self, payload: EventPayload, *, subject: str | None = None, event_id: str | None = None
+    ) -> Envelope:
+        """Queue ``payload`` for publication on its catalog topic, keyed by account id."""
+        envelope = self._envelope(payload, subject, event_id)
         self.forward(envelope, payload.topic)
         return envelope
+
+    def emit_many(self, payloads: Iterable[EventPayload], chunk_size: int = 1000) -> int:
+        """``emit`` for set-based work (a nightly re-age): multi-row outbox inserts, in order."""
+        chunk: list[tuple[Envelope, str]] = []
+        count = 0
+        for payload in payloads:
+            chunk.append((self._envelope(payload, None, None), payload.topic))
+            if len(chunk) >= chunk_size:
+                self.forward_many(chunk)
+                count += len(chunk)
+                chunk = []
+        self.forward_many(chunk)
+        return count + len(chunk)
 
     def forward(self, envelope: Envelope, topic: str) -> None:
         """Publish an already-built envelope (ingest forwarding a validated inbound event)."""

@@ -8,7 +8,7 @@ redelivery can never count a payment twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
 from sqlalchemy import select, update
@@ -21,6 +21,7 @@ from libs.events.payloads.accounts import (
     PolicyLapseScheduled,
 )
 from libs.events.payloads.allocations import PaymentApplied, PaymentReversalApplied
+from libs.events.payloads.base import EventPayload
 from libs.events.payloads.invoices import InvoiceAdjusted, InvoiceCancelled, InvoiceIssued
 from libs.events.registry import DecodedEvent, InvalidEvent
 from libs.runtime.uow import DueTimer, UnitOfWork
@@ -62,51 +63,47 @@ def _lapse_reason(change: LapseChange) -> str:
 
 def publish(result: ReageResult, uow: UnitOfWork) -> None:
     """Announce what a re-age changed: bucket changes only, and policy lapse milestones."""
+    uow.emit_many(_announcements(result))
+
+
+def _announcements(result: ReageResult) -> Iterator[EventPayload]:
     for t in result.transitions:
-        uow.emit(
-            AccountAged(
-                account_id=t.account_id,
-                bucket=t.to_bucket,
-                days_past_due=t.dpd,
-                overdue_amount=t.overdue_amount,
-                currency=t.currency,
-                previous_bucket=t.from_bucket,
-            )
+        yield AccountAged(
+            account_id=t.account_id,
+            bucket=t.to_bucket,
+            days_past_due=t.dpd,
+            overdue_amount=t.overdue_amount,
+            currency=t.currency,
+            previous_bucket=t.from_bucket,
         )
     for c in result.lapse_cancelled:
-        uow.emit(
-            PolicyLapseCancelled(
-                policy_number=c.policy_number,
-                account_id=c.account_id,
-                invoice_id=c.invoice_id,
-                lapse_on=c.lapse_on,
-                reason=_lapse_reason(c),  # type: ignore[arg-type]
-            )
+        yield PolicyLapseCancelled(
+            policy_number=c.policy_number,
+            account_id=c.account_id,
+            invoice_id=c.invoice_id,
+            lapse_on=c.lapse_on,
+            reason=_lapse_reason(c),  # type: ignore[arg-type]
         )
     for c in result.lapse_scheduled:
-        uow.emit(
-            PolicyLapseScheduled(
-                policy_number=c.policy_number,
-                account_id=c.account_id,
-                invoice_id=c.invoice_id,
-                due_on=c.due_on,
-                lapse_on=c.lapse_on,
-                grace_days=c.grace_days,
-                product_line=c.product_line,
-                open_amount=c.open_amount,
-                currency=c.currency,
-            )
+        yield PolicyLapseScheduled(
+            policy_number=c.policy_number,
+            account_id=c.account_id,
+            invoice_id=c.invoice_id,
+            due_on=c.due_on,
+            lapse_on=c.lapse_on,
+            grace_days=c.grace_days,
+            product_line=c.product_line,
+            open_amount=c.open_amount,
+            currency=c.currency,
         )
     for c in result.lapsed:
-        uow.emit(
-            PolicyLapsed(
-                policy_number=c.policy_number,
-                account_id=c.account_id,
-                invoice_id=c.invoice_id,
-                lapse_on=c.lapse_on,
-                open_amount=c.open_amount,
-                currency=c.currency,
-            )
+        yield PolicyLapsed(
+            policy_number=c.policy_number,
+            account_id=c.account_id,
+            invoice_id=c.invoice_id,
+            lapse_on=c.lapse_on,
+            open_amount=c.open_amount,
+            currency=c.currency,
         )
 
 
