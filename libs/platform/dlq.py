@@ -6,10 +6,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from libs.events.catalog import Topics
-from libs.runtime.transport.kafka import header_items, producer_config
+from libs.runtime.transport.base import OutgoingRecord
+from libs.runtime.transport.kafka import KafkaPublisher, header_items
 
 
 @dataclass(frozen=True)
@@ -81,19 +82,18 @@ def read_dead_letters(bootstrap: str, prefix: str = "", timeout: float = 10.0) -
 
 
 def replay(bootstrap: str, letters: list[DeadLetter], prefix: str = "") -> int:
-    """Send the original bytes back to the topic they came from; consumers' inboxes drop repeats."""
-    producer = Producer(producer_config(bootstrap, "cobranza-dlq-replay"))
-    sent = 0
-    for letter in letters:
-        topic = letter.headers.get("dlq_topic")
-        if not topic:
-            continue
-        producer.produce(
-            topic,
-            value=letter.value,
-            key=letter.key.encode() if letter.key else None,
-            headers=[("dlq_replayed_from", str(letter.offset).encode())],
-        )
-        sent += 1
-    producer.flush(30)
-    return sent
+    """Send the original bytes back to the topic they came from; consumers' inboxes drop repeats.
+
+    Returns how many were delivered; raises if the broker refused any, naming the first failure.
+    """
+    publisher = KafkaPublisher(bootstrap, client_id="cobranza-dlq-replay", topic_prefix=prefix)
+    records = [
+        OutgoingRecord(topic, letter.key, letter.value, {"dlq_replayed_from": str(letter.offset)})
+        for letter in letters
+        if (topic := letter.headers.get("dlq_topic"))
+    ]
+    errors = publisher.publish(records) if records else []
+    failed = [e for e in errors if e is not None]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(records)} dead letters were not replayed: {failed[0]}")
+    return len(records)

@@ -19,6 +19,20 @@ from libs.runtime.ids import IdFactory, derived_id
 from libs.runtime.tables import RuntimeTables
 
 
+def _headers(envelope: Envelope) -> dict[str, str]:
+    """Kafka headers: the CloudEvents type/id for routing without parsing, W3C trace context for tracers."""
+    headers = {
+        "ce_type": envelope.type,
+        "ce_id": envelope.id,
+        "ce_schemaversion": str(envelope.schemaversion),
+    }
+    if envelope.traceparent:
+        headers["traceparent"] = envelope.traceparent
+    if envelope.tracestate:
+        headers["tracestate"] = envelope.tracestate
+    return headers
+
+
 @dataclass(frozen=True)
 class DueTimer:
     name: str
@@ -129,11 +143,7 @@ class UnitOfWork:
                     "topic": topic,
                     "key": envelope.subject,
                     "value": envelope.to_json_bytes(),
-                    "headers": {
-                        "ce_type": envelope.type,
-                        "ce_id": envelope.id,
-                        "ce_schemaversion": str(envelope.schemaversion),
-                    },
+                    "headers": _headers(envelope),
                     "created_at": now,
                 }
                 for envelope, topic in items
