@@ -5,14 +5,23 @@ Each test gets its own topic prefix, so tests share one broker without seeing ea
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from confluent_kafka import Consumer, Producer
 
+from libs.events.envelope import Envelope
+from libs.platform.databases import fresh_database
+from libs.platform.registry import load_spec
+from libs.runtime.db import drop_database
 from libs.runtime.settings import PlatformSettings
 from libs.runtime.transport.kafka import ensure_topics
 
@@ -50,3 +59,134 @@ def kafka_settings(kafka_bootstrap: str) -> SettingsFactory:
         )
 
     return build
+
+
+WaitUntil = Callable[..., None]
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def wait_until() -> WaitUntil:
+    """``wait_until(condition, timeout=60.0, what=...)``: poll until true, else fail naming ``what``."""
+    return _wait_until
+
+
+DatabaseFactory = Callable[[list[str]], str]
+
+
+@pytest.fixture
+def service_database(pg_server: str) -> Iterator[DatabaseFactory]:
+    """``service_database(["ingest", "aging"])``: a fresh database with those services' schemas, dropped after."""
+    names: list[str] = []
+
+    def create(services: list[str]) -> str:
+        name = f"cobranza_kafka_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        names.append(name)
+        return fresh_database(pg_server, [load_spec(service) for service in services], name)
+
+    yield create
+    for name in names:
+        drop_database(pg_server, name)
+
+
+def _make_envelope(
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    event_id: str | None = None,
+    subject: str = "A1",
+    source: str = "/test",
+    at: datetime | None = None,
+) -> Envelope:
+    return Envelope(
+        id=event_id or f"evt-{uuid.uuid4().hex[:12]}",
+        source=source,
+        type=event_type,
+        time=at or datetime.now(UTC),
+        subject=subject,
+        data=data,
+    )
+
+
+@pytest.fixture
+def make_envelope() -> Callable[..., Envelope]:
+    """``make_envelope(type, data, event_id=, subject="A1", source="/test", at=now)``."""
+    return _make_envelope
+
+
+Record = tuple[str | None, Envelope | bytes]
+
+
+def _produce_records(settings: PlatformSettings, topic: str, records: list[Record]) -> None:
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True})
+    for key, value in records:
+        producer.produce(
+            settings.kafka_topic_prefix + topic,
+            key=key.encode() if key else None,
+            value=value.to_json_bytes() if isinstance(value, Envelope) else value,
+        )
+    assert producer.flush(30) == 0
+
+
+@pytest.fixture
+def produce_records() -> Callable[[PlatformSettings, str, list[Record]], None]:
+    """``produce_records(settings, topic, [(key, envelope_or_bytes), ...])``, flushed before it returns."""
+    return _produce_records
+
+
+class TopicReader:
+    """Collects a topic's records (parsed JSON) from the beginning into ``seen``."""
+
+    def __init__(self, settings: PlatformSettings, topic: str) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap_servers,
+                "group.id": f"test-{uuid.uuid4().hex[:6]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        self._consumer.subscribe([settings.kafka_topic_prefix + topic])
+        self._closed = False
+
+    def poll(self) -> None:
+        message = self._consumer.poll(0.5)
+        if message is not None and message.error() is None:
+            self.seen.append(json.loads(message.value() or b"{}"))
+
+    def has(self, count: int) -> Callable[[], bool]:
+        """A ``wait_until`` condition: poll once, true when ``count`` records have been seen."""
+
+        def check() -> bool:
+            self.poll()
+            return len(self.seen) >= count
+
+        return check
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._consumer.close()
+
+
+@pytest.fixture
+def topic_reader() -> Iterator[Callable[[PlatformSettings, str], TopicReader]]:
+    """``topic_reader(settings, topic)``: a :class:`TopicReader`, closed at teardown."""
+    readers: list[TopicReader] = []
+
+    def open_reader(settings: PlatformSettings, topic: str) -> TopicReader:
+        readers.append(TopicReader(settings, topic))
+        return readers[-1]
+
+    yield open_reader
+    for reader in readers:
+        reader.close()

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Header, HTTPException, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, UploadFile, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
@@ -36,7 +37,7 @@ from services.ingest.domain.requests import (
     ReversalIn,
     StandardisationError,
 )
-from services.ingest.entrypoints.idempotency import run_command
+from services.ingest.entrypoints.idempotency import Command, run_command
 from services.ingest.service_layer.commands import (
     ItemResult,
     NotFound,
@@ -60,6 +61,21 @@ IdempotencyKey = Annotated[
 SourceSystem = Annotated[
     str, Header(min_length=1, max_length=100, description="the core system sending this data")
 ]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a command: the core system and its optional idempotency key."""
+
+    source: str
+    idempotency_key: str | None
+
+
+def _caller(idempotency_key: IdempotencyKey = None, x_source_system: SourceSystem = "api") -> Caller:
+    return Caller(source=x_source_system, idempotency_key=idempotency_key)
+
+
+CallerHeaders = Annotated[Caller, Depends(_caller)]
 
 
 class BulkRequest(BaseModel):
@@ -167,9 +183,20 @@ def _once_response(kind: str, key: str, outcome: tuple[Status, Any, str]) -> tup
 def router(ctx: ServiceContext) -> APIRouter:
     api = APIRouter(prefix="/v1")
 
-    def run(source: str, key: str | None, operation: str, body: Any, command: Any) -> JSONResponse:
+    def run(
+        caller: Caller, operation: str, body: BaseModel | list[dict[str, Any]], command: Command
+    ) -> JSONResponse:
+        """Run one command under the caller's idempotency key; domain errors become 422/404."""
+        payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
         try:
-            return run_command(ctx, source=source, key=key, operation=operation, body=body, command=command)
+            return run_command(
+                ctx,
+                source=caller.source,
+                key=caller.idempotency_key,
+                operation=operation,
+                body=payload,
+                command=command,
+            )
         except StandardisationError as exc:
             raise _unprocessable(exc.field, exc.message) from None
         except NotFound as exc:
@@ -185,16 +212,14 @@ def router(ctx: ServiceContext) -> APIRouter:
     )
     def create_invoice(
         invoice: InvoiceIn,
-        idempotency_key: IdempotencyKey = None,
-        x_source_system: SourceSystem = "api",
+        caller: CallerHeaders,
     ) -> JSONResponse:
         """Issue one invoice (cobranza.invoice.issued); customer country/timezone are derived if missing."""
         return run(
-            x_source_system,
-            idempotency_key,
+            caller,
             "POST /v1/invoices",
-            invoice.model_dump(mode="json"),
-            lambda uow: _single("invoice", ingest_invoices(uow, x_source_system, [(0, invoice)])[0]),
+            invoice,
+            lambda uow: _single("invoice", ingest_invoices(uow, caller.source, [(0, invoice)])[0]),
         )
 
     @api.post(
@@ -205,35 +230,31 @@ def router(ctx: ServiceContext) -> APIRouter:
     )
     def create_invoices_bulk(
         request: BulkRequest,
-        idempotency_key: IdempotencyKey = None,
-        x_source_system: SourceSystem = "api",
+        caller: CallerHeaders,
     ) -> JSONResponse:
         """Up to 10,000 invoices (each shaped like POST /v1/invoices); 200 with a result per item."""
         return run(
-            x_source_system,
-            idempotency_key,
+            caller,
             "POST /v1/invoices:bulk",
             request.items,
-            lambda uow: (200, _bulk(uow, x_source_system, request.items, "invoices")),
+            lambda uow: (200, _bulk(uow, caller.source, request.items, "invoices")),
         )
 
     @api.post("/invoices/{invoice_id}/adjustments", tags=["invoices"], status_code=status.HTTP_202_ACCEPTED)
     def adjust(
         invoice_id: str,
         adjustment: AdjustmentIn,
-        idempotency_key: IdempotencyKey = None,
-        x_source_system: SourceSystem = "api",
+        caller: CallerHeaders,
     ) -> JSONResponse:
         """Credit note, endorsement or premium change (cobranza.invoice.adjusted); new_amount is the new total."""
         return run(
-            x_source_system,
-            idempotency_key,
+            caller,
             f"POST /v1/invoices/{invoice_id}/adjustments",
-            adjustment.model_dump(mode="json"),
+            adjustment,
             lambda uow: _once_response(
                 "adjustment_id",
                 adjustment.adjustment_id,
-                adjust_invoice(uow, x_source_system, invoice_id, adjustment),
+                adjust_invoice(uow, caller.source, invoice_id, adjustment),
             ),
         )
 
@@ -241,17 +262,15 @@ def router(ctx: ServiceContext) -> APIRouter:
     def cancel(
         invoice_id: str,
         cancellation: CancellationIn,
-        idempotency_key: IdempotencyKey = None,
-        x_source_system: SourceSystem = "api",
+        caller: CallerHeaders,
     ) -> JSONResponse:
         """Cancel an invoice, e.g. the policy was cancelled (cobranza.invoice.cancelled)."""
         return run(
-            x_source_system,
-            idempotency_key,
+            caller,
             f"POST /v1/invoices/{invoice_id}/cancellation",
-            cancellation.model_dump(mode="json"),
+            cancellation,
             lambda uow: _once_response(
-                "invoice_id", invoice_id, cancel_invoice(uow, x_source_system, invoice_id, cancellation)
+                "invoice_id", invoice_id, cancel_invoice(uow, caller.source, invoice_id, cancellation)
             ),
         )
 
@@ -265,16 +284,14 @@ def router(ctx: ServiceContext) -> APIRouter:
     )
     def record_payment(
         payment: PaymentReceived,
-        idempotency_key: IdempotencyKey = None,
-        x_source_system: SourceSystem = "api",
+        caller: CallerHeaders,
     ) -> JSONResponse:
         """Record one payment (cobranza.payment.received); account_id may be unknown."""
         return run(
-            x_source_system,
-            idempotency_key,
+            caller,
             "POST /v1/payments",
-            payment.model_dump(mode="json"),
-            lambda uow: _single("payment", ingest_payments(uow, x_source_system, [(0, payment)])[0]),
+            payment,
+            lambda uow: _single("payment", ingest_payments(uow, caller.source, [(0, payment)])[0]),
         )
 
     @api.post(
@@ -285,33 +302,29 @@ def router(ctx: ServiceContext) -> APIRouter:
     )
     def record_payments_bulk(
         request: BulkRequest,
-        idempotency_key: IdempotencyKey = None,
-        x_source_system: SourceSystem = "api",
+        caller: CallerHeaders,
     ) -> JSONResponse:
         """Up to 10,000 payments; 200 with a result per item."""
         return run(
-            x_source_system,
-            idempotency_key,
+            caller,
             "POST /v1/payments:bulk",
             request.items,
-            lambda uow: (200, _bulk(uow, x_source_system, request.items, "payments")),
+            lambda uow: (200, _bulk(uow, caller.source, request.items, "payments")),
         )
 
     @api.post("/payments/{payment_id}/reversal", tags=["payments"], status_code=status.HTTP_202_ACCEPTED)
     def reverse(
         payment_id: str,
         reversal: ReversalIn,
-        idempotency_key: IdempotencyKey = None,
-        x_source_system: SourceSystem = "api",
+        caller: CallerHeaders,
     ) -> JSONResponse:
         """Bounced cheque, chargeback… (cobranza.payment.reversed)."""
         return run(
-            x_source_system,
-            idempotency_key,
+            caller,
             f"POST /v1/payments/{payment_id}/reversal",
-            reversal.model_dump(mode="json"),
+            reversal,
             lambda uow: _once_response(
-                "payment_id", payment_id, reverse_payment(uow, x_source_system, payment_id, reversal)
+                "payment_id", payment_id, reverse_payment(uow, caller.source, payment_id, reversal)
             ),
         )
 
@@ -321,8 +334,7 @@ def router(ctx: ServiceContext) -> APIRouter:
     def put_customer(
         customer_id: str,
         customer: CustomerUpsertIn,
-        idempotency_key: IdempotencyKey = None,
-        x_source_system: SourceSystem = "api",
+        caller: CallerHeaders,
     ) -> JSONResponse:
         """Upsert a customer with contact points and consent (cobranza.customer.upserted).
 
@@ -332,7 +344,7 @@ def router(ctx: ServiceContext) -> APIRouter:
 
         def command(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
             payload, envelope = upsert_customer(
-                uow, x_source_system, customer_id, customer, event_id=ctx.ids.new("ingest|customer")
+                uow, caller.source, customer_id, customer, event_id=ctx.ids.new("ingest|customer")
             )
             return 200, {
                 "customer_id": payload.customer_id,
@@ -344,10 +356,9 @@ def router(ctx: ServiceContext) -> APIRouter:
             }
 
         return run(
-            x_source_system,
-            idempotency_key,
+            caller,
             f"PUT /v1/customers/{customer_id}",
-            customer.model_dump(mode="json"),
+            customer,
             command,
         )
 
@@ -358,8 +369,7 @@ def router(ctx: ServiceContext) -> APIRouter:
         entity: ReferencePath,
         entity_id: str,
         body: ReferenceIn,
-        idempotency_key: IdempotencyKey = None,
-        x_source_system: SourceSystem = "api",
+        caller: CallerHeaders,
     ) -> JSONResponse:
         """Upsert a product line (ramo), office, advisor or agency (cobranza.reference.upserted).
 
@@ -380,16 +390,13 @@ def router(ctx: ServiceContext) -> APIRouter:
             ) from None
 
         def command(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
-            envelope = upsert_reference(
-                uow, x_source_system, payload, event_id=ctx.ids.new("ingest|reference")
-            )
+            envelope = upsert_reference(uow, caller.source, payload, event_id=ctx.ids.new("ingest|reference"))
             return 200, {**payload.model_dump(mode="json", exclude_none=True), "event_id": envelope.id}
 
         return run(
-            x_source_system,
-            idempotency_key,
+            caller,
             f"PUT /v1/reference/{entity}/{entity_id}",
-            body.model_dump(mode="json"),
+            body,
             command,
         )
 

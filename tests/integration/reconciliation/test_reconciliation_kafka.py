@@ -3,58 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
-import time
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import pytest
-from confluent_kafka import Producer
 from sqlalchemy import select
 
 from libs.events.catalog import Topics
-from libs.events.envelope import Envelope
-from libs.platform.databases import fresh_database
 from libs.platform.registry import load_spec
-from libs.runtime.db import drop_database
 from libs.runtime.worker import ServiceWorker
 from services.reconciliation.adapters.orm import invoices
 
 pytestmark = pytest.mark.kafka
 
 
-@pytest.fixture
-def database(pg_server: str) -> Iterator[str]:
-    name = f"cobranza_recon_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
-    url = fresh_database(pg_server, [load_spec("ingest"), load_spec("reconciliation")], name)
-    yield url
-    drop_database(pg_server, name)
+BILLED_AT = datetime(2026, 1, 5, 15, tzinfo=UTC)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def envelope(event_id: str, event_type: str, data: dict[str, Any]) -> bytes:
-    return Envelope(
-        id=event_id,
-        source="/core/billing",
-        type=event_type,
-        time=datetime(2026, 1, 5, 15, tzinfo=UTC),
-        subject="A1",
-        data=data,
-    ).to_json_bytes()
-
-
-def test_payment_reaches_reconciliation_and_closes_the_invoice(database: str, kafka_settings) -> None:
-    settings = kafka_settings(database)
+def test_payment_reaches_reconciliation_and_closes_the_invoice(
+    service_database, kafka_settings, wait_until, make_envelope, produce_records
+) -> None:
+    settings = kafka_settings(service_database(["ingest", "reconciliation"]))
     ingest = ServiceWorker(load_spec("ingest"), settings)
     recon = ServiceWorker(load_spec("reconciliation"), settings)
     ingest.start_background()
@@ -84,13 +53,18 @@ def test_payment_reaches_reconciliation_and_closes_the_invoice(database: str, ka
             "received_on": "2026-01-10",
             "reference": "I1",
         }
-        producer = Producer(
-            {"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True}
+        events = [
+            ("e-inv", "cobranza.invoice.issued", invoice),
+            ("e-pay", "cobranza.payment.received", payment),
+        ]
+        produce_records(
+            settings,
+            Topics.INBOUND,
+            [
+                ("A1", make_envelope(kind, data, event_id=event_id, source="/core/billing", at=BILLED_AT))
+                for event_id, kind, data in events
+            ],
         )
-        topic = settings.kafka_topic_prefix + Topics.INBOUND
-        producer.produce(topic, key=b"A1", value=envelope("e-inv", "cobranza.invoice.issued", invoice))
-        producer.produce(topic, key=b"A1", value=envelope("e-pay", "cobranza.payment.received", payment))
-        assert producer.flush(30) == 0
 
         def open_amount() -> Decimal | None:
             with recon.ctx.sessions() as session:

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
-import time
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
 from sqlalchemy import select
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
-from libs.platform.databases import fresh_database
 from libs.platform.registry import load_spec
-from libs.runtime.db import drop_database
-from libs.runtime.settings import PlatformSettings
 from libs.runtime.worker import ServiceWorker
 from services.segmentation.adapters.orm import accounts
 
@@ -42,67 +34,18 @@ INVOICE: dict[str, Any] = {
 }
 
 
-def envelope(event_id: str, event_type: str, data: dict[str, Any]) -> Envelope:
-    return Envelope(
-        id=event_id,
-        source="/test",
-        type=event_type,
-        time=datetime(2026, 1, 2, 15, tzinfo=UTC),
-        subject="K1",
-        data=data,
-    )
+SENT_AT = datetime(2026, 1, 2, 15, tzinfo=UTC)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+def test_invoice_and_aging_from_kafka_produce_segment_changes_on_kafka(
+    service_database, kafka_settings, wait_until, make_envelope, produce_records, topic_reader
+) -> None:
+    settings = kafka_settings(service_database(["segmentation"]))
 
+    def event(event_id: str, event_type: str, data: dict[str, Any]) -> tuple[str, Envelope]:
+        return "K1", make_envelope(event_type, data, event_id=event_id, subject="K1", at=SENT_AT)
 
-@pytest.fixture
-def database(pg_server: str) -> Iterator[str]:
-    name = f"cobranza_seg_kafka_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
-    url = fresh_database(pg_server, [load_spec("segmentation")], name)
-    yield url
-    drop_database(pg_server, name)
-
-
-def produce(settings: PlatformSettings, topic: str, events: list[Envelope]) -> None:
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True})
-    for event in events:
-        producer.produce(settings.kafka_topic_prefix + topic, key=b"K1", value=event.to_json_bytes())
-    assert producer.flush(30) == 0
-
-
-def segment_changes(settings: PlatformSettings, expected: int) -> list[dict[str, Any]]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": f"reader-{time.time_ns()}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([settings.kafka_topic_prefix + Topics.SEGMENTS])
-    found: list[dict[str, Any]] = []
-    deadline = time.monotonic() + 60
-    try:
-        while len(found) < expected and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error():
-                continue
-            found.append(json.loads(message.value()))
-    finally:
-        consumer.close()
-    return found
-
-
-def test_invoice_and_aging_from_kafka_produce_segment_changes_on_kafka(database: str, kafka_settings) -> None:
-    settings = kafka_settings(database)
-    produce(settings, Topics.INVOICES, [envelope("k-inv", "cobranza.invoice.issued", INVOICE)])
+    produce_records(settings, Topics.INVOICES, [event("k-inv", "cobranza.invoice.issued", INVOICE)])
     worker = ServiceWorker(load_spec("segmentation"), settings)
     worker.start_background()
     try:
@@ -119,9 +62,11 @@ def test_invoice_and_aging_from_kafka_produce_segment_changes_on_kafka(database:
             "overdue_amount": "4000000",
             "currency": "COP",
         }
-        produce(settings, Topics.ACCOUNTS, [envelope("k-aged", "cobranza.account.aged", aged)])
+        produce_records(settings, Topics.ACCOUNTS, [event("k-aged", "cobranza.account.aged", aged)])
         wait_until(lambda: segment() == "late_company", what="the late-stage segment")
-        changes = segment_changes(settings, 2)
+        segments = topic_reader(settings, Topics.SEGMENTS)
+        wait_until(segments.has(2), what="both segment.changed events")
+        changes = segments.seen
     finally:
         worker.shutdown()
     assert [(c["data"].get("previous_segment"), c["data"]["segment"]) for c in changes] == [
