@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import propagate, trace
+from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
-from libs.events.registry import DecodedEvent, InvalidEvent, decode, decode_envelope
+from libs.events.registry import DecodedEvent, InvalidEvent, decode, decode_envelope, format_validation_error
 from libs.runtime.context import ServiceContext
 from libs.runtime.observability import (
     EVENTS_CONSUMED,
@@ -41,6 +43,19 @@ tracer = trace.get_tracer("cobranza.runtime")
 
 class InfrastructureError(RuntimeError):
     """The database went away mid-batch; nothing was committed, retry the batch."""
+
+
+@dataclass
+class _HandlerFailed(Exception):
+    """A handler raised on the fast path: redo the batch with one savepoint per event."""
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    record: Record
+    envelope: Envelope
+    event: DecodedEvent[Any] | None
+    handler: Handler | None
 
 
 @dataclass
@@ -63,13 +78,21 @@ class EventProcessor:
         self.max_attempts = ctx.settings.handler_max_attempts
 
     def process(self, records: list[Record]) -> BatchResult:
-        result = BatchResult()
+        """Handle a batch: optimistically in one transaction; per event with savepoints if a handler fails."""
         if not records:
-            return result
+            return BatchResult()
         try:
-            with self.ctx.sessions() as session, session.begin():
-                for record in records:
-                    self._process_one(session, record, result)
+            try:
+                with self.ctx.sessions() as session, session.begin():
+                    result, counts = self._process_fast(session, records)
+            except _HandlerFailed:
+                result = BatchResult()
+                with self.ctx.sessions() as session, session.begin():
+                    for record in records:
+                        self._process_one(session, record, result)
+            else:
+                for (label, outcome), n in counts.items():
+                    EVENTS_CONSUMED.labels(self.spec.name, label, outcome).inc(n)
         except Exception as exc:
             if _is_infrastructure(exc):
                 raise InfrastructureError(str(exc)) from exc
@@ -77,8 +100,88 @@ class EventProcessor:
         self.ctx.notify_committed()
         return result
 
-    # -- one record -------------------------------------------------------
-    def _process_one(self, session: Session, record: Record, result: BatchResult) -> None:
+    # -- the fast path: one inbox insert per batch, no savepoints ------------------------
+    def _process_fast(
+        self, session: Session, records: list[Record]
+    ) -> tuple[BatchResult, Counter[tuple[str, str]]]:
+        result = BatchResult()
+        counts: Counter[tuple[str, str]] = Counter()
+        decoded = [d for d in (self._decode(session, r, result) for r in records) if d is not None]
+        for d in decoded:
+            if d.handler is None:
+                counts[(event_label(d.envelope.type), "ignored")] += 1
+        handled = [d for d in decoded if d.handler is not None]
+        fresh = self._claim(session, handled)
+        for d in handled:
+            label = event_label(d.envelope.type)
+            if d.envelope.id not in fresh:
+                result.duplicates += 1
+                counts[(label, "duplicate")] += 1
+                continue
+            fresh.discard(d.envelope.id)  # a repeat inside the same batch is a duplicate too
+            started = time.perf_counter()
+            try:
+                self._invoke(session, d)
+            except Exception as exc:
+                if _is_infrastructure(exc):
+                    raise
+                raise _HandlerFailed from exc
+            HANDLER_SECONDS.labels(self.spec.name, label).observe(time.perf_counter() - started)
+            counts[(label, "processed")] += 1
+            result.processed += 1
+        return result, counts
+
+    def _claim(self, session: Session, handled: list[_Decoded]) -> set[str]:
+        """Insert the batch's inbox rows at once; the ids that were new are the ones to handle."""
+        if not handled:
+            return set()
+        inbox = self.spec.tables.inbox
+        now = self.ctx.clock.now()
+        rows = {
+            d.envelope.id: {
+                "consumer": self.spec.name,
+                "event_id": d.envelope.id,
+                "event_type": d.envelope.type,
+                "processed_at": now,
+            }
+            for d in handled
+        }
+        inserted = session.execute(
+            pg_insert(inbox).values(list(rows.values())).on_conflict_do_nothing().returning(inbox.c.event_id)
+        )
+        return set(inserted.scalars())
+
+    def _invoke(self, session: Session, d: _Decoded) -> None:
+        envelope = d.envelope
+        assert d.handler is not None
+        event = d.event if d.event is not None else DecodedEvent(envelope=envelope, payload=None)  # type: ignore[arg-type, type-var]
+        token = correlation_id.set(envelope.correlationid or envelope.id)
+        parent = propagate.extract(
+            {"traceparent": envelope.traceparent or "", "tracestate": envelope.tracestate or ""}
+        )
+        try:
+            with tracer.start_as_current_span(
+                f"handle {envelope.type}",
+                context=parent,
+                kind=trace.SpanKind.CONSUMER,
+                attributes={"cobranza.service": self.spec.name, "messaging.message.id": envelope.id},
+            ):
+                uow = UnitOfWork(
+                    session,
+                    service=self.spec.name,
+                    tables=self.spec.tables,
+                    clock=self.ctx.clock,
+                    ids=self.ctx.ids,
+                    cause=envelope,
+                    extras=self.ctx.extras,
+                )
+                d.handler(event, uow)
+                session.flush()
+        finally:
+            correlation_id.reset(token)
+
+    def _decode(self, session: Session, record: Record, result: BatchResult) -> _Decoded | None:
+        """Parse a record; an invalid one is dead-lettered here (returns None)."""
         raw_handler = self.spec.raw_topics.get(record.topic)
         try:
             if record.value is None:
@@ -93,22 +196,26 @@ class EventProcessor:
             self._dead_letter(session, record, exc.reason, exc.envelope, "invalid_event")
             result.dead_lettered += 1
             result.reasons.append(exc.reason)
-            return
-        except Exception as exc:  # pydantic errors on the envelope itself
-            from pydantic import ValidationError
-
-            from libs.events.registry import format_validation_error
-
-            reason = format_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
+            return None
+        except ValidationError as exc:  # the envelope itself
+            reason = format_validation_error(exc)
             self._dead_letter(session, record, reason, None, "invalid_event")
             result.dead_lettered += 1
             result.reasons.append(reason)
-            return
-
+            return None
         handler: Handler | None = raw_handler or self.spec.handlers.get(envelope.type)
-        label = event_label(envelope.type)
         if handler is None:
             result.ignored += 1
+        return _Decoded(record, envelope, event, handler)
+
+    # -- the careful path: one savepoint per event, retries, dead letters ---------------------
+    def _process_one(self, session: Session, record: Record, result: BatchResult) -> None:
+        d = self._decode(session, record, result)
+        if d is None:
+            return
+        envelope, handler = d.envelope, d.handler
+        label = event_label(envelope.type)
+        if handler is None:
             EVENTS_CONSUMED.labels(self.spec.name, label, "ignored").inc()
             return
 
@@ -129,34 +236,12 @@ class EventProcessor:
             EVENTS_CONSUMED.labels(self.spec.name, label, "duplicate").inc()
             return
 
-        if event is None:
-            event = DecodedEvent(envelope=envelope, payload=None)  # type: ignore[arg-type]
         last_error = ""
         for attempt in range(1, self.max_attempts + 1):
             savepoint = session.begin_nested()
             started = time.perf_counter()
-            token = correlation_id.set(envelope.correlationid or envelope.id)
-            ctx = propagate.extract(
-                {"traceparent": envelope.traceparent or "", "tracestate": envelope.tracestate or ""}
-            )
             try:
-                with tracer.start_as_current_span(
-                    f"handle {envelope.type}",
-                    context=ctx,
-                    kind=trace.SpanKind.CONSUMER,
-                    attributes={"cobranza.service": self.spec.name, "messaging.message.id": envelope.id},
-                ):
-                    uow = UnitOfWork(
-                        session,
-                        service=self.spec.name,
-                        tables=self.spec.tables,
-                        clock=self.ctx.clock,
-                        ids=self.ctx.ids,
-                        cause=envelope,
-                        extras=self.ctx.extras,
-                    )
-                    handler(event, uow)
-                    session.flush()
+                self._invoke(session, d)
                 savepoint.commit()
                 HANDLER_SECONDS.labels(self.spec.name, label).observe(time.perf_counter() - started)
                 EVENTS_CONSUMED.labels(self.spec.name, label, "processed").inc()
@@ -178,13 +263,11 @@ class EventProcessor:
                     envelope.id,
                     last_error,
                 )
-            finally:
-                correlation_id.reset(token)
         # give up: forget the inbox row so a replay from the dead-letter topic is processed
         session.execute(
             inbox.delete().where(inbox.c.consumer == self.spec.name, inbox.c.event_id == envelope.id)
         )
-        self._dead_letter(session, record, last_error, envelope, "handler_failed")
+        self._dead_letter(session, d.record, last_error, envelope, "handler_failed")
         result.dead_lettered += 1
         result.reasons.append(last_error)
 

@@ -71,3 +71,37 @@ def test_malformed_event_is_dead_lettered_with_field_paths_and_the_stream_goes_o
     with platform.context("aging").sessions() as session:
         ids = session.execute(select(invoices.c.invoice_id)).scalars().all()
     assert ids == ["I2"]
+
+
+def test_a_failing_handler_dead_letters_only_its_event_and_the_batch_commits_the_rest(make_platform) -> None:
+    """Fast path fails on the middle event, the batch is redone per event: neighbours land exactly once."""
+    platform = make_platform(["aging"])
+    adjusted = Envelope(
+        id="adj-unknown",
+        source="/core/policy",
+        type="cobranza.invoice.adjusted",
+        time=datetime(2026, 1, 6, 15, tzinfo=UTC),
+        subject="A1",
+        data={
+            "adjustment_id": "ADJ-1",
+            "invoice_id": "NOPE",
+            "account_id": "A1",
+            "new_amount": "10.00",
+            "currency": "COP",
+            "reason": "credit_note",
+            "effective_on": "2026-01-06",
+        },
+    )
+    for env in (envelope("e1", INVOICE), adjusted, envelope("e2", dict(INVOICE, invoice_id="I2"))):
+        platform.publish(env, Topics.INVOICES)
+    platform.run_until_quiet()
+
+    result = platform.results[0]
+    assert (result.processed, result.dead_lettered) == (2, 1)
+    letters = platform.broker.topics[Topics.DEAD_LETTER]
+    assert [p.headers["dlq_event_id"] for p in letters] == ["adj-unknown"]
+    assert letters[0].headers["dlq_kind"] == "handler_failed"
+    with platform.context("aging").sessions() as session:
+        assert sorted(session.execute(select(invoices.c.invoice_id)).scalars()) == ["I1", "I2"]
+        inbox = platform.context("aging").spec.tables.inbox
+        assert sorted(session.execute(select(inbox.c.event_id)).scalars()) == ["e1", "e2"]
