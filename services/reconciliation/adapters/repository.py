@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from services.reconciliation.adapters.orm import accounts, allocations, credits, invoices, payments
-from services.reconciliation.domain.matching import normalize_reference
+from services.reconciliation.domain.matching import reference_keys
 from services.reconciliation.domain.model import (
     ZERO,
     Allocation,
@@ -88,10 +88,10 @@ def credit_total(session: Session, account_id: str, currency: str) -> Decimal:
 
 def invoices_by_reference(session: Session, reference: str) -> list[InvoiceState]:
     """Non-cancelled invoices whose id equals the reference or whose (normalised) id/policy matches it."""
-    key = normalize_reference(reference)
+    keys = reference_keys(reference)
     conditions = [invoices.c.invoice_id == reference.strip()]
-    if key:
-        conditions += [invoices.c.reference_key == key, invoices.c.policy_key == key]
+    if keys:
+        conditions += [invoices.c.reference_key.in_(keys), invoices.c.policy_key.in_(keys)]
     rows = session.execute(select(invoices).where(or_(*conditions), invoices.c.status != "cancelled")).all()
     return [to_invoice(r) for r in rows]
 

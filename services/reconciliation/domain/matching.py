@@ -14,7 +14,7 @@ records the write-off; the rule is then ``tolerance`` and ``matched_by`` keeps t
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 
 from services.reconciliation.domain.model import (
@@ -38,6 +38,27 @@ def normalize_reference(value: str | None) -> str:
         return ""
     text = _SEPARATORS.sub("", value.strip().lower())
     return _TOKEN_ZEROS.sub("", text)
+
+
+def reference_keys(value: str | None, max_words: int = 3) -> frozenset[str]:
+    """Every way a remittance text can name an invoice or policy: the whole text normalised, and each
+    run of 1 to ``max_words`` adjacent words ('PAGO POLIZA AUTO-1001' names 'auto1001';
+    'POL 123' names 'pol123'). Whole words only, so '1' inside '1001' never matches."""
+    if not value:
+        return frozenset()
+    words = value.split()
+    keys = {normalize_reference(value)}
+    for size in range(1, max_words + 1):
+        for start in range(len(words) - size + 1):
+            keys.add(normalize_reference(" ".join(words[start : start + size])))
+    keys.discard("")
+    return frozenset(keys)
+
+
+def _names(invoice: InvoiceState, keys: frozenset[str]) -> bool:
+    return (
+        normalize_reference(invoice.invoice_id) in keys or normalize_reference(invoice.policy_number) in keys
+    )
 
 
 def oldest_first(invoices: Sequence[InvoiceState]) -> list[InvoiceState]:
@@ -120,13 +141,9 @@ def match_payment(
         exact = [i for i in open_invoices if i.invoice_id == reference]
         if exact:
             return _finish(payment, "reference", _then_the_rest(exact, open_invoices), tolerance)
-        key = normalize_reference(reference)
-        if key:
-            named = [
-                i
-                for i in open_invoices
-                if normalize_reference(i.invoice_id) == key or normalize_reference(i.policy_number) == key
-            ]
+        keys = reference_keys(reference)
+        if keys:
+            named = [i for i in open_invoices if _names(i, keys)]
             if named:
                 return _finish(
                     payment, "normalized_reference", _then_the_rest(named, open_invoices), tolerance
@@ -169,14 +186,11 @@ def resolve_account(
     exact = {i.account_id for i in invoices if i.invoice_id == ref}
     if len(exact) == 1:
         return exact.pop(), "reference", False
-    key = normalize_reference(ref)
-    if not key:
+    keys = reference_keys(ref)
+    if not keys:
         return None, None, False
-    matches: Callable[[InvoiceState], bool] = lambda i: (  # noqa: E731
-        normalize_reference(i.invoice_id) == key or normalize_reference(i.policy_number) == key
-    )
-    named = {i.account_id for i in invoices if matches(i)}
-    preferred = {i.account_id for i in invoices if matches(i) and i.currency == currency}
+    named = {i.account_id for i in invoices if _names(i, keys)}
+    preferred = {i.account_id for i in invoices if _names(i, keys) and i.currency == currency}
     if len(preferred) == 1:
         return preferred.pop(), "normalized_reference", False
     if len(named) == 1:

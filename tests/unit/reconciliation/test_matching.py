@@ -86,6 +86,24 @@ def test_rule_2_normalized_invoice_number() -> None:
     assert (app.rule, app.allocations[0].invoice_id) == ("normalized_reference", "FAC-0043")
 
 
+def test_rule_2_policy_number_inside_remittance_text() -> None:
+    invoices = [inv("I1", "100", 5), inv("I2", "300", 20, policy="AUTO-1001")]
+    app = match_payment(pay("300", "PAGO POLIZA AUTO-1001 CUOTA 3"), invoices)
+    assert (app.rule, app.allocations[0].invoice_id) == ("normalized_reference", "I2")
+
+
+def test_rule_2_matches_whole_words_only() -> None:
+    """'1' is a policy number here, but '1001' in the text must not match it."""
+    invoices = [inv("I1", "100", 5, policy="1"), inv("I2", "300", 20)]
+    app = match_payment(pay("300", "PAGO 1001"), invoices)
+    assert app.rule == "exact_amount"
+
+
+def test_resolve_account_from_remittance_text() -> None:
+    invoices = [inv("I1", "100", 5, account="A1", policy="AUTO-1001"), inv("I2", "1", 5, account="A2")]
+    assert resolve_account("PAGO POLIZA AUTO 1001", "COP", invoices) == ("A1", "normalized_reference", False)
+
+
 def test_rule_3_exact_amount_needs_exactly_one_candidate() -> None:
     invoices = [inv("I1", "100", 5), inv("I2", "300", 20)]
     app = match_payment(pay("300", "unknown text"), invoices)
