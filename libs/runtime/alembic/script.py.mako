@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql  # noqa: F401
 ${imports if imports else ""}
 
 revision: str = ${repr(up_revision)}
