@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 from libs.runtime.db import drop_database, ensure_database, with_database
 from libs.runtime.migrations import upgrade
 from libs.runtime.service import ServiceSpec
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def migrate_all(specs: list[ServiceSpec], database_url: str) -> None:

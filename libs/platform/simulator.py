@@ -111,13 +111,6 @@ class Simulation:
         self.platform.publish(envelope, Topics.INBOUND)
         self.platform.run_until_quiet()
 
-    def emitted(self) -> list[Envelope]:
-        return [
-            Envelope.from_json(p.record.value or b"")
-            for p in self.broker.log
-            if p.record.topic not in INTERNAL_TOPICS
-        ]
-
     def close(self) -> None:
         for ctx in self.contexts:
             ctx.dispose()

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-from libs.runtime.db import make_engine, provision_service, role_name
+from libs.runtime.db import make_engine, provision_service
 from libs.runtime.service import ServiceSpec
 
 ENV_DIR = Path(__file__).parent / "alembic"
@@ -55,4 +55,4 @@ def _run(spec: ServiceSpec, engine: Engine, action) -> None:  # type: ignore[no-
         action(cfg)
 
 
-__all__ = ["alembic_config", "revision", "role_name", "upgrade"]
+__all__ = ["alembic_config", "revision", "upgrade"]

@@ -35,8 +35,6 @@ HTTP_REQUESTS = Counter(
 )
 HTTP_SECONDS = Histogram("cobranza_http_request_seconds", "HTTP latency", ["service", "route", "method"])
 
-KNOWN_TYPES_LABEL_LIMIT = 200
-
 
 def event_label(event_type: str | None) -> str:
     """Only catalogued types become label values; anything else is 'invalid'."""

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
-from libs.events.registry import DecodedEvent, InvalidEvent, decode, decode_envelope, format_validation_error
+from libs.events.registry import DecodedEvent, InvalidEvent, decode, format_validation_error
 from libs.runtime.context import ServiceContext
 from libs.runtime.observability import (
     EVENTS_CONSUMED,
@@ -219,19 +219,7 @@ class EventProcessor:
             EVENTS_CONSUMED.labels(self.spec.name, label, "ignored").inc()
             return
 
-        inbox = self.spec.tables.inbox
-        inserted = session.execute(
-            pg_insert(inbox)
-            .values(
-                consumer=self.spec.name,
-                event_id=envelope.id,
-                event_type=envelope.type,
-                processed_at=self.ctx.clock.now(),
-            )
-            .on_conflict_do_nothing()
-            .returning(inbox.c.event_id)
-        ).first()
-        if inserted is None:
+        if envelope.id not in self._claim(session, [d]):
             result.duplicates += 1
             EVENTS_CONSUMED.labels(self.spec.name, label, "duplicate").inc()
             return
@@ -264,6 +252,7 @@ class EventProcessor:
                     last_error,
                 )
         # give up: forget the inbox row so a replay from the dead-letter topic is processed
+        inbox = self.spec.tables.inbox
         session.execute(
             inbox.delete().where(inbox.c.consumer == self.spec.name, inbox.c.event_id == envelope.id)
         )
@@ -306,8 +295,3 @@ class EventProcessor:
             value=record.value or b"",
             headers=headers,
         )
-
-
-def redecode(envelope: Envelope) -> DecodedEvent[Any]:
-    """For raw-topic handlers that validate an inbound envelope themselves."""
-    return decode_envelope(envelope)

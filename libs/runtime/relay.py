@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, func, select, text, update
+from sqlalchemy import and_, delete, select, text, update
 
 from libs.runtime.context import ServiceContext
-from libs.runtime.observability import EVENTS_EMITTED, OUTBOX_BACKLOG, event_label
+from libs.runtime.observability import EVENTS_EMITTED, event_label
 from libs.runtime.transport.base import OutgoingRecord, Publisher
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,6 @@ class OutboxRelay:
                 .limit(self.batch_size)
             ).all()
             if not rows:
-                OUTBOX_BACKLOG.labels(self.ctx.name).set(0)
                 return 0
             errors = self.publisher.publish(
                 [OutgoingRecord(r.topic, r.key, bytes(r.value), dict(r.headers)) for r in rows]
@@ -72,10 +71,6 @@ class OutboxRelay:
                 session.execute(
                     update(outbox).where(outbox.c.id.in_(delivered)).values(published_at=self.ctx.clock.now())
                 )
-            backlog = session.execute(
-                select(func.count()).where(outbox.c.published_at.is_(None))
-            ).scalar_one()
-            OUTBOX_BACKLOG.labels(self.ctx.name).set(backlog)
             return len(delivered)
 
     def drain(self, max_rounds: int = 1000) -> int:

@@ -19,9 +19,6 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from libs.events.envelope import Envelope
-from libs.platform.databases import fresh_database
-from libs.platform.registry import load_spec
-from libs.runtime.db import drop_database
 from libs.runtime.settings import PlatformSettings
 from libs.runtime.transport.kafka import ensure_topics
 
@@ -77,24 +74,6 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 60.0, what: str 
 def wait_until() -> WaitUntil:
     """``wait_until(condition, timeout=60.0, what=...)``: poll until true, else fail naming ``what``."""
     return _wait_until
-
-
-DatabaseFactory = Callable[[list[str]], str]
-
-
-@pytest.fixture
-def service_database(pg_server: str) -> Iterator[DatabaseFactory]:
-    """``service_database(["ingest", "aging"])``: a fresh database with those services' schemas, dropped after."""
-    names: list[str] = []
-
-    def create(services: list[str]) -> str:
-        name = f"cobranza_kafka_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        names.append(name)
-        return fresh_database(pg_server, [load_spec(service) for service in services], name)
-
-    yield create
-    for name in names:
-        drop_database(pg_server, name)
 
 
 def _make_envelope(

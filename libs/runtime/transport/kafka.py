@@ -13,7 +13,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from libs.events.catalog import CATALOG, TopicSpec
 from libs.runtime.observability import CONSUMER_LAG
-from libs.runtime.processor import EventProcessor, InfrastructureError
+from libs.runtime.processor import EventProcessor
 from libs.runtime.settings import PlatformSettings
 from libs.runtime.transport.base import OutgoingRecord, Record
 
@@ -156,7 +156,7 @@ class KafkaConsumerLoop:
                     records.append(to_record(msg, prefix))
                 try:
                     self.processor.process(records)
-                except (InfrastructureError, Exception) as exc:
+                except Exception as exc:  # InfrastructureError or a bug: retry the batch, never skip it
                     log.error("batch of %s failed, will retry from its first offset: %s", len(records), exc)
                     self._rewind(consumer, records)
                     stop.wait(backoff)

@@ -11,9 +11,9 @@ from libs.runtime.context import ServiceContext
 
 
 @pytest.mark.parametrize("name", SERVICE_NAMES)
-def test_migrations_match_the_orm_metadata(database_url: str, name: str) -> None:
+def test_migrations_match_the_orm_metadata(service_database, name: str) -> None:  # type: ignore[no-untyped-def]
     spec = load_spec(name)
-    ctx = ServiceContext.create(spec, database_url, pool_size=1)
+    ctx = ServiceContext.create(spec, service_database([name]), pool_size=1)
     try:
         with ctx.engine.connect() as conn:
             migration = MigrationContext.configure(
