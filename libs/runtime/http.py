@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -33,6 +33,27 @@ def get_session(ctx: ContextDep):  # type: ignore[no-untyped-def]
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+TENANT_HEADER = "X-Cobranza-Tenant"
+DEFAULT_TENANT = "default"
+
+
+def current_tenant(
+    x_cobranza_tenant: Annotated[
+        str,
+        Header(
+            min_length=1,
+            max_length=64,
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+            description="the tenant whose data the request reads or changes (until credentials carry it)",
+        ),
+    ] = DEFAULT_TENANT,
+) -> str:
+    """The tenant of an HTTP request: every query and every emitted event is scoped to it."""
+    return x_cobranza_tenant
+
+
+TenantDep = Annotated[str, Depends(current_tenant)]
 
 
 def _route_template(request: Request) -> str:
