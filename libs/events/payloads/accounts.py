@@ -26,6 +26,12 @@ class AccountAged(EventPayload):
     overdue_amount: Amount = Field(ge=0)
     currency: CurrencyCode
     previous_bucket: str | None = None
+    stage: str | None = Field(
+        default=None,
+        description="the bucket's stage in the tenant's scheme: current (cured, whatever the bucket's name), "
+        "early, late, residual; consumers tolerate stages they do not know",
+    )
+    previous_stage: str | None = None
 
 
 class PolicyLapseScheduled(EventPayload):

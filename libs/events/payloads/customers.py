@@ -45,4 +45,5 @@ class CustomerUpserted(EventPayload):
     link_rule: Literal["document_id", "email", "phone", "manual"] | None = None
 
     def subject(self) -> str | None:
-        return self.account_ids[0] if self.account_ids else self.customer_id
+        """The customers topic is compacted by customer: the latest record per customer id wins."""
+        return self.customer_id
