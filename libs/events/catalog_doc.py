@@ -19,11 +19,11 @@ This page is generated: `cobranza events docs --out docs/events.md`.
 | attribute | meaning |
 | --- | --- |
 | `specversion` | `1.0` |
-| `id` | unique per `source`; consumers de-duplicate on it |
+| `id` | unique per (`tenantid`, `source`) only: two sources may reuse an id; consumers de-duplicate on (tenant, source, id) |
 | `source` | who published it: `/sources/<system>` for core systems, `/cobranza/<service>` for ours |
 | `type` | one of the types below |
 | `time` | timezone-aware ISO-8601 time of the fact (in the simulator: the simulated moment) |
-| `subject` | the account id |
+| `subject` | the Kafka key: the account id (the customer id on `cobranza.customers`) |
 | `datacontenttype` | `application/json` |
 | `data` | the payload (below) |
 | `tenantid` | tenant (default `default`) |
@@ -31,8 +31,17 @@ This page is generated: `cobranza events docs --out docs/events.md`.
 | `schemaversion` | the payload's version |
 | `traceparent`, `tracestate` | W3C trace context (Distributed Tracing extension) |
 
-Money is a **decimal string** plus an ISO-4217 `currency` (a JSON number is rejected); dates are
-`YYYY-MM-DD`; times carry an offset. Unknown fields are ignored by consumers.
+Money is a **decimal string** plus an ISO-4217 `currency` (a JSON number is rejected) with at most
+14 digits before the point and 4 after (every service stores NUMERIC(18, 4)); dates are
+`YYYY-MM-DD`; times carry an offset. Unknown fields are ignored by consumers. Ids are 1 to 128
+printable characters; no field accepts NUL or other control characters (free text may hold tabs
+and newlines).
+
+Ids from outside are unique per (tenant, source system) only. ingest keeps a document's natural id
+when no other source of the tenant holds it and otherwise mints `<source>:<id>`, so the same
+`INV-1` from two core systems is two invoices in every service; account ids are shared by the
+tenant's sources (a bank's payment names the core system's account). See
+[architecture.md](architecture.md#identity).
 
 ## How core systems publish
 
@@ -49,8 +58,15 @@ FOOTER = """## Evolution rules
 2. Renaming, retyping or removing a field, or making one required, is a **new version**: register the
    new model (`version = 2`) and an upcaster (`@upcaster(event_type, from_version=1)` in
    `libs/events/registry.py`), so consumers always handle the newest shape while old records keep flowing.
-3. A type is never reused for a different meaning; topics are never repurposed.
-4. `tests/contract/` keeps one published fixture per type and version and checks that it still parses,
+3. **Labels from outside are open vocabularies.** `method` of a payment and the `reason` of an
+   adjustment, cancellation or reversal are normalised (case, accents and punctuation ignored) through
+   the synonym tables in `libs/events/vocabulary.py` ("Transferencia", "wire" → `bank_transfer`;
+   "nequi" → `wallet`; "tarjeta" → `card`; "AM04" → `direct_debit_return` …); any other label becomes
+   `other` and the original is kept in `method_detail` / `reason_detail`. Money is never rejected or
+   dead-lettered for a label, and consumers tolerate enum values they do not know (a new canonical
+   value is added to the vocabulary, never required of old consumers).
+4. A type is never reused for a different meaning; topics are never repurposed.
+5. `tests/contract/` keeps one published fixture per type and version and checks that it still parses,
    and that the committed JSON Schemas and this page match the models (CI fails on drift).
 """
 

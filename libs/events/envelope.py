@@ -11,7 +11,9 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from libs.events.types import printable_identifier
 
 SPEC_VERSION: Literal["1.0"] = "1.0"
 CONTENT_TYPE: Literal["application/json"] = "application/json"
@@ -41,6 +43,11 @@ class Envelope(BaseModel):
     schemaversion: int = Field(default=1, ge=1)
     traceparent: str | None = None
     tracestate: str | None = None
+
+    @field_validator("id", "source", "type", "subject", "tenantid", "correlationid", "causationid")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        return printable_identifier(value) if value is not None else None
 
     @property
     def account_id(self) -> str | None:

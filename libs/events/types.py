@@ -7,8 +7,9 @@ ISO-3166 and IANA names a debtor's local calendar is computed from.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,9 +25,21 @@ def _reject_float(value: Any) -> Any:
     return value
 
 
+MONEY_INTEGER_DIGITS = 14
+MONEY_SCALE = 4
+"""Every service stores money as NUMERIC(18, 4): at most 14 digits before the point and 4 after."""
+
+_MONEY_LIMIT = Decimal(10) ** MONEY_INTEGER_DIGITS
+_MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+
+
 def _finite(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise ValueError("money must be a finite decimal")
+    if abs(value) >= _MONEY_LIMIT:
+        raise ValueError(f"money must have at most {MONEY_INTEGER_DIGITS} digits before the decimal point")
+    if value != value.quantize(_MONEY_QUANTUM, rounding=ROUND_DOWN):
+        raise ValueError(f"money must have at most {MONEY_SCALE} decimal places")
     return value
 
 
@@ -80,7 +93,41 @@ def _timezone(name: str) -> str:
 CurrencyCode = Annotated[str, StringConstraints(min_length=3, max_length=3), AfterValidator(_currency)]
 CountryCode = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_country)]
 TimeZoneName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_timezone)]
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
+_TEXT_WHITESPACE = frozenset("\t\n\r")
+
+
+def _control_character(value: str, allowed: frozenset[str]) -> str | None:
+    for ch in value:
+        if ch not in allowed and unicodedata.category(ch) in ("Cc", "Cs"):
+            return ch
+    return None
+
+
+def printable_identifier(value: str) -> str:
+    bad = _control_character(value, frozenset())
+    if bad is not None:
+        raise ValueError(f"identifiers must not contain control characters (found U+{ord(bad):04X})")
+    return value
+
+
+def _printable_text(value: str) -> str:
+    bad = _control_character(value, _TEXT_WHITESPACE)
+    if bad is not None:
+        raise ValueError(
+            f"text must not contain control characters other than tab and newline (found U+{ord(bad):04X})"
+        )
+    return value
+
+
+Identifier = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128, strip_whitespace=True),
+    AfterValidator(printable_identifier),
+]
+Text = Annotated[str, AfterValidator(_printable_text)]
+"""Free text (names, notes, remittance): any printable Unicode, tabs and newlines; never NUL or other controls."""
+Label = Annotated[str, StringConstraints(max_length=200), AfterValidator(printable_identifier)]
+"""A code or name from a closed set we define (bucket, stage, segment): one printable line."""
 Channel = Literal["email", "sms", "whatsapp", "voice", "letter"]
 CustomerKind = Literal["person", "company"]
 Timestamp = AwareDatetime

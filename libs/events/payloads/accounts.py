@@ -9,7 +9,7 @@ from pydantic import Field
 
 from libs.events.catalog import Topics
 from libs.events.payloads.base import EventPayload
-from libs.events.types import Amount, CurrencyCode, Identifier
+from libs.events.types import Amount, CurrencyCode, Identifier, Label
 
 
 class AccountAged(EventPayload):
@@ -19,19 +19,19 @@ class AccountAged(EventPayload):
     topic = Topics.ACCOUNTS
 
     account_id: Identifier
-    bucket: str = Field(
+    bucket: Label = Field(
         description="current, dpd_1_30, dpd_31_60, dpd_61_90, dpd_91_180, dpd_181_360, dpd_361_plus"
     )
     days_past_due: int = Field(ge=0)
     overdue_amount: Amount = Field(ge=0)
     currency: CurrencyCode
-    previous_bucket: str | None = None
-    stage: str | None = Field(
+    previous_bucket: Label | None = None
+    stage: Label | None = Field(
         default=None,
         description="the bucket's stage in the tenant's scheme: current (cured, whatever the bucket's name), "
         "early, late, residual; consumers tolerate stages they do not know",
     )
-    previous_stage: str | None = None
+    previous_stage: Label | None = None
 
 
 class PolicyLapseScheduled(EventPayload):

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.events.catalog import Topics
 from libs.events.payloads.base import EventPayload
-from libs.events.types import CurrencyCode, Identifier, NonNegativeAmount, PositiveAmount
+from libs.events.types import CurrencyCode, Identifier, NonNegativeAmount, PositiveAmount, Text
 
 ApplicationRule = Literal[
     "reference",
@@ -105,7 +105,7 @@ class PaymentReversalApplied(EventPayload):
     credit_removed: NonNegativeAmount = Decimal("0")
     credit_balance_after: NonNegativeAmount
     reversed_on: date
-    reason: str = Field(min_length=1, max_length=100)
+    reason: Text = Field(min_length=1, max_length=100)
 
     def subject(self) -> str | None:
         return self.account_id or f"unidentified:{self.payment_id}"

@@ -8,7 +8,7 @@ from pydantic import AwareDatetime, Field
 
 from libs.events.catalog import Topics
 from libs.events.payloads.base import EventPayload
-from libs.events.types import Channel, Identifier
+from libs.events.types import Channel, Identifier, Label, Text
 
 
 class ContactDue(EventPayload):
@@ -19,10 +19,10 @@ class ContactDue(EventPayload):
     account_id: Identifier
     channel: Channel
     scheduled_for: AwareDatetime
-    strategy: str
-    step: str
-    template: str
-    language: str = Field(default="es", min_length=2, max_length=16)
+    strategy: Label
+    step: Label
+    template: Label
+    language: Text = Field(default="es", min_length=2, max_length=16)
 
 
 ContactStatus = Literal["sent", "delivered", "read", "answered", "no_answer", "failed", "bounced", "rejected"]
@@ -37,5 +37,5 @@ class ContactOutcome(EventPayload):
     channel: Channel
     status: ContactStatus
     occurred_at: AwareDatetime
-    provider: str | None = None
-    detail: str | None = Field(default=None, max_length=1000)
+    provider: Label | None = None
+    detail: Text | None = Field(default=None, max_length=1000)

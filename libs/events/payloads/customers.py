@@ -9,14 +9,14 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from libs.events.catalog import Topics
 from libs.events.payloads.base import EventPayload
-from libs.events.types import Channel, CountryCode, CustomerKind, Identifier, TimeZoneName
+from libs.events.types import Channel, CountryCode, CustomerKind, Identifier, Text, TimeZoneName
 
 
 class ContactPoint(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
 
     channel: Channel
-    value: str = Field(min_length=1, max_length=320, description="E.164 phone, e-mail or postal address")
+    value: Text = Field(min_length=1, max_length=320, description="E.164 phone, e-mail or postal address")
     consent: bool = Field(description="the debtor agreed to be contacted on this channel")
     consent_updated_at: datetime | None = None
     primary: bool = False
@@ -28,15 +28,15 @@ class CustomerUpserted(EventPayload):
 
     customer_id: Identifier
     account_ids: list[Identifier] = Field(default_factory=list)
-    name: str = Field(min_length=1, max_length=300)
+    name: Text = Field(min_length=1, max_length=300)
     kind: CustomerKind
-    document_id: str | None = Field(default=None, max_length=64)
+    document_id: Text | None = Field(default=None, max_length=64)
     email: EmailStr | None = None
-    phone: str | None = Field(default=None, max_length=40)
+    phone: Text | None = Field(default=None, max_length=40)
     country: CountryCode
     timezone: TimeZoneName
-    region: str | None = Field(default=None, max_length=100)
-    address: str | None = Field(default=None, max_length=500)
+    region: Text | None = Field(default=None, max_length=100)
+    address: Text | None = Field(default=None, max_length=500)
     preferred_channels: list[Channel] | None = None
     contact_points: list[ContactPoint] = Field(default_factory=list)
     linked_customer_ids: list[Identifier] = Field(

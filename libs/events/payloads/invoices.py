@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
@@ -17,8 +17,10 @@ from libs.events.types import (
     CustomerKind,
     Identifier,
     PositiveAmount,
+    Text,
     TimeZoneName,
 )
+from libs.events.vocabulary import ADJUSTMENT_REASONS, CANCELLATION_REASONS, open_label
 
 
 class Customer(BaseModel):
@@ -27,15 +29,17 @@ class Customer(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
 
     customer_id: Identifier
-    name: str = Field(min_length=1, max_length=300)
+    name: Text = Field(min_length=1, max_length=300)
     kind: CustomerKind
     email: EmailStr | None = None
-    phone: str | None = Field(default=None, max_length=40, description="E.164 once standardised by ingest")
+    phone: Text | None = Field(default=None, max_length=40, description="E.164 once standardised by ingest")
     country: CountryCode
     timezone: TimeZoneName
     preferred_channels: list[Channel] | None = None
-    region: str | None = Field(default=None, max_length=100, description="state/department, for segmentation")
-    document_id: str | None = Field(default=None, max_length=64, description="national id / NIT")
+    region: Text | None = Field(
+        default=None, max_length=100, description="state/department, for segmentation"
+    )
+    document_id: Text | None = Field(default=None, max_length=64, description="national id / NIT")
 
 
 class InvoiceIssued(EventPayload):
@@ -55,7 +59,7 @@ class InvoiceIssued(EventPayload):
     office_id: Identifier | None = None
     agency_id: Identifier | None = None
     installment_number: int | None = Field(default=None, ge=1)
-    description: str | None = Field(default=None, max_length=500)
+    description: Text | None = Field(default=None, max_length=500)
 
     @model_validator(mode="after")
     def _due_not_before_issue(self) -> InvoiceIssued:
@@ -64,7 +68,12 @@ class InvoiceIssued(EventPayload):
         return self
 
 
-AdjustmentReason = Literal["credit_note", "endorsement", "premium_change", "correction", "discount", "other"]
+AdjustmentReason = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=200, description=f"why the amount changed: {ADJUSTMENT_REASONS.describe()}"
+    ),
+]
 
 
 class InvoiceAdjusted(EventPayload):
@@ -79,12 +88,23 @@ class InvoiceAdjusted(EventPayload):
     new_amount: Amount = Field(ge=0)
     currency: CurrencyCode
     reason: AdjustmentReason
+    reason_detail: Text | None = Field(default=None, max_length=200)
     effective_on: date
     new_due_on: date | None = None
-    note: str | None = Field(default=None, max_length=500)
+    note: Text | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _open_reason(cls, data: Any) -> Any:
+        return open_label(data, "reason", ADJUSTMENT_REASONS, "reason_detail")
 
 
-CancellationReason = Literal["policy_cancelled", "issued_in_error", "written_off", "other"]
+CancellationReason = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=200, description=f"why it was cancelled: {CANCELLATION_REASONS.describe()}"
+    ),
+]
 
 
 class InvoiceCancelled(EventPayload):
@@ -94,5 +114,11 @@ class InvoiceCancelled(EventPayload):
     invoice_id: Identifier
     account_id: Identifier
     reason: CancellationReason
+    reason_detail: Text | None = Field(default=None, max_length=200)
     cancelled_on: date
-    note: str | None = Field(default=None, max_length=500)
+    note: Text | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _open_reason(cls, data: Any) -> Any:
+        return open_label(data, "reason", CANCELLATION_REASONS, "reason_detail")

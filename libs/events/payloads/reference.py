@@ -8,7 +8,7 @@ from pydantic import Field
 
 from libs.events.catalog import Topics
 from libs.events.payloads.base import EventPayload
-from libs.events.types import Amount, CountryCode, Identifier
+from libs.events.types import Amount, CountryCode, Identifier, Text
 
 ReferenceEntity = Literal["product_line", "office", "advisor", "agency"]
 
@@ -26,7 +26,7 @@ class ReferenceUpserted(EventPayload):
 
     entity_type: ReferenceEntity
     entity_id: Identifier
-    name: str = Field(min_length=1, max_length=300)
+    name: Text = Field(min_length=1, max_length=300)
     active: bool = True
     parent_id: Identifier | None = Field(default=None, description="parent office / parent agency")
     office_id: Identifier | None = Field(default=None, description="advisor: the office they belong to")
@@ -34,9 +34,9 @@ class ReferenceUpserted(EventPayload):
     commission_rate: Amount | None = Field(
         default=None, ge=0, le=1, description="agency: commission as a fraction (0.12 = 12 %)"
     )
-    region: str | None = Field(default=None, max_length=100)
+    region: Text | None = Field(default=None, max_length=100)
     country: CountryCode | None = None
-    email: str | None = Field(default=None, max_length=320)
+    email: Text | None = Field(default=None, max_length=320)
 
     def subject(self) -> str | None:
         return f"{self.entity_type}:{self.entity_id}"

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.events.catalog import Topics
 from libs.events.payloads.base import EventPayload
-from libs.events.types import Identifier
+from libs.events.types import Identifier, Label
 
 
 class SegmentReason(BaseModel):
@@ -16,8 +16,8 @@ class SegmentReason(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    rule: str
-    description: str | None = None
+    rule: Label
+    description: Label | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -26,6 +26,6 @@ class SegmentChanged(EventPayload):
     topic = Topics.SEGMENTS
 
     account_id: Identifier
-    segment: str
-    previous_segment: str | None = None
+    segment: Label
+    previous_segment: Label | None = None
     reasons: list[SegmentReason] = Field(default_factory=list)
