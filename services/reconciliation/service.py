@@ -8,6 +8,7 @@ from libs.runtime.service import ServiceSpec
 from services.reconciliation.adapters.orm import metadata
 from services.reconciliation.entrypoints.api import router
 from services.reconciliation.service_layer.handlers import (
+    on_customer_upserted,
     on_invoice_adjusted,
     on_invoice_cancelled,
     on_invoice_issued,
@@ -25,9 +26,10 @@ SPEC = ServiceSpec(
         "cobranza.invoice.cancelled": on_invoice_cancelled,
         "cobranza.payment.received": on_payment_received,
         "cobranza.payment.reversed": on_payment_reversed,
+        "cobranza.customer.upserted": on_customer_upserted,
     },
     routers=(router,),
     http_port=8006,
     description="Matches payments to invoices (reference, amount, oldest first), credit balances, "
-    "suspense queue with audited manual application, reversals, per-tenant tolerances.",
+    "suspense queue that resolves itself when the invoice or account link arrives, audited manual application, reversals, per-tenant tolerances.",
 )

@@ -1,6 +1,11 @@
-"""Suggesting which account a suspense payment belongs to.
+"""Suspense: suggesting which account a payment belongs to, and placing it once the books can.
 
-The score is a weighted sum the operator can read: does an open invoice (or the
+A payment waits in suspense while nobody knows whose it is: it named an account no invoice or
+customer link ever mentioned, or its remittance names no invoice or policy (or several
+accounts'). When an invoice or a customer link arrives, ``placements`` says which parked
+payments now belong to an account and ``apply_parked`` matches them by the usual rules.
+
+The candidate score is a weighted sum the operator can read: does an open invoice (or the
 account's whole open balance) equal the amount, how close is the nearest due
 date to the day the money arrived, and how alike are the payer's name on the
 bank line and the customer's name on the invoices.
@@ -8,14 +13,22 @@ bank line and the customer's name on the invoices.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
 from rapidfuzz import fuzz, utils
 
-from services.reconciliation.domain.model import ZERO, Candidate, InvoiceState
+from services.reconciliation.domain.matching import match_payment, resolve_account
+from services.reconciliation.domain.model import (
+    ZERO,
+    Application,
+    Candidate,
+    IncomingPayment,
+    InvoiceState,
+    Tolerance,
+)
 
 AMOUNT_WEIGHT = 0.5
 DATE_WEIGHT = 0.2
@@ -100,3 +113,65 @@ def candidates(
         )
     scored.sort(key=lambda c: (-c.score, c.account_id))
     return scored[:limit]
+
+
+@dataclass(frozen=True)
+class ParkedPayment:
+    """A payment waiting in suspense, and the account it named (if it named one nobody knew)."""
+
+    payment_id: str
+    currency: str
+    amount: Decimal
+    received_on: date
+    reference: str | None = None
+    claimed_account_id: str | None = None
+
+
+def placements(
+    parked: Sequence[ParkedPayment],
+    reference_invoices: Sequence[InvoiceState],
+    reachable: Collection[str],
+) -> list[tuple[ParkedPayment, str]]:
+    """Which parked payments now belong to one of the ``reachable`` accounts, oldest payment first.
+
+    A payment that named an account waits for that account and no other (the payer said whose
+    it is); one that named none is placed by its remittance, with the same rules as when it
+    arrived (``resolve_account`` over every invoice its reference names), so a reference that
+    is still ambiguous stays in suspense.
+    """
+    placed: list[tuple[ParkedPayment, str]] = []
+    for payment in sorted(parked, key=lambda p: (p.received_on, p.payment_id)):
+        if payment.claimed_account_id is not None:
+            account_id: str | None = payment.claimed_account_id
+        else:
+            account_id, _, _ = resolve_account(payment.reference, payment.currency, reference_invoices)
+        if account_id is not None and account_id in reachable:
+            placed.append((payment, account_id))
+    return placed
+
+
+def apply_parked(
+    placed: Sequence[tuple[ParkedPayment, str]],
+    invoices: Sequence[InvoiceState],
+    tolerance_for: Callable[[str], Tolerance],
+) -> list[Application]:
+    """Match each placed payment in turn, against its account's invoices as the earlier ones left them."""
+    state = {i.invoice_id: i for i in invoices}
+    applications: list[Application] = []
+    for payment, account_id in placed:
+        incoming = IncomingPayment(
+            payment.payment_id,
+            account_id,
+            payment.currency,
+            payment.amount,
+            payment.received_on,
+            payment.reference,
+        )
+        mine = [i for i in state.values() if i.account_id == account_id]
+        application = match_payment(incoming, mine, tolerance_for(payment.currency))
+        for allocation in application.allocations:
+            state[allocation.invoice_id] = replace(
+                state[allocation.invoice_id], open_amount=allocation.open_after
+            )
+        applications.append(application)
+    return applications

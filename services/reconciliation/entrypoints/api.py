@@ -5,14 +5,18 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.events.types import Identifier
+from libs.events.types import Identifier, Text
 from libs.runtime.context import ServiceContext
+from libs.runtime.http import TenantDep
 from services.reconciliation.service_layer import queries
 from services.reconciliation.service_layer.commands import ApplySuspense, CommandRejected, apply_suspense
+
+ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+"""An id in a path or query: bounded, no NUL or other control characters (422, never a 500)."""
 
 
 class ApplyRequest(BaseModel):
@@ -20,11 +24,13 @@ class ApplyRequest(BaseModel):
 
     account_id: Identifier
     invoice_id: Identifier | None = None
-    reason: str = Field(min_length=3, max_length=1000, description="why: shown in the audit trail")
-    user: str = Field(min_length=1, max_length=128, description="who applied it")
+    reason: Text = Field(min_length=3, max_length=1000, description="why: shown in the audit trail")
+    user: Text = Field(min_length=1, max_length=128, description="who applied it")
 
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
+PathId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
+QueryId = Annotated[str | None, Query(min_length=1, max_length=128, pattern=ID_PATTERN)]
 Offset = Annotated[int, Query(ge=0)]
 
 
@@ -40,24 +46,24 @@ def router(ctx: ServiceContext) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["reconciliation"])
 
     @api.get("/suspense")
-    def list_suspense(limit: Limit = 100, offset: Offset = 0) -> list[dict[str, Any]]:
+    def list_suspense(tenant: TenantDep, limit: Limit = 100, offset: Offset = 0) -> list[dict[str, Any]]:
         with ctx.sessions() as session:
-            return queries.suspense(session, limit, offset)
+            return queries.suspense(session, tenant, limit, offset)
 
     @api.get("/suspense/{payment_id}/candidates")
     def suspense_candidates(
-        payment_id: str, limit: Annotated[int, Query(ge=1, le=100)] = 10
+        payment_id: PathId, tenant: TenantDep, limit: Annotated[int, Query(ge=1, le=100)] = 10
     ) -> list[dict[str, Any]]:
         with ctx.sessions() as session:
-            found = queries.suspense_candidates(session, payment_id, limit)
+            found = queries.suspense_candidates(session, tenant, payment_id, limit)
         if found is None:
             raise HTTPException(status_code=404, detail=f"no payment {payment_id!r} in suspense")
         return [asdict(c) for c in found]
 
     @api.post("/suspense/{payment_id}/apply", response_model=None)
-    def apply(payment_id: str, body: ApplyRequest) -> dict[str, Any] | JSONResponse:
+    def apply(payment_id: PathId, body: ApplyRequest, tenant: TenantDep) -> dict[str, Any] | JSONResponse:
         try:
-            with ctx.unit_of_work() as uow:
+            with ctx.unit_of_work(tenant=tenant) as uow:
                 application = apply_suspense(
                     ApplySuspense(payment_id, body.account_id, body.invoice_id, body.reason, body.user), uow
                 )
@@ -81,15 +87,15 @@ def router(ctx: ServiceContext) -> APIRouter:
 
     @api.get("/audit")
     def audit_trail(
-        payment_id: str | None = None, limit: Limit = 100, offset: Offset = 0
+        tenant: TenantDep, payment_id: QueryId = None, limit: Limit = 100, offset: Offset = 0
     ) -> list[dict[str, Any]]:
         with ctx.sessions() as session:
-            return queries.audit_trail(session, payment_id=payment_id, limit=limit, offset=offset)
+            return queries.audit_trail(session, tenant, payment_id=payment_id, limit=limit, offset=offset)
 
     @api.get("/accounts/{account_id}/statement")
-    def statement(account_id: str) -> dict[str, Any]:
+    def statement(account_id: PathId, tenant: TenantDep) -> dict[str, Any]:
         with ctx.sessions() as session:
-            found = queries.statement(session, account_id)
+            found = queries.statement(session, tenant, account_id)
         if found is None:
             raise HTTPException(status_code=404, detail=f"unknown account {account_id!r}")
         return found

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from libs.runtime.uow import UnitOfWork
 from services.reconciliation.adapters import repository as repo
-from services.reconciliation.adapters.orm import accounts, audit, payments
+from services.reconciliation.adapters.orm import accounts, audit
 from services.reconciliation.domain.matching import apply_manually
 from services.reconciliation.domain.model import Application, IncomingPayment
 from services.reconciliation.service_layer.handlers import emit_applied
@@ -47,6 +47,7 @@ def record_audit(
 ) -> None:
     uow.session.execute(
         audit.insert().values(
+            tenant_id=uow.tenant,
             at=uow.now(),
             actor=user,
             action=action,
@@ -59,23 +60,35 @@ def record_audit(
     )
 
 
+def _not_in_suspense(payment_id: str, status: str) -> CommandRejected:
+    return CommandRejected("payment_id", f"payment {payment_id!r} is {status}, not in suspense", 409)
+
+
 def apply_suspense(cmd: ApplySuspense, uow: UnitOfWork) -> Application:
-    """Move a suspense payment onto an account: the chosen invoice first, then oldest first, then credit."""
-    session = uow.session
-    row = repo.payment_row(session, cmd.payment_id, lock=True)
-    if row is None:
+    """Move a suspense payment onto an account: the chosen invoice first, then oldest first, then credit.
+
+    Locks are taken as the handlers take them (account, then payment), so an operator and a
+    worker placing the same payment never deadlock: whoever comes second sees it applied (409).
+    """
+    session, tenant = uow.session, uow.tenant
+    seen = repo.payment_row(session, tenant, cmd.payment_id)
+    if seen is None:
         raise CommandRejected("payment_id", f"no payment {cmd.payment_id!r}", status=404)
-    if row.status != "suspense":
-        raise CommandRejected(
-            "payment_id", f"payment {cmd.payment_id!r} is {row.status}, not in suspense", 409
-        )
+    if seen.status != "suspense":
+        raise _not_in_suspense(cmd.payment_id, seen.status)
     known = session.execute(
-        select(accounts.c.account_id).where(accounts.c.account_id == cmd.account_id)
+        select(accounts.c.account_id).where(
+            accounts.c.tenant_id == tenant, accounts.c.account_id == cmd.account_id, accounts.c.known
+        )
     ).first()
     if known is None:
         raise CommandRejected("account_id", f"unknown account {cmd.account_id!r}")
-    repo.lock_account(session, cmd.account_id, uow.now())
-    open_invoices = repo.account_invoices(session, cmd.account_id, currency=row.currency)
+    repo.lock_accounts(session, tenant, [cmd.account_id])
+    row = repo.payment_row(session, tenant, cmd.payment_id, lock=True)
+    assert row is not None
+    if row.status != "suspense":
+        raise _not_in_suspense(cmd.payment_id, row.status)
+    open_invoices = repo.account_invoices(session, tenant, [cmd.account_id], currency=row.currency)
     if cmd.invoice_id is not None and not any(
         i.invoice_id == cmd.invoice_id and i.is_open for i in open_invoices
     ):
@@ -87,13 +100,9 @@ def apply_suspense(cmd: ApplySuspense, uow: UnitOfWork) -> Application:
         row.payment_id, cmd.account_id, row.currency, row.amount, row.received_on, row.reference
     )
     application = apply_manually(incoming, open_invoices, cmd.invoice_id)
-    applied_on = uow.now().date()
-    repo.persist_application(session, application, applied_on, uow.now())
-    session.execute(
-        update(payments)
-        .where(payments.c.payment_id == cmd.payment_id)
-        .values(account_id=cmd.account_id, status="applied", rule="manual", updated_at=uow.now())
-    )
+    applied_on = max(uow.now().date(), row.received_on)
+    repo.persist_application(session, tenant, application, applied_on, row.received_on, uow.now())
+    repo.leave_suspense(session, tenant, [application], uow.now())
     record_audit(
         uow,
         user=cmd.user,

@@ -18,10 +18,10 @@ def _money(value: Decimal) -> str:
     return format(value.normalize() if value == value.to_integral() else value, "f")
 
 
-def suspense(session: Session, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+def suspense(session: Session, tenant: str, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     rows = session.execute(
         select(payments)
-        .where(payments.c.status == "suspense")
+        .where(payments.c.tenant_id == tenant, payments.c.status == "suspense")
         .order_by(payments.c.received_on, payments.c.payment_id)
         .limit(limit)
         .offset(offset)
@@ -33,6 +33,8 @@ def suspense(session: Session, limit: int = 100, offset: int = 0) -> list[dict[s
             "currency": r.currency,
             "received_on": r.received_on.isoformat(),
             "method": r.method,
+            "method_detail": r.method_detail,
+            "claimed_account_id": r.claimed_account_id,
             "reference": r.reference,
             "payer_name": r.payer_name,
             "reason": r.suspense_reason,
@@ -41,18 +43,28 @@ def suspense(session: Session, limit: int = 100, offset: int = 0) -> list[dict[s
     ]
 
 
-def suspense_candidates(session: Session, payment_id: str, limit: int = 10) -> list[Candidate] | None:
-    row = repo.payment_row(session, payment_id)
+def suspense_candidates(
+    session: Session, tenant: str, payment_id: str, limit: int = 10
+) -> list[Candidate] | None:
+    row = repo.payment_row(session, tenant, payment_id)
     if row is None or row.status != "suspense":
         return None
     open_rows = session.execute(
         select(invoices).where(
-            invoices.c.currency == row.currency, invoices.c.status == "open", invoices.c.open_amount > 0
+            invoices.c.tenant_id == tenant,
+            invoices.c.currency == row.currency,
+            invoices.c.status == "open",
+            invoices.c.open_amount > 0,
         )
     ).all()
+    candidate_accounts = sorted({r.account_id for r in open_rows})
     names = {
         r.account_id: r.customer_name
-        for r in session.execute(select(accounts.c.account_id, accounts.c.customer_name)).all()
+        for r in session.execute(
+            select(accounts.c.account_id, accounts.c.customer_name).where(
+                accounts.c.tenant_id == tenant, accounts.c.account_id.in_(candidate_accounts)
+            )
+        ).all()
         if r.customer_name
     }
     line = SuspenseLine(
@@ -62,9 +74,9 @@ def suspense_candidates(session: Session, payment_id: str, limit: int = 10) -> l
 
 
 def audit_trail(
-    session: Session, *, payment_id: str | None = None, limit: int = 100, offset: int = 0
+    session: Session, tenant: str, *, payment_id: str | None = None, limit: int = 100, offset: int = 0
 ) -> list[dict[str, Any]]:
-    query = select(audit)
+    query = select(audit).where(audit.c.tenant_id == tenant)
     if payment_id is not None:
         query = query.where(audit.c.payment_id == payment_id)
     rows = session.execute(
@@ -86,28 +98,33 @@ def audit_trail(
     ]
 
 
-def statement(session: Session, account_id: str) -> dict[str, Any] | None:
+def statement(session: Session, tenant: str, account_id: str) -> dict[str, Any] | None:
+    """The account's books; None for an account nobody made known (or another tenant's)."""
     known = session.execute(
-        select(accounts.c.account_id, accounts.c.customer_name).where(accounts.c.account_id == account_id)
+        select(accounts.c.account_id, accounts.c.customer_name).where(
+            accounts.c.tenant_id == tenant, accounts.c.account_id == account_id, accounts.c.known
+        )
     ).first()
     if known is None:
         return None
     invoice_rows = session.execute(
         select(invoices)
-        .where(invoices.c.account_id == account_id)
+        .where(invoices.c.tenant_id == tenant, invoices.c.account_id == account_id)
         .order_by(invoices.c.due_on, invoices.c.invoice_id)
     ).all()
     payment_rows = session.execute(
         select(payments)
-        .where(payments.c.account_id == account_id)
+        .where(payments.c.tenant_id == tenant, payments.c.account_id == account_id)
         .order_by(payments.c.received_on, payments.c.payment_id)
     ).all()
     allocation_rows = session.execute(
-        select(allocations).where(allocations.c.account_id == account_id).order_by(allocations.c.id)
+        select(allocations)
+        .where(allocations.c.tenant_id == tenant, allocations.c.account_id == account_id)
+        .order_by(allocations.c.id)
     ).all()
     credit_rows = session.execute(
         select(credits.c.currency, func.sum(credits.c.amount))
-        .where(credits.c.account_id == account_id)
+        .where(credits.c.tenant_id == tenant, credits.c.account_id == account_id)
         .group_by(credits.c.currency)
     ).all()
     currencies: dict[str, dict[str, Decimal]] = {}

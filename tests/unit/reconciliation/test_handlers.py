@@ -1,4 +1,4 @@
-"""reconciliation on the in-memory platform: ingest forwards core events, reconciliation emits allocations."""
+"""reconciliation on the in-memory platform: contract events in on their catalog topics, allocations out."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
+from libs.events.registry import model_for
 from libs.runtime.http import create_app
 from services.reconciliation.adapters.orm import audit, invoices
 
@@ -87,18 +88,19 @@ def reversal(payment_id: str, account: str | None = "A1") -> tuple[str, dict[str
     return "cobranza.payment.reversed", data
 
 
-def feed(platform: Any, *events: tuple[str, dict[str, Any]]) -> None:
+def feed(platform: Any, *events: tuple[str, dict[str, Any]], tenant: str = "default") -> None:
     for event_type, data in events:
         platform.publish(
             Envelope(
                 id=f"e{next(_ids)}",
-                source="/core/billing",
+                source="/cobranza/ingest",
                 type=event_type,
                 time=datetime(2026, 1, 10, 15, tzinfo=UTC),
-                subject=data.get("account_id"),
+                subject=data.get("account_id") or data.get("customer_id"),
                 data=data,
+                tenantid=tenant,
             ),
-            Topics.INBOUND,
+            model_for(event_type).topic,
         )
     platform.run_until_quiet()
 
@@ -117,7 +119,7 @@ def open_amounts(platform: Any) -> dict[str, Decimal]:
 
 
 def test_payment_by_reference_partial_then_rest(make_platform) -> None:
-    platform = make_platform(["ingest", "reconciliation"])
+    platform = make_platform(["reconciliation"])
     feed(platform, invoice("I1", "100000", "2026-01-05"), invoice("I2", "50000", "2026-01-20"))
     feed(platform, payment("P1", "30000", reference="I2"), payment("P2", "20000", reference="I2"))
     events = allocations_out(platform)
@@ -134,7 +136,7 @@ def test_payment_by_reference_partial_then_rest(make_platform) -> None:
 
 
 def test_overpayment_becomes_credit_applied_to_next_invoice(make_platform) -> None:
-    platform = make_platform(["ingest", "reconciliation"])
+    platform = make_platform(["reconciliation"])
     feed(platform, invoice("I1", "100", "2026-01-05"), payment("P1", "150"))
     first = allocations_out(platform)[-1]
     assert (first["rule"], Decimal(first["credit_created"]), Decimal(first["credit_balance_after"])) == (
@@ -153,7 +155,7 @@ def test_overpayment_becomes_credit_applied_to_next_invoice(make_platform) -> No
 
 
 def test_reversal_reopens_invoices_and_consumed_credit(make_platform) -> None:
-    platform = make_platform(["ingest", "reconciliation"])
+    platform = make_platform(["reconciliation"])
     feed(
         platform, invoice("I1", "100", "2026-01-05"), payment("P1", "150"), invoice("I2", "80", "2026-02-05")
     )
@@ -172,7 +174,7 @@ def test_reversal_reopens_invoices_and_consumed_credit(make_platform) -> None:
 
 
 def test_multi_currency_balances_never_mix(make_platform) -> None:
-    platform = make_platform(["ingest", "reconciliation"])
+    platform = make_platform(["reconciliation"])
     feed(platform, invoice("I1", "100", "2026-01-05", currency="USD"), invoice("I2", "100", "2026-01-06"))
     feed(platform, payment("P1", "120", currency="USD"))
     client = TestClient(create_app(platform.context("reconciliation")))
@@ -187,7 +189,7 @@ def test_multi_currency_balances_never_mix(make_platform) -> None:
 
 
 def test_tolerance_from_simulator_config_dir(make_platform, tmp_path: Path) -> None:
-    platform = make_platform(["ingest", "reconciliation"])
+    platform = make_platform(["reconciliation"])
     (tmp_path / "reconciliation.yaml").write_text(
         'tenants:\n  default:\n    COP:\n      absolute: "5000"\n', encoding="utf-8"
     )
@@ -203,7 +205,7 @@ def test_tolerance_from_simulator_config_dir(make_platform, tmp_path: Path) -> N
 
 
 def test_shipped_tolerance_does_not_cover_large_shortfall(make_platform) -> None:
-    platform = make_platform(["ingest", "reconciliation"])
+    platform = make_platform(["reconciliation"])
     feed(platform, invoice("I1", "1000000", "2026-01-05"), payment("P1", "996000", reference="I1"))
     event = allocations_out(platform)[-1]
     assert event["rule"] == "reference" and "written_off" not in event
@@ -211,7 +213,7 @@ def test_shipped_tolerance_does_not_cover_large_shortfall(make_platform) -> None
 
 
 def test_unidentified_payment_by_normalized_policy_number(make_platform) -> None:
-    platform = make_platform(["ingest", "reconciliation"])
+    platform = make_platform(["reconciliation"])
     feed(platform, invoice("I1", "300", "2026-01-05", account="A7", policy="POL-000123"))
     feed(platform, payment("P1", "300", account=None, reference="pol 123"))
     event = allocations_out(platform)[-1]
@@ -219,7 +221,7 @@ def test_unidentified_payment_by_normalized_policy_number(make_platform) -> None
 
 
 def test_suspense_candidates_manual_apply_and_audit(make_platform) -> None:
-    platform = make_platform(["ingest", "reconciliation"])
+    platform = make_platform(["reconciliation"])
     feed(
         platform,
         invoice("I1", "250000", "2026-01-12", account="A1", name="María Fernanda López"),
@@ -280,7 +282,7 @@ def test_suspense_candidates_manual_apply_and_audit(make_platform) -> None:
 
 
 def test_cancelled_invoice_frees_payment_as_credit(make_platform) -> None:
-    platform = make_platform(["ingest", "reconciliation"])
+    platform = make_platform(["reconciliation"])
     feed(platform, invoice("I1", "100", "2026-01-05"), payment("P1", "100", reference="I1"))
     feed(
         platform,
@@ -305,7 +307,7 @@ def test_cancelled_invoice_frees_payment_as_credit(make_platform) -> None:
 
 
 def test_reversal_of_unknown_payment_is_dead_lettered(make_platform) -> None:
-    platform = make_platform(["ingest", "reconciliation"])
+    platform = make_platform(["reconciliation"])
     feed(platform, reversal("GHOST"))
     letters = platform.broker.topics[Topics.DEAD_LETTER]
     assert len(letters) == 1 and "data.payment_id" in letters[0].headers["dlq_reason"]
@@ -317,7 +319,7 @@ def test_settings_file_overrides_shipped_tolerance(make_platform, tmp_path: Path
         'tolerances:\n  default:\n    COP:\n      absolute: "10"\n      ratio: null\n', encoding="utf-8"
     )
     monkeypatch.setenv("COBRANZA_RECONCILIATION_TOLERANCES_FILE", str(override))
-    platform = make_platform(["ingest", "reconciliation"])
+    platform = make_platform(["reconciliation"])
     feed(platform, invoice("I1", "1000", "2026-01-05"), payment("P1", "995", reference="I1"))
     feed(platform, invoice("I2", "1000", "2026-01-05"), payment("P2", "980", reference="I2"))
     first, second = allocations_out(platform)
@@ -326,7 +328,7 @@ def test_settings_file_overrides_shipped_tolerance(make_platform, tmp_path: Path
 
 
 def test_payment_redelivered_under_a_new_event_id_is_applied_once(make_platform) -> None:
-    platform = make_platform(["ingest", "reconciliation"])
+    platform = make_platform(["reconciliation"])
     feed(platform, invoice("I1", "100", "2026-01-05"))
     _, data = payment("P1", "60")
     for event_id in ("x1", "x2"):
