@@ -15,7 +15,8 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations" / "versions",
     handlers={
         "cobranza.promise.made": handlers.on_promise_made,
-        "cobranza.payment.received": handlers.on_payment_received,
+        "cobranza.payment.applied": handlers.on_payment_applied,
+        "cobranza.payment.reversal_applied": handlers.on_payment_reversal_applied,
         "cobranza.customer.upserted": handlers.on_customer_upserted,
         "cobranza.invoice.issued": handlers.on_invoice_issued,
         "cobranza.segment.changed": handlers.on_segment_changed,

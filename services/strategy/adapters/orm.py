@@ -1,26 +1,47 @@
-"""strategy's tables (schema ``strategy``)."""
+"""strategy's tables (schema ``strategy``): every key starts with the tenant."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, DateTime, MetaData, Numeric, String, Table
+from sqlalchemy import Boolean, Column, Date, DateTime, Index, MetaData, Numeric, String, Table
 
 metadata = MetaData(schema="strategy")
+
+
+def _tenant() -> Column[str]:
+    return Column("tenant_id", String(64), primary_key=True)
+
 
 accounts = Table(
     "accounts",
     metadata,
+    _tenant(),
     Column("account_id", String(128), primary_key=True),
-    Column("customer_id", String(128), index=True),
+    Column("customer_id", String(128)),
     Column("timezone", String(64)),
     Column("country", String(2)),
-    Column("segment", String(128)),
-    Column("bucket", String(64)),
+    Column("segment", String(200)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_strategy_accounts_tenant_customer", "tenant_id", "customer_id"),
+)
+
+# aging's bucket per (account, currency): one currency turning current never cures another
+account_buckets = Table(
+    "account_buckets",
+    metadata,
+    _tenant(),
+    Column("account_id", String(128), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("bucket", String(200), nullable=False),
+    Column("stage", String(200), doc="the bucket's stage in the tenant's scheme, when aging sent it"),
+    Column("cured", Boolean, nullable=False, doc="the bucket is the scheme's current stage"),
+    Column("entered_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 consents = Table(
     "consents",
     metadata,
+    _tenant(),
     Column("account_id", String(128), primary_key=True),
     Column("channel", String(16), primary_key=True),
     Column("consent", Boolean, nullable=False),
@@ -30,37 +51,57 @@ consents = Table(
 promises = Table(
     "promises",
     metadata,
+    _tenant(),
     Column("promise_id", String(128), primary_key=True),
-    Column("account_id", String(128), nullable=False, index=True),
+    Column("account_id", String(128), nullable=False),
     Column("amount", Numeric(18, 4), nullable=False),
-    Column("paid_amount", Numeric(18, 4), nullable=False),
+    Column("paid_amount", Numeric(18, 4), nullable=False, doc="cash counted toward the promise so far"),
     Column("currency", String(3), nullable=False),
     Column("due_on", Date, nullable=False),
     Column("made_on", Date, nullable=False),
     Column("deadline", DateTime(timezone=True), nullable=False),
-    Column("status", String(16), nullable=False),
+    Column("status", String(16), nullable=False, doc="open, kept or broken"),
     Column("resolved_at", DateTime(timezone=True)),
+    Index("ix_strategy_promises_tenant_account", "tenant_id", "account_id", "currency"),
 )
 
+# cash from cobranza.payment.applied, taken back by cobranza.payment.reversal_applied
 payments = Table(
     "payments",
     metadata,
+    _tenant(),
     Column("payment_id", String(128), primary_key=True),
-    Column("account_id", String(128), nullable=False, index=True),
-    Column("amount", Numeric(18, 4), nullable=False),
-    Column("unapplied", Numeric(18, 4), nullable=False, doc="not yet counted toward any promise"),
+    Column("account_id", String(128), nullable=False),
     Column("currency", String(3), nullable=False),
-    Column("received_on", Date, nullable=False),
+    Column("amount", Numeric(18, 4), nullable=False, doc="cash reconciliation applied to the account"),
+    Column("unapplied", Numeric(18, 4), nullable=False, doc="not yet counted toward any promise"),
+    Column("paid_on", Date, nullable=False, doc="payment.applied's applied_on"),
+    Column("arrived_at", DateTime(timezone=True), nullable=False, doc="when strategy learnt of the cash"),
+    Column("reversed_at", DateTime(timezone=True)),
+    Index("ix_strategy_payments_tenant_account", "tenant_id", "account_id", "currency"),
+)
+
+# what each payment counted toward each promise, so a reversal takes back exactly that
+promise_payments = Table(
+    "promise_payments",
+    metadata,
+    _tenant(),
+    Column("promise_id", String(128), primary_key=True),
+    Column("payment_id", String(128), primary_key=True),
+    Column("amount", Numeric(18, 4), nullable=False),
+    Index("ix_strategy_promise_payments_tenant_payment", "tenant_id", "payment_id"),
 )
 
 contacts = Table(
     "contacts",
     metadata,
+    _tenant(),
     Column("contact_id", String(128), primary_key=True),
-    Column("account_id", String(128), nullable=False, index=True),
+    Column("account_id", String(128), nullable=False),
+    Column("currency", String(3), nullable=False, doc="the debt the contact is about"),
     Column("channel", String(16), nullable=False),
     Column("kind", String(16), nullable=False, doc="pre_due or dunning"),
-    Column("playbook", String(128), nullable=False),
+    Column("playbook", String(200), nullable=False),
     Column("step", String(128), nullable=False),
     Column("template", String(128), nullable=False),
     Column("language", String(16), nullable=False),
@@ -68,4 +109,5 @@ contacts = Table(
     Column("scheduled_for", DateTime(timezone=True)),
     Column("status", String(16), nullable=False, doc="planned, due, skipped, cancelled"),
     Column("reason", String(200)),
+    Index("ix_strategy_contacts_tenant_account", "tenant_id", "account_id", "currency"),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,21 +12,31 @@ from sqlalchemy import select
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
-from services.strategy.adapters.orm import contacts
+from services.strategy.adapters.orm import contacts, promises
 
 BOG = ZoneInfo("America/Bogota")
 _seq = iter(range(1, 10_000))
 
 
-def env(event_type: str, data: dict[str, Any], at: datetime, subject: str = "A1") -> Envelope:
-    return Envelope(id=f"e{next(_seq)}", source="/test", type=event_type, time=at, subject=subject, data=data)
+def env(
+    event_type: str, data: dict[str, Any], at: datetime, subject: str = "A1", tenant: str = "default"
+) -> Envelope:
+    return Envelope(
+        id=f"e{next(_seq)}",
+        source="/test",
+        type=event_type,
+        time=at,
+        subject=subject,
+        data=data,
+        tenantid=tenant,
+    )
 
 
-def emitted(platform, topic: str, event_type: str) -> list[dict[str, Any]]:
+def emitted(platform, topic: str, event_type: str, tenant: str | None = None) -> list[dict[str, Any]]:
     out = []
     for p in platform.broker.topics.get(topic, []):
         body = json.loads(p.record.value or b"")
-        if body["type"] == event_type:
+        if body["type"] == event_type and tenant in (None, body.get("tenantid", "default")):
             out.append(body["data"])
     return out
 
@@ -40,8 +51,57 @@ PROMISE = {
 }
 
 
-def payment(pid: str, amount: str, on: str) -> dict[str, Any]:
-    return {"payment_id": pid, "account_id": "A1", "amount": amount, "currency": "COP", "received_on": on}
+def applied(
+    pid: str,
+    amount: str,
+    on: str,
+    *,
+    currency: str = "COP",
+    rule: str = "reference",
+    credit: str = "0",
+    account: str = "A1",
+) -> dict[str, Any]:
+    """reconciliation's ``payment.applied``: ``amount`` on one invoice, ``credit`` left as credit."""
+    return {
+        "payment_id": pid,
+        "account_id": account,
+        "currency": currency,
+        "amount_applied": amount,
+        "allocations": [{"invoice_id": "I1", "amount": amount, "invoice_open_amount_after": "0"}],
+        "credit_created": credit,
+        "credit_balance_after": credit,
+        "rule": rule,
+        "applied_on": on,
+    }
+
+
+def reversal(pid: str, on: str, *, currency: str = "COP", account: str | None = "A1") -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "payment_id": pid,
+        "currency": currency,
+        "reopened": [{"invoice_id": "I1", "amount": "1", "invoice_open_amount_after": "1"}],
+        "credit_balance_after": "0",
+        "reversed_on": on,
+        "reason": "insufficient_funds",
+    }
+    if account is not None:
+        body["account_id"] = account
+    return body
+
+
+def pay(platform, data: dict[str, Any], at: datetime, tenant: str = "default") -> None:
+    platform.publish(env("cobranza.payment.applied", data, at, tenant=tenant), Topics.ALLOCATIONS)
+
+
+def reverse(platform, data: dict[str, Any], at: datetime, tenant: str = "default") -> None:
+    platform.publish(env("cobranza.payment.reversal_applied", data, at, tenant=tenant), Topics.ALLOCATIONS)
+
+
+def promise_row(platform, promise_id: str = "P1", tenant: str = "default") -> Any:
+    with platform.context("strategy").sessions() as session:
+        return session.execute(
+            select(promises).where(promises.c.tenant_id == tenant, promises.c.promise_id == promise_id)
+        ).one()
 
 
 def test_promise_kept_as_soon_as_payments_cover_it_and_timer_cancelled(make_platform, clock) -> None:
@@ -49,14 +109,11 @@ def test_promise_kept_as_soon_as_payments_cover_it_and_timer_cancelled(make_plat
     t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
     platform.advance_to(t0)
     platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
-    platform.publish(
-        env("cobranza.payment.received", payment("X1", "60000", "2026-01-06"), t0), Topics.PAYMENTS
-    )
+    pay(platform, applied("X1", "60000", "2026-01-06"), t0)
     platform.run_until_quiet()
     assert emitted(platform, Topics.PROMISES, "cobranza.promise.kept") == []
-    platform.publish(
-        env("cobranza.payment.received", payment("X2", "40000", "2026-01-07"), t0), Topics.PAYMENTS
-    )
+    assert promise_row(platform).paid_amount == Decimal("60000")  # partial fulfilment is recorded
+    pay(platform, applied("X2", "30000", "2026-01-07", credit="10000"), t0)
     platform.run_until_quiet()
     kept = emitted(platform, Topics.PROMISES, "cobranza.promise.kept")
     assert kept == [
@@ -78,9 +135,7 @@ def test_promise_broken_at_end_of_due_date_in_debtor_time(make_platform) -> None
     t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
     platform.advance_to(t0)
     platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
-    platform.publish(
-        env("cobranza.payment.received", payment("X1", "30000", "2026-01-06"), t0), Topics.PAYMENTS
-    )
+    pay(platform, applied("X1", "30000", "2026-01-06"), t0)
     platform.run_until_quiet()
     # 2026-01-15 23:59 Bogotá is 2026-01-16 04:59 UTC: not yet broken
     platform.advance_to(datetime(2026, 1, 16, 4, 59, tzinfo=UTC))
@@ -94,9 +149,7 @@ def test_payment_seen_before_the_promise_still_counts(make_platform) -> None:
     platform = make_platform(["strategy"])
     t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
     platform.advance_to(t0)
-    platform.publish(
-        env("cobranza.payment.received", payment("X1", "100000", "2026-01-05"), t0), Topics.PAYMENTS
-    )
+    pay(platform, applied("X1", "100000", "2026-01-05"), t0)
     platform.run_until_quiet()
     platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
     platform.run_until_quiet()
@@ -108,11 +161,146 @@ def test_payment_before_promise_was_made_does_not_count(make_platform) -> None:
     t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
     platform.advance_to(t0)
     platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
+    pay(platform, applied("X1", "100000", "2026-01-04"), t0)
+    platform.run_until_quiet()
+    assert emitted(platform, Topics.PROMISES, "cobranza.promise.kept") == []
+
+
+def test_raw_payment_received_is_not_money_for_promises(make_platform) -> None:
+    """Before: strategy counted payment.received; a payment reconciliation parks in suspense kept the promise."""
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
+    platform.advance_to(t0)
+    platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
+    received = {"payment_id": "X1", "account_id": "A1", "amount": "100000", "currency": "COP"}
     platform.publish(
-        env("cobranza.payment.received", payment("X1", "100000", "2026-01-04"), t0), Topics.PAYMENTS
+        env("cobranza.payment.received", {**received, "received_on": "2026-01-06"}, t0), Topics.PAYMENTS
     )
     platform.run_until_quiet()
     assert emitted(platform, Topics.PROMISES, "cobranza.promise.kept") == []
+    assert promise_row(platform).paid_amount == 0
+
+
+def test_promise_kept_by_a_transfer_matched_later_from_suspense(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
+    platform.advance_to(t0)
+    platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
+    parked = {
+        "payment_id": "X1",
+        "amount": "100000",
+        "currency": "COP",
+        "reason": "unidentified_account",
+        "received_on": "2026-01-07",
+    }
+    platform.publish(
+        env("cobranza.payment.unapplied", parked, t0, subject="unidentified:X1"), Topics.ALLOCATIONS
+    )
+    platform.advance_to(datetime(2026, 1, 12, tzinfo=UTC))
+    assert emitted(platform, Topics.PROMISES, "cobranza.promise.kept") == []
+    # the customer link arrives on the 12th: reconciliation matches the transfer, before the due end
+    pay(platform, applied("X1", "100000", "2026-01-12", rule="reference"), datetime(2026, 1, 12, tzinfo=UTC))
+    platform.advance_to(datetime(2026, 2, 1, tzinfo=UTC))
+    assert [k["promise_id"] for k in emitted(platform, Topics.PROMISES, "cobranza.promise.kept")] == ["P1"]
+    assert emitted(platform, Topics.PROMISES, "cobranza.promise.broken") == []
+
+
+def test_credit_moved_by_reconciliation_is_not_counted_twice(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
+    platform.advance_to(t0)
+    platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
+    pay(platform, applied("X1", "0", "2026-01-06", credit="60000"), t0)
+    # a new invoice uses X1's credit: the same cash, moved from credit to the invoice
+    pay(platform, applied("X1", "60000", "2026-01-08", rule="credit_balance"), t0)
+    platform.run_until_quiet()
+    assert promise_row(platform).paid_amount == Decimal("60000")
+    assert emitted(platform, Topics.PROMISES, "cobranza.promise.kept") == []
+
+
+def test_bounced_cheque_unkeeps_the_promise_and_it_breaks_at_the_due_end(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
+    platform.advance_to(t0)
+    platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
+    pay(platform, applied("CHQ1", "100000", "2026-01-06"), t0)
+    platform.run_until_quiet()
+    assert promise_row(platform).status == "kept"
+    reverse(platform, reversal("CHQ1", "2026-01-09"), datetime(2026, 1, 9, tzinfo=UTC))
+    platform.advance_to(datetime(2026, 1, 10, tzinfo=UTC))
+    row = promise_row(platform)
+    assert (row.status, row.paid_amount, row.resolved_at) == ("open", 0, None)
+    platform.advance_to(datetime(2026, 1, 16, 5, tzinfo=UTC))
+    broken = emitted(platform, Topics.PROMISES, "cobranza.promise.broken")
+    assert [(b["promise_id"], b["paid_amount"]) for b in broken] == [("P1", "0.0000")]
+
+
+def test_reopened_promise_is_kept_again_by_new_cash_before_the_due_end(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
+    platform.advance_to(t0)
+    platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
+    platform.run_until_quiet()
+    pay(platform, applied("CHQ1", "100000", "2026-01-06"), t0)
+    platform.run_until_quiet()
+    reverse(platform, reversal("CHQ1", "2026-01-09"), t0)
+    pay(platform, applied("X2", "100000", "2026-01-10"), t0)
+    platform.advance_to(datetime(2026, 2, 1, tzinfo=UTC))
+    assert len(emitted(platform, Topics.PROMISES, "cobranza.promise.kept")) == 2
+    assert emitted(platform, Topics.PROMISES, "cobranza.promise.broken") == []
+    row = promise_row(platform)
+    assert (row.status, row.paid_amount) == ("kept", Decimal("100000"))
+
+
+def test_bounced_cheque_after_the_due_end_breaks_a_kept_promise(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
+    platform.advance_to(t0)
+    platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
+    pay(platform, applied("CHQ1", "100000", "2026-01-06"), t0)
+    platform.advance_to(datetime(2026, 1, 20, tzinfo=UTC))
+    reverse(platform, reversal("CHQ1", "2026-01-20"), datetime(2026, 1, 20, tzinfo=UTC))
+    platform.run_until_quiet()
+    broken = emitted(platform, Topics.PROMISES, "cobranza.promise.broken")
+    assert [(b["promise_id"], b["paid_amount"]) for b in broken] == [("P1", "0.0000")]
+    assert promise_row(platform).status == "broken"
+
+
+def test_cash_in_another_currency_does_not_keep_the_promise(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
+    platform.advance_to(t0)
+    platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
+    usd = {**PROMISE, "promise_id": "P2", "amount": "50", "currency": "USD"}
+    platform.publish(env("cobranza.promise.made", usd, t0), Topics.PROMISES)
+    pay(platform, applied("X1", "100000", "2026-01-06", currency="USD"), t0)
+    platform.run_until_quiet()
+    assert [k["promise_id"] for k in emitted(platform, Topics.PROMISES, "cobranza.promise.kept")] == ["P2"]
+    assert promise_row(platform, "P1").paid_amount == 0
+    reverse(platform, reversal("X1", "2026-01-07", currency="USD"), t0)
+    platform.run_until_quiet()
+    assert (promise_row(platform, "P1").status, promise_row(platform, "P2").status) == ("open", "open")
+
+
+def test_two_tenants_with_the_same_ids_are_independent(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
+    platform.advance_to(t0)
+    for tenant in ("aseguradora_a", "financiera_b"):
+        platform.publish(env("cobranza.promise.made", PROMISE, t0, tenant=tenant), Topics.PROMISES)
+    pay(platform, applied("X1", "100000", "2026-01-06"), t0, tenant="aseguradora_a")
+    reverse(platform, reversal("X1", "2026-01-07"), t0, tenant="financiera_b")  # b's X1 is another payment
+    platform.run_until_quiet()
+    assert promise_row(platform, tenant="aseguradora_a").status == "kept"
+    assert promise_row(platform, tenant="financiera_b").status == "open"
+    platform.advance_to(datetime(2026, 2, 1, tzinfo=UTC))
+    assert [
+        k["promise_id"] for k in emitted(platform, Topics.PROMISES, "cobranza.promise.kept", "aseguradora_a")
+    ] == ["P1"]
+    assert [
+        b["promise_id"] for b in emitted(platform, Topics.PROMISES, "cobranza.promise.broken", "financiera_b")
+    ] == ["P1"]
+    assert emitted(platform, Topics.PROMISES, "cobranza.promise.broken", "aseguradora_a") == []
 
 
 CUSTOMER = {
