@@ -3,7 +3,12 @@
 ``invoices`` and ``account_state`` carry the DPD as of their last re-age, so the
 daily pass is a set-based UPDATE and reads never recompute a portfolio;
 ``bucket_transitions`` keeps every bucket change with its local date (roll-rate
-inputs for reporting).
+inputs for reporting). ``early_open_amounts`` holds an allocation that overtook
+its invoice (the invoices and allocations topics are consumed independently)
+until the invoice arrives.
+
+Every key starts with ``tenant_id``: the same account or invoice id in two
+tenants is two rows.
 """
 
 from __future__ import annotations
@@ -27,9 +32,9 @@ metadata = MetaData(schema="aging")
 invoices = Table(
     "invoices",
     metadata,
+    Column("tenant_id", String(64), primary_key=True),
     Column("invoice_id", String(128), primary_key=True),
-    Column("tenant", String(64), nullable=False, server_default=text("'default'")),
-    Column("account_id", String(128), nullable=False, index=True),
+    Column("account_id", String(128), nullable=False),
     Column("amount", Numeric(18, 4), nullable=False),
     Column("open_amount", Numeric(18, 4), nullable=False),
     Column("currency", String(3), nullable=False),
@@ -43,13 +48,14 @@ invoices = Table(
     Column("lapse_on", Date, nullable=True),
     Column("lapse_state", String(16), nullable=True, comment="scheduled | lapsed | cancelled"),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    Index("ix_aging_invoices_tz", "tenant", "timezone"),
+    Index("ix_aging_invoices_account", "tenant_id", "account_id"),
+    Index("ix_aging_invoices_tz", "tenant_id", "timezone"),
 )
 
 account_state = Table(
     "account_state",
     metadata,
-    Column("tenant", String(64), primary_key=True),
+    Column("tenant_id", String(64), primary_key=True),
     Column("account_id", String(128), primary_key=True),
     Column("currency", String(3), primary_key=True),
     Column("timezone", String(64), nullable=False),
@@ -58,15 +64,14 @@ account_state = Table(
     Column("overdue_amount", Numeric(18, 4), nullable=False),
     Column("bucket_since", Date, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    Index("ix_aging_account_state_tz", "tenant", "timezone"),
-    Index("ix_aging_account_state_account", "account_id"),
+    Index("ix_aging_account_state_tz", "tenant_id", "timezone"),
 )
 
 bucket_transitions = Table(
     "bucket_transitions",
     metadata,
+    Column("tenant_id", String(64), primary_key=True),
     Column("id", BigInteger, primary_key=True, autoincrement=True),
-    Column("tenant", String(64), nullable=False),
     Column("account_id", String(128), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("from_bucket", String(64), nullable=False),
@@ -75,6 +80,18 @@ bucket_transitions = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("dpd", Integer, nullable=False),
     Column("overdue_amount", Numeric(18, 4), nullable=False),
-    Index("ix_aging_transitions_on", "tenant", "transitioned_on"),
-    Index("ix_aging_transitions_account", "account_id"),
+    Index("ix_aging_transitions_on", "tenant_id", "transitioned_on"),
+    Index("ix_aging_transitions_account", "tenant_id", "account_id", "currency"),
+)
+
+early_open_amounts = Table(
+    "early_open_amounts",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("invoice_id", String(128), primary_key=True),
+    Column("account_id", String(128), nullable=True, comment="the allocation's account, for operators"),
+    Column("open_amount", Numeric(18, 4), nullable=False),
+    Column("payment_id", String(128), nullable=False, comment="the allocation's payment, for operators"),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    comment="open amounts reconciliation set for invoices aging had not seen issued yet",
 )

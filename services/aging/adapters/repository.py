@@ -9,7 +9,7 @@ timezone`` (``:now`` comes from the unit of work's clock, never SQL ``now()``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -24,23 +24,26 @@ LOCAL_DATE = "(CAST(:now AS timestamptz) AT TIME ZONE {alias}timezone)::date"
 
 @dataclass(frozen=True)
 class Scope:
-    """Which rows a re-age touches: a tenant's timezone (nightly) or one account (on an event)."""
+    """Which rows a re-age touches: a tenant's timezone (nightly) or some of its accounts (on events)."""
 
     tenant: str
     timezone: str | None = None
-    account_id: str | None = None
+    account_ids: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if (self.timezone is None) == (self.account_id is None):
-            raise ValueError("a scope is either a timezone or an account")
+        if (self.timezone is None) == (self.account_ids is None):
+            raise ValueError("a scope is either a timezone or a set of accounts")
 
     def where(self, alias: str = "") -> str:
         prefix = f"{alias}." if alias else ""
-        column = "timezone" if self.timezone is not None else "account_id"
-        return f"{prefix}tenant = :tenant AND {prefix}{column} = :scope_value"
+        if self.timezone is not None:
+            return f"{prefix}tenant_id = :tenant AND {prefix}timezone = :scope_tz"
+        return f"{prefix}tenant_id = :tenant AND {prefix}account_id = ANY(:scope_accounts)"
 
     def params(self) -> dict[str, Any]:
-        return {"tenant": self.tenant, "scope_value": self.timezone or self.account_id}
+        if self.timezone is not None:
+            return {"tenant": self.tenant, "scope_tz": self.timezone}
+        return {"tenant": self.tenant, "scope_accounts": list(self.account_ids or ())}
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class Transition:
     dpd: int
     overdue_amount: Decimal
     transitioned_on: date
+    from_stage: str | None = None
+    to_stage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,16 +128,16 @@ def reage(session: Session, scope: Scope, scheme: BucketScheme, now: datetime) -
         text(
             f"""
             WITH agg AS (
-                SELECT s.tenant, s.account_id, s.currency, s.bucket AS old_bucket,
+                SELECT s.tenant_id, s.account_id, s.currency, s.bucket AS old_bucket,
                        {LOCAL_DATE.format(alias="s.")} AS on_date,
                        COALESCE(MAX(i.dpd), 0) AS dpd,
                        COALESCE(SUM(i.open_amount) FILTER (WHERE i.dpd > 0), 0) AS overdue
                 FROM aging.account_state s
                 LEFT JOIN aging.invoices i
-                  ON i.tenant = s.tenant AND i.account_id = s.account_id AND i.currency = s.currency
+                  ON i.tenant_id = s.tenant_id AND i.account_id = s.account_id AND i.currency = s.currency
                  AND i.status = 'open' AND i.open_amount > 0
                 WHERE {scope.where("s")}
-                GROUP BY s.tenant, s.account_id, s.currency, s.bucket, s.timezone
+                GROUP BY s.tenant_id, s.account_id, s.currency, s.bucket, s.timezone
             ), calc AS (
                 SELECT c.*, {case} AS bucket FROM agg c
             ), upd AS (
@@ -140,15 +145,15 @@ def reage(session: Session, scope: Scope, scheme: BucketScheme, now: datetime) -
                    SET dpd = c.dpd, overdue_amount = c.overdue, bucket = c.bucket, updated_at = :now,
                        bucket_since = CASE WHEN c.bucket <> c.old_bucket THEN c.on_date ELSE s.bucket_since END
                   FROM calc c
-                 WHERE s.tenant = c.tenant AND s.account_id = c.account_id AND s.currency = c.currency
+                 WHERE s.tenant_id = c.tenant_id AND s.account_id = c.account_id AND s.currency = c.currency
                    AND (s.dpd <> c.dpd OR s.overdue_amount <> c.overdue OR s.bucket <> c.bucket)
-                RETURNING s.tenant, s.account_id, s.currency, c.old_bucket, s.bucket, s.dpd,
+                RETURNING s.tenant_id, s.account_id, s.currency, c.old_bucket, s.bucket, s.dpd,
                           s.overdue_amount, c.on_date
             ), moved AS (
                 INSERT INTO aging.bucket_transitions
-                    (tenant, account_id, currency, from_bucket, to_bucket, transitioned_on, at, dpd,
+                    (tenant_id, account_id, currency, from_bucket, to_bucket, transitioned_on, at, dpd,
                      overdue_amount)
-                SELECT tenant, account_id, currency, old_bucket, bucket, on_date, :now, dpd, overdue_amount
+                SELECT tenant_id, account_id, currency, old_bucket, bucket, on_date, :now, dpd, overdue_amount
                   FROM upd WHERE old_bucket <> bucket
                 RETURNING account_id, currency, from_bucket, to_bucket, dpd, overdue_amount, transitioned_on
             )
@@ -159,10 +164,14 @@ def reage(session: Session, scope: Scope, scheme: BucketScheme, now: datetime) -
         ),
         params,
     ).all()
+    stages = {b.name: b.stage for b in scheme.buckets}
     for row in rows:
         result.accounts_updated = int(row[0])
         if row[1] is not None:
-            result.transitions.append(Transition(*row[1:]))
+            moved = Transition(*row[1:])
+            result.transitions.append(
+                replace(moved, from_stage=stages.get(moved.from_bucket), to_stage=stages.get(moved.to_bucket))
+            )
     result.transitions.sort(key=lambda t: (t.account_id, t.currency))
 
     # Policy lapses: cancel the ones no longer overdue, schedule new ones, lapse the due ones.
@@ -195,7 +204,7 @@ def has_open_invoices(session: Session, tenant: str, timezone: str) -> bool:
     return bool(
         session.execute(
             text(
-                "SELECT EXISTS (SELECT 1 FROM aging.invoices WHERE tenant = :tenant AND timezone = :tz "
+                "SELECT EXISTS (SELECT 1 FROM aging.invoices WHERE tenant_id = :tenant AND timezone = :tz "
                 "AND status = 'open' AND open_amount > 0)"
             ),
             {"tenant": tenant, "tz": timezone},

@@ -1,4 +1,7 @@
-"""aging's read API: an account's delinquency state, bucket transitions (roll-rate inputs), the scheme."""
+"""aging's read API: an account's delinquency state, bucket transitions (roll-rate inputs), the scheme.
+
+Every route answers for the request's tenant (``TenantDep``): another tenant's account is a 404.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,18 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from libs.events.types import Identifier
 from libs.runtime.context import ServiceContext
+from libs.runtime.http import TenantDep
 from services.aging.adapters.orm import account_state, bucket_transitions, invoices
 from services.aging.config import scheme_for
 from services.aging.domain.rules import in_grace, invoice_dpd, local_date
+
+AccountId = Annotated[Identifier, Path(description="the account, as the tenant's core system names it")]
 
 
 class InvoiceView(BaseModel):
@@ -74,22 +81,21 @@ class SchemeView(BaseModel):
 
 def router(ctx: ServiceContext) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["aging"])
-    tenant = ctx.settings.tenant
 
     @api.get("/accounts/{account_id}")
-    def get_account(account_id: str) -> AccountView:
+    def get_account(account_id: AccountId, tenant: TenantDep) -> AccountView:
         """The account's state per currency and its invoices with DPD as of now, in the debtor's calendar."""
         scheme = scheme_for(ctx.extras, tenant)
         now = ctx.clock.now()
         with ctx.sessions() as session:
             states = session.execute(
                 select(account_state)
-                .where(account_state.c.tenant == tenant, account_state.c.account_id == account_id)
+                .where(account_state.c.tenant_id == tenant, account_state.c.account_id == account_id)
                 .order_by(account_state.c.currency)
             ).all()
             rows = session.execute(
                 select(invoices)
-                .where(invoices.c.tenant == tenant, invoices.c.account_id == account_id)
+                .where(invoices.c.tenant_id == tenant, invoices.c.account_id == account_id)
                 .order_by(invoices.c.due_on, invoices.c.invoice_id)
             ).all()
         if not states:
@@ -136,6 +142,7 @@ def router(ctx: ServiceContext) -> APIRouter:
 
     @api.get("/transitions")
     def get_transitions(
+        tenant: TenantDep,
         from_: Annotated[date, Query(alias="from", description="first local date, inclusive")],
         to: Annotated[date, Query(description="last local date, inclusive")],
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
@@ -151,7 +158,7 @@ def router(ctx: ServiceContext) -> APIRouter:
         with ctx.sessions() as session:
             rows = session.execute(
                 select(t)
-                .where(t.c.tenant == tenant, t.c.transitioned_on >= from_, t.c.transitioned_on <= to)
+                .where(t.c.tenant_id == tenant, t.c.transitioned_on >= from_, t.c.transitioned_on <= to)
                 .order_by(t.c.transitioned_on, t.c.id)
                 .limit(limit)
                 .offset(offset)
@@ -170,7 +177,7 @@ def router(ctx: ServiceContext) -> APIRouter:
         ]
 
     @api.get("/buckets")
-    def get_buckets() -> SchemeView:
+    def get_buckets(tenant: TenantDep) -> SchemeView:
         scheme = scheme_for(ctx.extras, tenant)
         return SchemeView(
             tenant=tenant,

@@ -3,7 +3,12 @@
 Payments reach aging only through reconciliation's allocation events
 (``cobranza.payment.applied`` / ``cobranza.payment.reversal_applied``), which
 carry each invoice's open amount *after* the allocation: aging sets it, so a
-redelivery can never count a payment twice.
+redelivery can never count a payment twice. An allocation can overtake its
+invoice (aging reads the invoices and allocations topics independently): its
+open amount waits in ``early_open_amounts`` and becomes the invoice's open
+amount when the invoice arrives, so no payment is lost to the race.
+
+Every row is the tenant's (``uow.tenant``); ids are opaque within it.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from libs.events.payloads.accounts import (
@@ -25,7 +30,7 @@ from libs.events.payloads.base import EventPayload
 from libs.events.payloads.invoices import InvoiceAdjusted, InvoiceCancelled, InvoiceIssued
 from libs.events.registry import DecodedEvent, InvalidEvent
 from libs.runtime.uow import DueTimer, UnitOfWork
-from services.aging.adapters.orm import account_state, invoices
+from services.aging.adapters.orm import account_state, early_open_amounts, invoices
 from services.aging.adapters.repository import (
     LapseChange,
     ReageResult,
@@ -75,6 +80,8 @@ def _announcements(result: ReageResult) -> Iterator[EventPayload]:
             overdue_amount=t.overdue_amount,
             currency=t.currency,
             previous_bucket=t.from_bucket,
+            stage=t.to_stage,
+            previous_stage=t.from_stage,
         )
     for c in result.lapse_cancelled:
         yield PolicyLapseCancelled(
@@ -108,23 +115,33 @@ def _announcements(result: ReageResult) -> Iterator[EventPayload]:
 
 
 def reage_accounts(uow: UnitOfWork, account_ids: Iterable[str]) -> None:
+    """Re-age the tenant's given accounts in one set-based pass and announce what changed."""
+    accounts = tuple(sorted(set(account_ids)))
+    if not accounts:
+        return
     scheme = scheme_for(uow.extras, uow.tenant)
-    for account_id in sorted(set(account_ids)):
-        publish(reage(uow.session, Scope(uow.tenant, account_id=account_id), scheme, uow.now()), uow)
+    publish(reage(uow.session, Scope(uow.tenant, account_ids=accounts), scheme, uow.now()), uow)
 
 
 def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> None:
     inv = event.payload
     scheme = scheme_for(uow.extras, uow.tenant)
     timezone = inv.customer.timezone
+    early = uow.session.execute(
+        delete(early_open_amounts)
+        .where(
+            early_open_amounts.c.tenant_id == uow.tenant, early_open_amounts.c.invoice_id == inv.invoice_id
+        )
+        .returning(early_open_amounts.c.open_amount)
+    ).scalar()
     uow.session.execute(
         pg_insert(invoices)
         .values(
+            tenant_id=uow.tenant,
             invoice_id=inv.invoice_id,
-            tenant=uow.tenant,
             account_id=inv.account_id,
             amount=inv.amount,
-            open_amount=inv.amount,
+            open_amount=inv.amount if early is None else early,
             currency=inv.currency,
             due_on=inv.due_on,
             timezone=timezone,
@@ -137,7 +154,7 @@ def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> No
     )
     # A new account starts in the current bucket without an event; the debtor's latest timezone wins.
     stmt = pg_insert(account_state).values(
-        tenant=uow.tenant,
+        tenant_id=uow.tenant,
         account_id=inv.account_id,
         currency=inv.currency,
         timezone=timezone,
@@ -149,7 +166,7 @@ def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> No
     )
     uow.session.execute(
         stmt.on_conflict_do_update(
-            index_elements=["tenant", "account_id", "currency"], set_={"timezone": stmt.excluded.timezone}
+            index_elements=["tenant_id", "account_id", "currency"], set_={"timezone": stmt.excluded.timezone}
         )
     )
     reage_accounts(uow, [inv.account_id])
@@ -165,7 +182,7 @@ def _known_invoice(uow: UnitOfWork, invoice_id: str, path: str) -> tuple[str, De
             invoices.c.currency,
             invoices.c.status,
         )
-        .where(invoices.c.invoice_id == invoice_id, invoices.c.tenant == uow.tenant)
+        .where(invoices.c.tenant_id == uow.tenant, invoices.c.invoice_id == invoice_id)
         .with_for_update()
     ).one_or_none()
     if row is None:
@@ -187,7 +204,11 @@ def on_invoice_adjusted(event: DecodedEvent[InvoiceAdjusted], uow: UnitOfWork) -
     }
     if adj.new_due_on is not None:
         values["due_on"] = adj.new_due_on
-    uow.session.execute(update(invoices).where(invoices.c.invoice_id == adj.invoice_id).values(**values))
+    uow.session.execute(
+        update(invoices)
+        .where(invoices.c.tenant_id == uow.tenant, invoices.c.invoice_id == adj.invoice_id)
+        .values(**values)
+    )
     reage_accounts(uow, [account_id])
 
 
@@ -196,34 +217,83 @@ def on_invoice_cancelled(event: DecodedEvent[InvoiceCancelled], uow: UnitOfWork)
     account_id, *_ = _known_invoice(uow, cancel.invoice_id, "data.invoice_id")
     uow.session.execute(
         update(invoices)
-        .where(invoices.c.invoice_id == cancel.invoice_id)
+        .where(invoices.c.tenant_id == uow.tenant, invoices.c.invoice_id == cancel.invoice_id)
         .values(status="cancelled", open_amount=Decimal(0), updated_at=uow.now())
     )
     reage_accounts(uow, [account_id])
 
 
-def set_open_amounts(uow: UnitOfWork, changes: list[tuple[str, Decimal]], path: str) -> None:
-    """Set each invoice's open amount as reconciliation computed it, then re-age its account."""
-    accounts = []
-    for index, (invoice_id, open_after) in enumerate(changes):
-        account_id, *_ = _known_invoice(uow, invoice_id, f"{path}.{index}.invoice_id")
+_SET_OPEN_AMOUNTS = text(
+    """
+    UPDATE aging.invoices i
+       SET open_amount = c.open_after, updated_at = :now
+      FROM unnest(CAST(:invoice_ids AS text[]), CAST(:open_after AS numeric[])) AS c(invoice_id, open_after)
+     WHERE i.tenant_id = :tenant AND i.invoice_id = c.invoice_id
+    RETURNING i.invoice_id, i.account_id
+    """
+)
+
+
+def set_open_amounts(
+    uow: UnitOfWork, account_id: str | None, payment_id: str, changes: list[tuple[str, Decimal]]
+) -> None:
+    """Set each invoice's open amount as reconciliation computed it (one statement), then re-age.
+
+    An invoice not issued here yet keeps its open amount in ``early_open_amounts``
+    until ``invoice.issued`` arrives (the latest allocation wins, as the
+    allocations topic keeps one account's events in order).
+    """
+    latest = dict(changes)  # one allocation per invoice; the last one wins
+    if not latest:
+        return
+    found = uow.session.execute(
+        _SET_OPEN_AMOUNTS,
+        {
+            "now": uow.now(),
+            "tenant": uow.tenant,
+            "invoice_ids": list(latest),
+            "open_after": list(latest.values()),
+        },
+    ).all()
+    known = {row.invoice_id for row in found}
+    early = [
+        {
+            "tenant_id": uow.tenant,
+            "invoice_id": invoice_id,
+            "account_id": account_id,
+            "open_amount": open_after,
+            "payment_id": payment_id,
+            "received_at": uow.now(),
+        }
+        for invoice_id, open_after in latest.items()
+        if invoice_id not in known
+    ]
+    if early:
+        stmt = pg_insert(early_open_amounts).values(early)
         uow.session.execute(
-            update(invoices)
-            .where(invoices.c.invoice_id == invoice_id)
-            .values(open_amount=open_after, updated_at=uow.now())
+            stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "invoice_id"],
+                set_={
+                    "account_id": stmt.excluded.account_id,
+                    "open_amount": stmt.excluded.open_amount,
+                    "payment_id": stmt.excluded.payment_id,
+                    "received_at": stmt.excluded.received_at,
+                },
+            )
         )
-        accounts.append(account_id)
-    reage_accounts(uow, accounts)
+    reage_accounts(uow, [row.account_id for row in found])
 
 
 def on_payment_applied(event: DecodedEvent[PaymentApplied], uow: UnitOfWork) -> None:
-    changes = [(a.invoice_id, a.invoice_open_amount_after) for a in event.payload.allocations]
-    set_open_amounts(uow, changes, "data.allocations")
+    applied = event.payload
+    changes = [(a.invoice_id, a.invoice_open_amount_after) for a in applied.allocations]
+    set_open_amounts(uow, applied.account_id, applied.payment_id, changes)
 
 
 def on_payment_reversal_applied(event: DecodedEvent[PaymentReversalApplied], uow: UnitOfWork) -> None:
-    changes = [(r.invoice_id, r.invoice_open_amount_after) for r in event.payload.reopened]
-    set_open_amounts(uow, changes, "data.reopened")
+    reversal = event.payload
+    changes = [(r.invoice_id, r.invoice_open_amount_after) for r in reversal.reopened]
+    set_open_amounts(uow, reversal.account_id, reversal.payment_id, changes)
 
 
 def on_midnight(due: DueTimer, uow: UnitOfWork) -> None:

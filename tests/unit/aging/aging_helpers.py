@@ -65,8 +65,10 @@ def reversal_applied(account_id: str, *reopened: tuple[str, str], currency: str 
     }
 
 
-def send(platform: InMemoryPlatform, event_type: str, data: dict[str, Any], topic: str) -> None:
-    """Publish a raw-dict envelope at the platform's current time and deliver it."""
+def send(
+    platform: InMemoryPlatform, event_type: str, data: dict[str, Any], topic: str, tenant: str = "default"
+) -> None:
+    """Publish a raw-dict envelope of ``tenant`` at the platform's current time and deliver it."""
     envelope = Envelope(
         id=f"e{next(_ids)}",
         source="/test",
@@ -74,6 +76,7 @@ def send(platform: InMemoryPlatform, event_type: str, data: dict[str, Any], topi
         time=platform.clock.now(),
         subject=str(data.get("account_id")),
         data=data,
+        tenantid=tenant,
     )
     platform.publish(envelope, topic)
     platform.run_until_quiet()

@@ -8,7 +8,7 @@ from aging_helpers import at, emitted, invoice, payment_applied, reversal_applie
 from sqlalchemy import select
 
 from libs.events.catalog import Topics
-from services.aging.adapters.orm import account_state, bucket_transitions, invoices
+from services.aging.adapters.orm import account_state, bucket_transitions, early_open_amounts, invoices
 
 ISSUED = "cobranza.invoice.issued"
 AGED = "cobranza.account.aged"
@@ -35,6 +35,8 @@ def test_new_account_starts_current_without_event_and_ages_at_local_midnight(mak
         "overdue_amount": "100000.0000",
         "currency": "COP",
         "previous_bucket": "current",
+        "stage": "early",
+        "previous_stage": "current",
     }
     platform.advance_to(at("2026-02-20T05:00:00+00:00"))  # D+31
     events = aged(platform)
@@ -72,6 +74,8 @@ def test_full_payment_returns_to_current_at_once_and_partial_payment_does_not(ma
         "overdue_amount": "0.0000",
         "currency": "COP",
         "previous_bucket": "dpd_1_30",
+        "stage": "current",
+        "previous_stage": "early",
     }
 
     # a bounced cheque reopens the invoice: back to the bucket its DPD says, straight away
@@ -192,12 +196,97 @@ def test_adjustment_and_cancellation_change_the_open_amount(make_platform) -> No
     assert aged(platform)[-1]["data"]["bucket"] == "current"
 
 
-def test_allocation_to_an_unknown_invoice_is_dead_lettered(make_platform) -> None:
+def test_an_allocation_that_overtakes_its_invoice_waits_for_it(make_platform) -> None:
+    """aging reads invoices and allocations independently: a payment seen first is not lost."""
     platform = make_platform(["aging"])
-    send(platform, "cobranza.payment.applied", payment_applied("A9", ("NOPE", "0")), Topics.ALLOCATIONS)
+    send(platform, "cobranza.payment.applied", payment_applied("A1", ("I1", "30000.00")), Topics.ALLOCATIONS)
+    send(platform, "cobranza.payment.applied", payment_applied("A1", ("I1", "0")), Topics.ALLOCATIONS)
+    assert platform.broker.topics.get(Topics.DEAD_LETTER, []) == []
+    with platform.context("aging").sessions() as session:
+        waiting = session.execute(
+            select(early_open_amounts.c.invoice_id, early_open_amounts.c.open_amount)
+        ).all()
+    assert [tuple(w) for w in waiting] == [("I1", Decimal("0"))]  # the latest allocation wins
+
+    send(platform, ISSUED, invoice(), Topics.INVOICES)
+    platform.advance_to(at("2026-02-01T10:00:00+00:00"))
+    with platform.context("aging").sessions() as session:
+        row = session.execute(select(invoices.c.amount, invoices.c.open_amount, invoices.c.dpd)).one()
+        assert session.execute(select(early_open_amounts)).all() == []
+    assert tuple(row) == (Decimal("100000"), Decimal("0"), 0)
+    assert aged(platform) == []  # paid before it was due: it never leaves current
+
+
+def test_an_adjustment_of_an_unknown_invoice_is_dead_lettered(make_platform) -> None:
+    platform = make_platform(["aging"])
+    adjusted = {
+        "adjustment_id": "ADJ1",
+        "invoice_id": "NOPE",
+        "account_id": "A1",
+        "new_amount": "1.00",
+        "currency": "COP",
+        "reason": "endorsement",
+        "effective_on": "2026-01-25",
+    }
+    send(platform, "cobranza.invoice.adjusted", adjusted, Topics.INVOICES)
     letters = platform.broker.topics[Topics.DEAD_LETTER]
     assert len(letters) == 1
-    assert "data.allocations.0.invoice_id" in letters[0].headers["dlq_reason"]
+    assert "data.invoice_id" in letters[0].headers["dlq_reason"]
+
+
+def test_two_tenants_with_the_same_ids_age_independently(make_platform) -> None:
+    platform = make_platform(["aging"])
+    send(platform, ISSUED, invoice(), Topics.INVOICES, tenant="aseguradora")
+    send(platform, ISSUED, invoice(amount="70.00", currency="USD"), Topics.INVOICES, tenant="financiera")
+    send(
+        platform,
+        "cobranza.payment.applied",
+        payment_applied("A1", ("I1", "0")),
+        Topics.ALLOCATIONS,
+        tenant="aseguradora",
+    )
+    platform.advance_to(at("2026-01-22T00:00:00+00:00"))
+    events = aged(platform)
+    assert [(e["tenantid"], e["data"]["currency"], e["data"]["bucket"]) for e in events] == [
+        ("financiera", "USD", "dpd_1_30")
+    ]
+    with platform.context("aging").sessions() as session:
+        rows = session.execute(
+            select(invoices.c.tenant_id, invoices.c.invoice_id, invoices.c.open_amount).order_by(
+                invoices.c.tenant_id
+            )
+        ).all()
+        states = session.execute(
+            select(account_state.c.tenant_id, account_state.c.bucket).order_by(account_state.c.tenant_id)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("aseguradora", "I1", Decimal("0")),
+        ("financiera", "I1", Decimal("70")),
+    ]
+    assert [tuple(s) for s in states] == [("aseguradora", "current"), ("financiera", "dpd_1_30")]
+
+
+def test_the_stage_comes_from_the_tenants_scheme_whatever_the_bucket_names(make_platform, tmp_path) -> None:
+    (tmp_path / "aging.yaml").write_text(
+        "buckets:\n"
+        "  - {name: al_dia, min_dpd: 0, max_dpd: 0, stage: current}\n"
+        "  - {name: mora_temprana, min_dpd: 1, max_dpd: 60, stage: early}\n"
+        "  - {name: mora_tardia, min_dpd: 61, max_dpd: null, stage: late}\n",
+        encoding="utf-8",
+    )
+    platform = make_platform(["aging"])
+    platform.context("aging").extras["config_dir"] = tmp_path
+    send(platform, ISSUED, invoice(), Topics.INVOICES)
+    platform.advance_to(at("2026-01-22T00:00:00+00:00"))
+    send(platform, "cobranza.payment.applied", payment_applied("A1", ("I1", "0")), Topics.ALLOCATIONS)
+    moves = [
+        (e["data"]["previous_bucket"], e["data"]["previous_stage"], e["data"]["bucket"], e["data"]["stage"])
+        for e in aged(platform)
+    ]
+    assert moves == [
+        ("al_dia", "current", "mora_temprana", "early"),
+        ("mora_temprana", "early", "al_dia", "current"),
+    ]
 
 
 def test_nightly_timer_stops_when_nothing_is_open(make_platform) -> None:
