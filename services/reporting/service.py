@@ -20,6 +20,9 @@ SPEC = ServiceSpec(
         "cobranza.account.aged": handlers.on_account_aged,
         "cobranza.payment.received": handlers.on_payment_received,
         "cobranza.payment.reversed": handlers.on_payment_reversed,
+        "cobranza.payment.applied": handlers.on_payment_applied,
+        "cobranza.payment.unapplied": handlers.on_payment_unapplied,
+        "cobranza.payment.reversal_applied": handlers.on_payment_reversal_applied,
         "cobranza.promise.made": handlers.on_promise_made,
         "cobranza.promise.kept": handlers.on_promise_kept,
         "cobranza.promise.broken": handlers.on_promise_broken,
@@ -28,5 +31,8 @@ SPEC = ServiceSpec(
     },
     routers=(router,),
     http_port=8007,
-    description="Portfolio by bucket, ramo, asesor, oficina and agencia; promise and contact KPIs; dashboard.",
+    description=(
+        "Portfolio by bucket, ramo, asesor, oficina and agencia from reconciliation's allocations, "
+        "per currency; suspense; promise and contact KPIs; dashboard."
+    ),
 )

@@ -1,23 +1,29 @@
-"""reporting's API: portfolio by dimension, promise and contact KPIs, and an HTML dashboard."""
+"""reporting's API: portfolio by dimension, balances, suspense, KPIs and an HTML dashboard.
+
+Every route reads one tenant's data (``TenantDep``); another tenant's account answers 404.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from pathlib import Path as FilePath
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
 
+from libs.events.types import Identifier
 from libs.runtime.context import ServiceContext
-from services.reporting.adapters.orm import v_account_balances
+from libs.runtime.http import TenantDep
+from services.reporting.service_layer import queries
+from services.reporting.service_layer.queries import DIMENSIONS
 
-DIMENSIONS = ("bucket", "product_line", "advisor_id", "office_id", "agency_id")
+AccountId = Annotated[Identifier, Path(description="the tenant's account id")]
+GroupBy = Annotated[str, Query(max_length=200, description=f"comma-separated: {', '.join(DIMENSIONS)}")]
+
 _templates = Environment(
-    loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
+    loader=FileSystemLoader(FilePath(__file__).resolve().parent.parent / "templates"),
     autoescape=select_autoescape(default=True),
 )
 
@@ -39,61 +45,63 @@ def parse_group_by(raw: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def portfolio(session: Session, group_by: list[str]) -> list[dict[str, Any]]:
-    v = v_account_balances
-    columns = [v.c[name] for name in group_by] + [v.c.currency]
-    query = (
-        select(*columns, func.count().label("accounts"), func.sum(v.c.balance).label("balance"))
-        .group_by(*columns)
-        .order_by(*columns)
-    )
-    return [dict(r) for r in session.execute(query).mappings()]
-
-
-def promise_kpis(session: Session) -> dict[str, Any]:
-    row = session.execute(text("SELECT * FROM reporting.v_promise_kept_rate")).mappings().one()
-    return dict(row)
-
-
-def contact_kpis(session: Session) -> list[dict[str, Any]]:
-    rows = session.execute(
-        text("SELECT channel, status, contacts FROM reporting.v_contacts_by_channel ORDER BY channel, status")
-    ).mappings()
-    return [dict(r) for r in rows]
-
-
 def router(ctx: ServiceContext) -> APIRouter:
     api = APIRouter(tags=["reporting"])
 
     @api.get("/v1/portfolio")
-    def get_portfolio(
-        group_by: str = Query(default="bucket", description=f"comma-separated: {', '.join(DIMENSIONS)}"),
-    ) -> dict[str, Any]:
-        """Accounts and open balance per group (always split by currency: balances never mix)."""
+    def get_portfolio(tenant: TenantDep, group_by: GroupBy = "bucket") -> dict[str, Any]:
+        """Accounts, open amount, credit and balance per group, always split by currency.
+
+        ``balance`` = open - credit: negative when the accounts' credit exceeds what they owe.
+        """
         names = parse_group_by(group_by)
         with ctx.sessions() as session:
-            return {"group_by": names, "rows": portfolio(session, names)}
+            return {"group_by": names, "rows": queries.portfolio(session, tenant, names)}
+
+    @api.get("/v1/accounts/{account_id}/balances")
+    def get_account_balances(account_id: AccountId, tenant: TenantDep) -> dict[str, Any]:
+        """Per currency: bucket, stage, days past due, open amount, credit and balance."""
+        with ctx.sessions() as session:
+            rows = queries.account_balances(session, tenant, account_id)
+        if rows is None:
+            raise HTTPException(404, detail=f"unknown account {account_id!r}")
+        return {"account_id": account_id, "balances": rows}
+
+    @api.get("/v1/suspense")
+    def get_suspense(tenant: TenantDep) -> list[dict[str, Any]]:
+        """Payments waiting in suspense (no account found yet), per currency."""
+        with ctx.sessions() as session:
+            return queries.suspense(session, tenant)
+
+    @api.get("/v1/kpis/payments")
+    def get_payment_kpis(tenant: TenantDep) -> list[dict[str, Any]]:
+        """Payments received as reported by banks and core systems, per currency (not money applied)."""
+        with ctx.sessions() as session:
+            return queries.payments_received(session, tenant)
 
     @api.get("/v1/kpis/promises")
-    def get_promise_kpis() -> dict[str, Any]:
+    def get_promise_kpis(tenant: TenantDep) -> dict[str, Any]:
         """Promises made, kept, broken, open, and the kept rate over resolved promises."""
         with ctx.sessions() as session:
-            return promise_kpis(session)
+            return queries.promise_kpis(session, tenant)
 
     @api.get("/v1/kpis/contacts")
-    def get_contact_kpis() -> list[dict[str, Any]]:
+    def get_contact_kpis(tenant: TenantDep) -> list[dict[str, Any]]:
         with ctx.sessions() as session:
-            return contact_kpis(session)
+            return queries.contact_kpis(session, tenant)
 
     @api.get("/dashboard", response_class=HTMLResponse)
-    def dashboard() -> str:
+    def dashboard(tenant: TenantDep) -> str:
         with ctx.sessions() as session:
-            rows = portfolio(session, ["bucket"])
-            kpis = promise_kpis(session)
-            channels = contact_kpis(session)
+            rows = queries.portfolio(session, tenant, ["bucket"])
+            parked = queries.suspense(session, tenant)
+            kpis = queries.promise_kpis(session, tenant)
+            channels = queries.contact_kpis(session, tenant)
         rate = kpis["kept_rate"]
         return _templates.get_template("dashboard.html").render(
+            tenant=tenant,
             rows=rows,
+            suspense=parked,
             kpis=kpis,
             rate=None if rate is None else f"{(Decimal(rate) * 100):.1f} %",
             channels=channels,

@@ -1,93 +1,184 @@
-"""reporting's projections: each handler upserts the facts one event carries."""
+"""reporting's projections: each handler sets the facts one event carries, scoped to its tenant.
+
+Balances come from reconciliation's allocations (``payment.*applied``), never
+from raw ``payment.received``, which only feeds the "payments received" KPI.
+The order-tolerance rules are in ``services/reporting/domain/money.py``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, or_, update
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from libs.events.payloads.accounts import AccountAged
+from libs.events.payloads.allocations import PaymentApplied, PaymentReversalApplied, PaymentUnapplied
 from libs.events.payloads.contacts import ContactDue, ContactOutcome
 from libs.events.payloads.invoices import InvoiceAdjusted, InvoiceCancelled, InvoiceIssued
 from libs.events.payloads.payments import PaymentReceived, PaymentReversed
 from libs.events.payloads.promises import PromiseBroken, PromiseKept, PromiseMade
-from libs.events.registry import DecodedEvent
+from libs.events.registry import DecodedEvent, InvalidEvent
 from libs.runtime.uow import UnitOfWork
-from services.reporting.adapters.orm import accounts, contacts, invoices, payments, promises
-
-
-def _upsert(uow: UnitOfWork, table: Table, keys: dict[str, Any], values: dict[str, Any]) -> None:
-    uow.session.execute(
-        pg_insert(table)
-        .values(**keys, **values)
-        .on_conflict_do_update(index_elements=list(keys), set_=values)
-    )
+from services.reporting.adapters import repository as repo
+from services.reporting.adapters.orm import contacts, payments, promises
+from services.reporting.domain.money import last_open_amount_per_invoice
 
 
 def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> None:
-    """The account's dimensions (ramo, asesor, oficina, agencia) follow its latest invoice."""
     inv = event.payload
-    uow.session.execute(
-        pg_insert(invoices)
-        .values(
-            invoice_id=inv.invoice_id,
-            account_id=inv.account_id,
-            amount=inv.amount,
-            currency=inv.currency,
-            due_on=inv.due_on,
-            product_line=inv.product_line,
-            status="open",
-        )
-        .on_conflict_do_nothing()
+    now = uow.now()
+    repo.record_issued(
+        uow.session,
+        tenant=uow.tenant,
+        values={
+            "invoice_id": inv.invoice_id,
+            "account_id": inv.account_id,
+            "currency": inv.currency,
+            "amount": inv.amount,
+            "issued_on": inv.issued_on,
+            "due_on": inv.due_on,
+            "product_line": inv.product_line,
+        },
+        now=now,
     )
-    dims = {
-        "currency": inv.currency,
-        "product_line": inv.product_line,
-        "advisor_id": inv.advisor_id,
-        "office_id": inv.office_id,
-        "agency_id": inv.agency_id,
-        "last_issued_on": inv.issued_on,
-        "updated_at": uow.now(),
-    }
-    stmt = pg_insert(accounts).values(account_id=inv.account_id, **dims)
-    uow.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["account_id"],
-            set_=dims,
-            where=or_(accounts.c.last_issued_on.is_(None), accounts.c.last_issued_on <= inv.issued_on),
-        )
+    repo.record_dimensions(
+        uow.session,
+        tenant=uow.tenant,
+        account_id=inv.account_id,
+        currency=inv.currency,
+        dims={
+            "product_line": inv.product_line,
+            "advisor_id": inv.advisor_id,
+            "office_id": inv.office_id,
+            "agency_id": inv.agency_id,
+            "last_issued_on": inv.issued_on,
+        },
+        now=now,
     )
 
 
 def on_invoice_adjusted(event: DecodedEvent[InvoiceAdjusted], uow: UnitOfWork) -> None:
     adj = event.payload
-    values: dict[str, Any] = {"amount": adj.new_amount}
-    if adj.new_due_on is not None:
-        values["due_on"] = adj.new_due_on
-    uow.session.execute(update(invoices).where(invoices.c.invoice_id == adj.invoice_id).values(**values))
+    try:
+        repo.adjust_invoice(
+            uow.session,
+            tenant=uow.tenant,
+            invoice_id=adj.invoice_id,
+            account_id=adj.account_id,
+            currency=adj.currency,
+            new_amount=adj.new_amount,
+            new_due_on=adj.new_due_on,
+            event_id=event.id,
+            now=uow.now(),
+        )
+    except repo.InvoiceMismatch as exc:
+        raise InvalidEvent(str(exc), event.envelope) from exc
 
 
 def on_invoice_cancelled(event: DecodedEvent[InvoiceCancelled], uow: UnitOfWork) -> None:
-    uow.session.execute(
-        update(invoices).where(invoices.c.invoice_id == event.payload.invoice_id).values(status="cancelled")
-    )
+    c = event.payload
+    try:
+        repo.cancel_invoice(
+            uow.session, tenant=uow.tenant, invoice_id=c.invoice_id, account_id=c.account_id, now=uow.now()
+        )
+    except repo.InvoiceMismatch as exc:
+        raise InvalidEvent(str(exc), event.envelope) from exc
 
 
 def on_account_aged(event: DecodedEvent[AccountAged], uow: UnitOfWork) -> None:
-    """Upserted: the aged event may overtake the invoice (different topics); the invoice fills the rest."""
+    """Per (account, currency), named as the tenant's scheme names it; may overtake the invoice."""
     aged = event.payload
-    values = {"bucket": aged.bucket, "days_past_due": aged.days_past_due, "updated_at": uow.now()}
-    _upsert(uow, accounts, {"account_id": aged.account_id}, {"currency": aged.currency, **values})
+    repo.set_bucket(
+        uow.session,
+        tenant=uow.tenant,
+        account_id=aged.account_id,
+        currency=aged.currency,
+        bucket=aged.bucket,
+        stage=aged.stage,
+        days_past_due=aged.days_past_due,
+        as_of=event.envelope.time,
+        now=uow.now(),
+    )
+
+
+def on_payment_applied(event: DecodedEvent[PaymentApplied], uow: UnitOfWork) -> None:
+    """Invoices' open amounts and the account's credit as reconciliation left them; the payment is placed."""
+    p = event.payload
+    now, as_of = uow.now(), event.envelope.time
+    scope = {"tenant": uow.tenant, "account_id": p.account_id, "currency": p.currency}
+    repo.set_open_amounts(
+        uow.session,
+        **scope,
+        open_after=last_open_amount_per_invoice(
+            (a.invoice_id, a.invoice_open_amount_after) for a in p.allocations
+        ),
+        as_of=as_of,
+        cause=event.envelope.causationid,
+        now=now,
+    )
+    repo.set_credit(uow.session, **scope, credit_balance=p.credit_balance_after, as_of=as_of, now=now)
+    repo.place_payment(
+        uow.session,
+        tenant=uow.tenant,
+        payment_id=p.payment_id,
+        state="applied",
+        currency=p.currency,
+        account_id=p.account_id,
+        now=now,
+    )
+
+
+def on_payment_unapplied(event: DecodedEvent[PaymentUnapplied], uow: UnitOfWork) -> None:
+    """The payment waits in suspense: reported per currency, never as money on an account."""
+    p = event.payload
+    repo.place_payment(
+        uow.session,
+        tenant=uow.tenant,
+        payment_id=p.payment_id,
+        state="suspense",
+        currency=p.currency,
+        account_id=p.account_id,
+        now=uow.now(),
+        suspense={"amount": p.amount, "reason": p.reason, "received_on": p.received_on},
+    )
+
+
+def on_payment_reversal_applied(event: DecodedEvent[PaymentReversalApplied], uow: UnitOfWork) -> None:
+    """The reopened invoices owe again; the credit the payment left is gone; the payment is reversed."""
+    r = event.payload
+    now, as_of = uow.now(), event.envelope.time
+    if r.account_id is not None:
+        scope = {"tenant": uow.tenant, "account_id": r.account_id, "currency": r.currency}
+        repo.set_open_amounts(
+            uow.session,
+            **scope,
+            open_after=last_open_amount_per_invoice(
+                (i.invoice_id, i.invoice_open_amount_after) for i in r.reopened
+            ),
+            as_of=as_of,
+            cause=event.envelope.causationid,
+            now=now,
+        )
+        repo.set_credit(uow.session, **scope, credit_balance=r.credit_balance_after, as_of=as_of, now=now)
+    repo.place_payment(
+        uow.session,
+        tenant=uow.tenant,
+        payment_id=r.payment_id,
+        state="reversed",
+        currency=r.currency,
+        account_id=r.account_id,
+        now=now,
+    )
 
 
 def on_payment_received(event: DecodedEvent[PaymentReceived], uow: UnitOfWork) -> None:
+    """The "payments received" KPI only: money is applied when reconciliation says so."""
     pay = event.payload
-    if pay.account_id is None:
-        return
     uow.session.execute(
         pg_insert(payments)
         .values(
+            tenant_id=uow.tenant,
             payment_id=pay.payment_id,
             account_id=pay.account_id,
             amount=pay.amount,
@@ -100,32 +191,43 @@ def on_payment_received(event: DecodedEvent[PaymentReceived], uow: UnitOfWork) -
 
 def on_payment_reversed(event: DecodedEvent[PaymentReversed], uow: UnitOfWork) -> None:
     uow.session.execute(
-        update(payments).where(payments.c.payment_id == event.payload.payment_id).values(reversed="Y")
+        update(payments)
+        .where(payments.c.tenant_id == uow.tenant, payments.c.payment_id == event.payload.payment_id)
+        .values(reversed="Y")
+    )
+
+
+def _upsert_promise(uow: UnitOfWork, promise_id: str, values: dict[str, Any], *, overwrite: bool) -> None:
+    stmt = pg_insert(promises).values(tenant_id=uow.tenant, promise_id=promise_id, **values)
+    keys = [promises.c.tenant_id, promises.c.promise_id]
+    uow.session.execute(
+        stmt.on_conflict_do_update(index_elements=keys, set_=values)
+        if overwrite
+        else stmt.on_conflict_do_nothing(index_elements=keys)
     )
 
 
 def on_promise_made(event: DecodedEvent[PromiseMade], uow: UnitOfWork) -> None:
     p = event.payload
-    uow.session.execute(
-        pg_insert(promises)
-        .values(
-            promise_id=p.promise_id,
-            account_id=p.account_id,
-            amount=p.amount,
-            currency=p.currency,
-            due_on=p.due_on,
-            status="open",
-            updated_at=uow.now(),
-        )
-        .on_conflict_do_nothing()
+    _upsert_promise(
+        uow,
+        p.promise_id,
+        {
+            "account_id": p.account_id,
+            "amount": p.amount,
+            "currency": p.currency,
+            "due_on": p.due_on,
+            "status": "open",
+            "updated_at": uow.now(),
+        },
+        overwrite=False,
     )
 
 
 def _resolved(uow: UnitOfWork, p: PromiseKept | PromiseBroken, status: str) -> None:
-    _upsert(
+    _upsert_promise(
         uow,
-        promises,
-        {"promise_id": p.promise_id},
+        p.promise_id,
         {
             "account_id": p.account_id,
             "amount": p.promised_amount,
@@ -135,6 +237,7 @@ def _resolved(uow: UnitOfWork, p: PromiseKept | PromiseBroken, status: str) -> N
             "status": status,
             "updated_at": uow.now(),
         },
+        overwrite=True,
     )
 
 
@@ -151,6 +254,7 @@ def on_contact_due(event: DecodedEvent[ContactDue], uow: UnitOfWork) -> None:
     uow.session.execute(
         pg_insert(contacts)
         .values(
+            tenant_id=uow.tenant,
             contact_id=c.contact_id,
             account_id=c.account_id,
             channel=c.channel,
@@ -165,9 +269,8 @@ def on_contact_due(event: DecodedEvent[ContactDue], uow: UnitOfWork) -> None:
 
 def on_contact_outcome(event: DecodedEvent[ContactOutcome], uow: UnitOfWork) -> None:
     c = event.payload
-    _upsert(
-        uow,
-        contacts,
-        {"contact_id": c.contact_id},
-        {"account_id": c.account_id, "channel": c.channel, "status": c.status, "updated_at": uow.now()},
+    values = {"account_id": c.account_id, "channel": c.channel, "status": c.status, "updated_at": uow.now()}
+    stmt = pg_insert(contacts).values(tenant_id=uow.tenant, contact_id=c.contact_id, **values)
+    uow.session.execute(
+        stmt.on_conflict_do_update(index_elements=[contacts.c.tenant_id, contacts.c.contact_id], set_=values)
     )

@@ -1,8 +1,9 @@
-"""reporting projections, SQL views and API on the in-memory platform."""
+"""reporting projections, SQL views and API on the in-memory platform (reporting alone, events fed in)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import itertools
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -11,17 +12,60 @@ from sqlalchemy import text
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
-from libs.runtime.http import create_app
+from libs.runtime.http import TENANT_HEADER, create_app
 
 T0 = datetime(2026, 1, 14, 15, tzinfo=UTC)
-_seq = iter(range(1, 10_000))
+_seq = itertools.count(1)
+
+TOPIC = {
+    "invoice": Topics.INVOICES,
+    "payment.received": Topics.PAYMENTS,
+    "payment.reversed": Topics.PAYMENTS,
+    "payment.applied": Topics.ALLOCATIONS,
+    "payment.unapplied": Topics.ALLOCATIONS,
+    "payment.reversal_applied": Topics.ALLOCATIONS,
+    "account": Topics.ACCOUNTS,
+    "promise": Topics.PROMISES,
+    "contact": Topics.CONTACTS,
+}
 
 
-def env(event_type: str, data: dict[str, Any], subject: str) -> Envelope:
-    return Envelope(id=f"r{next(_seq)}", source="/test", type=event_type, time=T0, subject=subject, data=data)
+def send(
+    platform: Any,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    tenant: str = "default",
+    at: datetime = T0,
+    cause: str | None = None,
+    event_id: str | None = None,
+) -> str:
+    short = event_type.removeprefix("cobranza.")
+    topic = TOPIC.get(short) or TOPIC[short.split(".")[0]]
+    envelope = Envelope(
+        id=event_id or f"r{next(_seq)}",
+        source="/test",
+        type=event_type,
+        time=at,
+        subject=data.get("account_id") or data.get("payment_id"),
+        data=data,
+        tenantid=tenant,
+        causationid=cause,
+    )
+    platform.publish(envelope, topic)
+    platform.run_until_quiet()
+    return envelope.id
 
 
-def invoice(inv: str, account: str, amount: str, line: str, advisor: str, issued: str = "2026-01-05") -> dict:
+def invoice(
+    inv: str,
+    account: str,
+    amount: str,
+    line: str = "auto",
+    advisor: str = "ADV1",
+    issued: str = "2026-01-05",
+    currency: str = "COP",
+) -> dict[str, Any]:
     return {
         "invoice_id": inv,
         "account_id": account,
@@ -33,7 +77,7 @@ def invoice(inv: str, account: str, amount: str, line: str, advisor: str, issued
             "timezone": "America/Bogota",
         },
         "amount": amount,
-        "currency": "COP",
+        "currency": currency,
         "issued_on": issued,
         "due_on": "2026-01-20",
         "product_line": line,
@@ -43,68 +87,340 @@ def invoice(inv: str, account: str, amount: str, line: str, advisor: str, issued
     }
 
 
-def feed(platform) -> None:
-    events = [
-        ("cobranza.invoice.issued", invoice("I1", "A1", "1000", "auto", "ADV1"), Topics.INVOICES),
-        (
-            "cobranza.invoice.issued",
-            invoice("I2", "A1", "500", "auto", "ADV1", "2026-01-06"),
-            Topics.INVOICES,
-        ),
-        ("cobranza.invoice.issued", invoice("I3", "A2", "2000", "vida", "ADV2"), Topics.INVOICES),
-        ("cobranza.invoice.issued", invoice("I4", "A3", "300", "auto", "ADV2"), Topics.INVOICES),
-        (
-            "cobranza.invoice.cancelled",
-            {
-                "invoice_id": "I4",
-                "account_id": "A3",
-                "reason": "issued_in_error",
-                "cancelled_on": "2026-01-07",
-            },
-            Topics.INVOICES,
-        ),
-        (
-            "cobranza.payment.received",
-            {
-                "payment_id": "X1",
-                "account_id": "A1",
-                "amount": "400",
-                "currency": "COP",
-                "received_on": "2026-01-08",
-            },
-            Topics.PAYMENTS,
-        ),
-        (
-            "cobranza.payment.received",
-            {
-                "payment_id": "X2",
-                "account_id": "A2",
-                "amount": "100",
-                "currency": "COP",
-                "received_on": "2026-01-08",
-            },
-            Topics.PAYMENTS,
-        ),
-        (
-            "cobranza.payment.reversed",
-            {"payment_id": "X2", "account_id": "A2", "reversed_on": "2026-01-09", "reason": "bounced_cheque"},
-            Topics.PAYMENTS,
-        ),
-        (
-            "cobranza.account.aged",
-            {
-                "account_id": "A2",
-                "bucket": "dpd_1_30",
-                "days_past_due": 3,
-                "overdue_amount": "2000",
-                "currency": "COP",
-            },
-            Topics.ACCOUNTS,
-        ),
+def applied(
+    payment: str,
+    account: str,
+    allocations: list[tuple[str, str, str]],
+    *,
+    credit_after: str = "0",
+    credit_created: str = "0",
+    currency: str = "COP",
+    rule: str = "oldest_first",
+) -> dict[str, Any]:
+    return {
+        "payment_id": payment,
+        "account_id": account,
+        "currency": currency,
+        "amount_applied": str(sum(Decimal(a) for _, a, _ in allocations)),
+        "allocations": [
+            {"invoice_id": i, "amount": a, "invoice_open_amount_after": after} for i, a, after in allocations
+        ],
+        "credit_created": credit_created,
+        "credit_balance_after": credit_after,
+        "rule": rule,
+        "applied_on": "2026-01-10",
+    }
+
+
+def unapplied(payment: str, amount: str, currency: str = "COP") -> dict[str, Any]:
+    return {
+        "payment_id": payment,
+        "amount": amount,
+        "currency": currency,
+        "reason": "unidentified_account",
+        "received_on": "2026-01-09",
+    }
+
+
+def reversal_applied(
+    payment: str, account: str | None, reopened: list[tuple[str, str, str]], credit_after: str = "0"
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "payment_id": payment,
+        "currency": "COP",
+        "reopened": [
+            {"invoice_id": i, "amount": a, "invoice_open_amount_after": after} for i, a, after in reopened
+        ],
+        "credit_balance_after": credit_after,
+        "reversed_on": "2026-01-12",
+        "reason": "bounced_cheque",
+    }
+    if account is not None:
+        data["account_id"] = account
+    return data
+
+
+def received(payment: str, account: str | None, amount: str) -> dict[str, Any]:
+    data = {"payment_id": payment, "amount": amount, "currency": "COP", "received_on": "2026-01-08"}
+    if account is not None:
+        data["account_id"] = account
+    return data
+
+
+def aged(account: str, bucket: str, dpd: int, currency: str = "COP", stage: str | None = None) -> dict:
+    data: dict[str, Any] = {
+        "account_id": account,
+        "bucket": bucket,
+        "days_past_due": dpd,
+        "overdue_amount": "0",
+        "currency": currency,
+    }
+    if stage is not None:
+        data["stage"] = stage
+    return data
+
+
+def client_for(platform: Any, tenant: str = "default") -> TestClient:
+    return TestClient(create_app(platform.context("reporting")), headers={TENANT_HEADER: tenant})
+
+
+def balances(platform: Any, account: str, tenant: str = "default") -> dict[str, dict[str, Any]]:
+    response = client_for(platform, tenant).get(f"/v1/accounts/{account}/balances")
+    assert response.status_code == 200, response.text
+    return {b["currency"]: b for b in response.json()["balances"]}
+
+
+def money(row: dict[str, Any], *names: str) -> tuple[Decimal, ...]:
+    return tuple(Decimal(str(row[n])) for n in names)
+
+
+def test_balances_come_from_allocations_not_raw_payments(make_platform) -> None:
+    platform = make_platform(["reporting"])
+    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "1000"))
+    send(platform, "cobranza.payment.received", received("X1", "A1", "400"))
+    assert money(balances(platform, "A1")["COP"], "open_amount", "balance") == (Decimal(1000), Decimal(1000))
+    send(platform, "cobranza.payment.applied", applied("X1", "A1", [("I1", "400", "600")]))
+    assert money(balances(platform, "A1")["COP"], "open_amount", "balance") == (Decimal(600), Decimal(600))
+    kpi = client_for(platform).get("/v1/kpis/payments").json()
+    assert [(k["currency"], k["payments"], Decimal(str(k["amount"]))) for k in kpi] == [
+        ("COP", 1, Decimal(400))
     ]
-    for event_type, data, topic in events:
-        platform.publish(env(event_type, data, data["account_id"]), topic)
-        platform.run_until_quiet()
+
+
+def test_payment_matched_from_suspense_lowers_the_balance(make_platform) -> None:
+    platform = make_platform(["reporting"])
+    client = client_for(platform)
+    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "1000"))
+    send(platform, "cobranza.payment.received", received("X9", None, "250"))
+    send(platform, "cobranza.payment.unapplied", unapplied("X9", "250"))
+    assert [
+        (s["currency"], s["payments"], Decimal(str(s["amount"]))) for s in client.get("/v1/suspense").json()
+    ] == [("COP", 1, Decimal(250))]
+    assert money(balances(platform, "A1")["COP"], "balance") == (Decimal(1000),)
+    send(platform, "cobranza.payment.applied", applied("X9", "A1", [("I1", "250", "750")], rule="manual"))
+    assert money(balances(platform, "A1")["COP"], "balance") == (Decimal(750),)
+    assert client.get("/v1/suspense").json() == []
+
+
+def test_unapplied_delivered_after_its_applied_does_not_reopen_suspense(make_platform) -> None:
+    """unapplied is keyed ``unidentified:<payment>``, applied by account: different partitions."""
+    platform = make_platform(["reporting"])
+    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "1000"))
+    send(platform, "cobranza.payment.applied", applied("X9", "A1", [("I1", "250", "750")], rule="manual"))
+    send(platform, "cobranza.payment.unapplied", unapplied("X9", "250"))
+    assert client_for(platform).get("/v1/suspense").json() == []
+    with platform.context("reporting").sessions() as session:
+        row = session.execute(
+            text("SELECT state, suspense_amount FROM reporting.payment_states WHERE payment_id = 'X9'")
+        ).one()
+    assert (row.state, row.suspense_amount) == ("applied", Decimal(250))
+
+
+def test_reversal_reopens_the_invoice_and_removes_the_credit(make_platform) -> None:
+    platform = make_platform(["reporting"])
+    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "1000"))
+    send(
+        platform,
+        "cobranza.payment.applied",
+        applied("X1", "A1", [("I1", "1000", "0")], credit_after="200", credit_created="200"),
+    )
+    assert money(balances(platform, "A1")["COP"], "open_amount", "credit_balance", "balance") == (
+        Decimal(0),
+        Decimal(200),
+        Decimal(-200),
+    )
+    send(
+        platform, "cobranza.payment.reversal_applied", reversal_applied("X1", "A1", [("I1", "1000", "1000")])
+    )
+    assert money(balances(platform, "A1")["COP"], "open_amount", "credit_balance", "balance") == (
+        Decimal(1000),
+        Decimal(0),
+        Decimal(1000),
+    )
+    # a suspense payment reversed: out of suspense, no account touched
+    send(platform, "cobranza.payment.unapplied", unapplied("X2", "90"))
+    send(platform, "cobranza.payment.reversal_applied", reversal_applied("X2", None, []))
+    assert client_for(platform).get("/v1/suspense").json() == []
+
+
+def test_overpayment_shows_as_credit_not_floored(make_platform) -> None:
+    platform = make_platform(["reporting"])
+    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "100.50"))
+    send(
+        platform,
+        "cobranza.payment.applied",
+        applied("X1", "A1", [("I1", "100.50", "0")], credit_after="49.5", credit_created="49.5"),
+    )
+    row = balances(platform, "A1")["COP"]
+    assert money(row, "open_amount", "credit_balance", "balance") == (
+        Decimal(0),
+        Decimal("49.5"),
+        Decimal("-49.5"),
+    )
+    portfolio = client_for(platform).get("/v1/portfolio", params={"group_by": "product_line"}).json()["rows"]
+    assert [(r["product_line"], Decimal(str(r["balance"]))) for r in portfolio] == [
+        ("auto", Decimal("-49.5"))
+    ]
+
+
+def test_two_currencies_on_one_account_are_kept_apart(make_platform) -> None:
+    platform = make_platform(["reporting"])
+    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "1000"))
+    send(platform, "cobranza.invoice.issued", invoice("I2", "A1", "300", currency="USD", line="vida"))
+    send(platform, "cobranza.account.aged", aged("A1", "dpd_31_60", 40, currency="USD", stage="early"))
+    send(
+        platform,
+        "cobranza.payment.applied",
+        applied("X1", "A1", [("I2", "300", "0")], currency="USD", credit_after="20", credit_created="20"),
+    )
+    rows = balances(platform, "A1")
+    assert (rows["COP"]["bucket"], rows["COP"]["product_line"]) == (None, "auto")
+    assert money(rows["COP"], "open_amount", "credit_balance", "balance") == (
+        Decimal(1000),
+        Decimal(0),
+        Decimal(1000),
+    )
+    assert (rows["USD"]["bucket"], rows["USD"]["stage"], rows["USD"]["product_line"]) == (
+        "dpd_31_60",
+        "early",
+        "vida",
+    )
+    assert money(rows["USD"], "open_amount", "credit_balance", "balance") == (
+        Decimal(0),
+        Decimal(20),
+        Decimal(-20),
+    )
+    # USD turning current does not touch the COP bucket
+    send(platform, "cobranza.account.aged", aged("A1", "al_dia", 0, currency="USD", stage="current"))
+    send(platform, "cobranza.account.aged", aged("A1", "mora_temprana", 3, currency="COP", stage="early"))
+    rows = balances(platform, "A1")
+    assert (rows["USD"]["bucket"], rows["COP"]["bucket"]) == ("al_dia", "mora_temprana")
+    by_bucket = client_for(platform).get("/v1/portfolio", params={"group_by": "bucket,stage"}).json()["rows"]
+    assert [(r["bucket"], r["stage"], r["currency"], Decimal(str(r["balance"]))) for r in by_bucket] == [
+        ("al_dia", "current", "USD", Decimal(-20)),
+        ("mora_temprana", "early", "COP", Decimal(1000)),
+    ]
+
+
+def test_two_tenants_with_the_same_ids_are_kept_apart(make_platform) -> None:
+    platform = make_platform(["reporting"])
+    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "1000"), tenant="aseguradora_x")
+    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "500", line="vida"), tenant="banco_y")
+    send(
+        platform,
+        "cobranza.payment.applied",
+        applied("X1", "A1", [("I1", "100", "900")]),
+        tenant="aseguradora_x",
+    )
+    send(platform, "cobranza.payment.unapplied", unapplied("X7", "70"), tenant="banco_y")
+    assert money(balances(platform, "A1", "aseguradora_x")["COP"], "balance") == (Decimal(900),)
+    assert money(balances(platform, "A1", "banco_y")["COP"], "balance") == (Decimal(500),)
+    assert client_for(platform).get("/v1/accounts/A1/balances").status_code == 404
+    assert client_for(platform, "aseguradora_x").get("/v1/suspense").json() == []
+    assert len(client_for(platform, "banco_y").get("/v1/suspense").json()) == 1
+    lines = client_for(platform, "banco_y").get("/v1/portfolio", params={"group_by": "product_line"}).json()
+    assert [(r["product_line"], r["accounts"]) for r in lines["rows"]] == [("vida", 1)]
+    with platform.context("reporting").sessions() as session:
+        views = session.execute(
+            text("SELECT tenant_id, SUM(balance) FROM reporting.v_portfolio GROUP BY tenant_id ORDER BY 1")
+        ).all()
+    assert [(t, Decimal(b)) for t, b in views] == [("aseguradora_x", Decimal(900)), ("banco_y", Decimal(500))]
+
+
+def test_a_late_older_allocation_never_overwrites_a_newer_state(make_platform) -> None:
+    platform = make_platform(["reporting"])
+    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "1000"))
+    later = T0 + timedelta(minutes=5)
+    send(
+        platform,
+        "cobranza.payment.applied",
+        applied("X2", "A1", [("I1", "300", "400")], credit_after="0"),
+        at=later,
+    )
+    send(
+        platform,
+        "cobranza.payment.applied",
+        applied("X1", "A1", [("I1", "300", "700")], credit_after="5"),
+        at=T0,
+    )
+    assert money(balances(platform, "A1")["COP"], "open_amount", "credit_balance") == (
+        Decimal(400),
+        Decimal(0),
+    )
+    send(platform, "cobranza.account.aged", aged("A1", "dpd_1_30", 5), at=later)
+    send(platform, "cobranza.account.aged", aged("A1", "current", 0), at=T0)
+    assert balances(platform, "A1")["COP"]["bucket"] == "dpd_1_30"
+
+
+def test_allocation_before_its_invoice_and_redelivered_issue(make_platform) -> None:
+    """Allocations and invoices travel on different topics: the allocation may come first."""
+    platform = make_platform(["reporting"])
+    send(platform, "cobranza.payment.applied", applied("X1", "A1", [("I1", "600", "400")]))
+    assert money(balances(platform, "A1")["COP"], "open_amount") == (Decimal(400),)
+    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "1000"))
+    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "1000"))  # re-sent by the core system
+    row = balances(platform, "A1")["COP"]
+    assert money(row, "invoiced", "open_amount", "balance") == (Decimal(1000), Decimal(400), Decimal(400))
+    assert row["product_line"] == "auto"
+
+
+def test_adjustments_keep_what_was_settled_and_cancellation_closes(make_platform) -> None:
+    platform = make_platform(["reporting"])
+    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "1000"))
+    send(platform, "cobranza.invoice.issued", invoice("I2", "A1", "500"))
+    send(platform, "cobranza.payment.applied", applied("X1", "A1", [("I1", "400", "600")]))
+    adjust = {
+        "adjustment_id": "ADJ1",
+        "invoice_id": "I1",
+        "account_id": "A1",
+        "new_amount": "1200",
+        "currency": "COP",
+        "reason": "endorsement",
+        "effective_on": "2026-01-11",
+    }
+    send(platform, "cobranza.invoice.adjusted", adjust)
+    assert money(balances(platform, "A1")["COP"], "invoiced", "open_amount") == (Decimal(1700), Decimal(1300))
+    # reconciliation used credit for the grown invoice and its allocation overtook the adjustment
+    adjust2 = dict(adjust, adjustment_id="ADJ2", new_amount="1500")
+    send(
+        platform,
+        "cobranza.payment.applied",
+        applied("X0", "A1", [("I1", "100", "1000")], rule="credit_balance"),
+        cause="ev-adj2",
+    )
+    send(platform, "cobranza.invoice.adjusted", adjust2, event_id="ev-adj2")
+    assert money(balances(platform, "A1")["COP"], "invoiced", "open_amount") == (Decimal(2000), Decimal(1500))
+    cancel = {
+        "invoice_id": "I2",
+        "account_id": "A1",
+        "reason": "issued_in_error",
+        "cancelled_on": "2026-01-12",
+    }
+    send(platform, "cobranza.invoice.cancelled", cancel)
+    assert money(balances(platform, "A1")["COP"], "invoiced", "open_amount") == (Decimal(1500), Decimal(1000))
+
+
+def test_adjusting_an_unknown_or_foreign_invoice_is_dead_lettered(make_platform) -> None:
+    platform = make_platform(["reporting"])
+    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "1000"), tenant="t1")
+    adjust = {
+        "adjustment_id": "ADJ1",
+        "invoice_id": "I1",
+        "account_id": "A1",
+        "new_amount": "10",
+        "currency": "COP",
+        "reason": "other",
+        "effective_on": "2026-01-11",
+    }
+    send(platform, "cobranza.invoice.adjusted", adjust, tenant="t2")  # another tenant's invoice
+    send(platform, "cobranza.invoice.adjusted", dict(adjust, currency="USD"), tenant="t1")
+    dead = platform.broker.topics[Topics.DEAD_LETTER]
+    assert len(dead) == 2
+    assert money(balances(platform, "A1", "t1")["COP"], "open_amount") == (Decimal(1000),)
+
+
+def test_promise_and_contact_kpis_per_tenant(make_platform) -> None:
+    platform = make_platform(["reporting"])
     promise = {
         "account_id": "A1",
         "amount": "100",
@@ -120,12 +436,10 @@ def feed(platform) -> None:
         "due_on": "2026-01-20",
     }
     for pid in ("P1", "P2", "P3"):
-        platform.publish(env("cobranza.promise.made", dict(promise, promise_id=pid), "A1"), Topics.PROMISES)
-    platform.publish(env("cobranza.promise.kept", dict(resolved, promise_id="P1"), "A1"), Topics.PROMISES)
-    platform.publish(
-        env("cobranza.promise.broken", dict(resolved, promise_id="P2", paid_amount="0"), "A1"),
-        Topics.PROMISES,
-    )
+        send(platform, "cobranza.promise.made", dict(promise, promise_id=pid))
+    send(platform, "cobranza.promise.made", dict(promise, promise_id="P1"), tenant="other")
+    send(platform, "cobranza.promise.kept", dict(resolved, promise_id="P1"))
+    send(platform, "cobranza.promise.broken", dict(resolved, promise_id="P2", paid_amount="0"))
     due = {
         "account_id": "A1",
         "scheduled_for": T0.isoformat(),
@@ -133,13 +447,8 @@ def feed(platform) -> None:
         "step": "s",
         "template": "t",
     }
-    platform.publish(
-        env("cobranza.contact.due", dict(due, contact_id="K1", channel="email"), "A1"), Topics.CONTACTS
-    )
-    platform.publish(
-        env("cobranza.contact.due", dict(due, contact_id="K2", channel="sms"), "A1"), Topics.CONTACTS
-    )
-    platform.run_until_quiet()
+    send(platform, "cobranza.contact.due", dict(due, contact_id="K1", channel="email"))
+    send(platform, "cobranza.contact.due", dict(due, contact_id="K2", channel="sms"))
     outcome = {
         "contact_id": "K1",
         "account_id": "A1",
@@ -147,48 +456,38 @@ def feed(platform) -> None:
         "status": "sent",
         "occurred_at": T0.isoformat(),
     }
-    platform.publish(env("cobranza.contact.outcome", outcome, "A1"), Topics.CONTACTS)
-    platform.run_until_quiet()
-
-
-def test_portfolio_by_bucket_and_ramo_with_balances(make_platform, clock) -> None:
-    platform = make_platform(["reporting"])
-    feed(platform)
-    client = TestClient(create_app(platform.context("reporting")))
-    body = client.get("/v1/portfolio", params={"group_by": "bucket,product_line"}).json()
-    rows = {(r["bucket"], r["product_line"]): (r["accounts"], Decimal(r["balance"])) for r in body["rows"]}
-    assert rows == {
-        ("current", "auto"): (2, Decimal("1100")),  # A1 1500-400, A3 cancelled -> 0
-        ("dpd_1_30", "vida"): (1, Decimal("2000")),  # reversed payment does not count
-    }
-    by_advisor = client.get("/v1/portfolio", params={"group_by": "advisor_id"}).json()["rows"]
-    assert [(r["advisor_id"], r["accounts"]) for r in by_advisor] == [("ADV1", 1), ("ADV2", 2)]
-    bad = client.get("/v1/portfolio", params={"group_by": "bucket,colour"})
-    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "group_by"]
-
-
-def test_promise_and_contact_kpis_and_views(make_platform, clock) -> None:
-    platform = make_platform(["reporting"])
-    feed(platform)
-    client = TestClient(create_app(platform.context("reporting")))
+    send(platform, "cobranza.contact.outcome", outcome)
+    client = client_for(platform)
     kpis = client.get("/v1/kpis/promises").json()
     assert (kpis["made"], kpis["kept"], kpis["broken"], kpis["open"]) == (3, 1, 1, 1)
-    assert Decimal(kpis["kept_rate"]) == Decimal("0.5")
-    contacts = client.get("/v1/kpis/contacts").json()
-    assert contacts == [
+    assert Decimal(str(kpis["kept_rate"])) == Decimal("0.5")
+    other = client_for(platform, "other").get("/v1/kpis/promises").json()
+    assert (other["made"], other["open"]) == (1, 1)
+    empty = client_for(platform, "nobody").get("/v1/kpis/promises").json()
+    assert empty == {"made": 0, "kept": 0, "broken": 0, "open": 0, "kept_rate": None}
+    assert client.get("/v1/kpis/contacts").json() == [
         {"channel": "email", "status": "sent", "contacts": 1},
         {"channel": "sms", "status": "due", "contacts": 1},
     ]
-    with platform.context("reporting").sessions() as session:
-        total = session.execute(text("SELECT SUM(balance) FROM reporting.v_portfolio")).scalar_one()
-    assert total == Decimal("3100")
 
 
-def test_dashboard_renders_buckets_and_kept_rate(make_platform, clock) -> None:
+def test_portfolio_groups_validation_and_dashboard(make_platform) -> None:
     platform = make_platform(["reporting"])
-    feed(platform)
-    client = TestClient(create_app(platform.context("reporting")))
+    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "1000"))
+    send(platform, "cobranza.invoice.issued", invoice("I2", "A2", "2000", line="vida", advisor="ADV2"))
+    send(platform, "cobranza.account.aged", aged("A2", "dpd_1_30", 3, stage="early"))
+    send(platform, "cobranza.payment.unapplied", unapplied("X5", "77"))
+    client = client_for(platform)
+    body = client.get("/v1/portfolio", params={"group_by": "bucket,product_line"}).json()
+    rows = {
+        (r["bucket"], r["product_line"]): (r["accounts"], Decimal(str(r["balance"]))) for r in body["rows"]
+    }
+    assert rows == {(None, "auto"): (1, Decimal(1000)), ("dpd_1_30", "vida"): (1, Decimal(2000))}
+    bad = client.get("/v1/portfolio", params={"group_by": "bucket,colour"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "group_by"]
+    assert client.get("/v1/accounts/A%00B/balances").status_code == 422
+    assert client.get("/v1/portfolio", headers={TENANT_HEADER: "bad tenant"}).status_code == 422
     page = client.get("/dashboard")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "dpd_1_30" in page.text and "2,000.00" in page.text
-    assert "50.0 %" in page.text
+    assert "dpd_1_30" in page.text and "2,000.00" in page.text and "sin clasificar" in page.text
+    assert "77.00" in page.text
