@@ -1,19 +1,35 @@
-"""The FastAPI app every service serves: its routers plus health, readiness and metrics."""
+"""The FastAPI app every service serves: its routers plus health, readiness and metrics.
+
+Every app also gets the same guards against bad input, so no service answers a 500 for it:
+
+* a request body limit (``COBRANZA_HTTP_MAX_BODY_BYTES``, 10 MiB by default) that counts the
+  bytes as they stream in, not only what ``Content-Length`` claims: 413 with a short JSON body;
+* control characters (NUL, ESC, DEL, C1…) in a path or query parameter: 422 with its location
+  (body fields are refused by the contract types, ``libs.events.types``);
+* validation errors whose ``input`` is cut to a few hundred characters, so a 422 never echoes
+  megabytes back, and bytes that are not UTF-8 never make the error handler itself fail.
+"""
 
 from __future__ import annotations
 
 import time
+import unicodedata
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.runtime.context import ServiceContext
 from libs.runtime.observability import HTTP_REQUESTS, HTTP_SECONDS, correlation_id
@@ -56,6 +72,155 @@ def current_tenant(
 TenantDep = Annotated[str, Depends(current_tenant)]
 
 
+class HttpSettings(BaseSettings):
+    """What every service's HTTP API accepts (env prefix ``COBRANZA_HTTP_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="COBRANZA_HTTP_", extra="ignore")
+
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=0, description="largest request body (a 10,000-item bulk fits)"
+    )
+    max_error_input_chars: int = Field(
+        default=200, ge=16, description="how much of a rejected value a 422 repeats back"
+    )
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` mid-stream; FastAPI passes HTTP exceptions through, so it becomes a 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than {limit} bytes")
+
+
+class BodySizeLimit:
+    """ASGI middleware: refuse bodies over ``max_bytes``, by ``Content-Length`` up front and by
+    counting the streamed chunks (a chunked upload, or a ``Content-Length`` that lies)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await _too_large(self.max_bytes, scope, send)
+            return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except BodyTooLarge:
+            if started:
+                raise
+            await _too_large(self.max_bytes, scope, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _too_large(limit: int, scope: Scope, send: Send) -> None:
+    response = JSONResponse({"detail": f"request body larger than {limit} bytes"}, status_code=413)
+    await response(scope, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _control_character(value: str) -> str | None:
+    return next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Cs")), None)
+
+
+def reject_control_characters(request: Request) -> None:
+    """App-wide dependency: no path or query parameter may carry control characters (422 with its location)."""
+    errors: list[dict[str, Any]] = []
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and (bad := _control_character(value)) is not None:
+            errors.append(_control_error(("path", name), value, bad))
+    for name, value in request.query_params.multi_items():
+        if (bad := _control_character(name + value)) is not None:
+            errors.append(_control_error(("query", name), value, bad))
+    if errors:
+        raise RequestValidationError(errors)
+
+
+def _control_error(loc: tuple[str, str], value: str, bad: str) -> dict[str, Any]:
+    return {
+        "type": "control_character",
+        "loc": loc,
+        "msg": f"must not contain control characters (found U+{ord(bad):04X})",
+        "input": value,
+    }
+
+
+def _shorten(value: Any, limit: int, depth: int = 0) -> Any:
+    """A JSON-safe, bounded copy of a rejected value."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        return value if len(value) <= limit else f"{value[:limit]}… ({len(value)} characters)"
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if depth >= 2:
+        return f"<{type(value).__name__}>"
+    if isinstance(value, dict):
+        items = list(value.items())
+        out = {str(k)[:limit]: _shorten(v, limit, depth + 1) for k, v in items[:10]}
+        if len(items) > 10:
+            out["…"] = f"{len(items) - 10} more keys"
+        return out
+    if isinstance(value, list | tuple):
+        shown = [_shorten(v, limit, depth + 1) for v in value[:5]]
+        return shown + ([f"… {len(value) - 5} more items"] if len(value) > 5 else [])
+    return _shorten(str(value), limit, depth)
+
+
+def bounded_errors(errors: Sequence[Any], limit: int) -> list[dict[str, Any]]:
+    """Validation errors as JSON-safe dicts: locations, messages and inputs cut to ``limit`` characters."""
+    out = []
+    for error in errors[:100]:
+        item = {
+            "type": str(error.get("type", "value_error")),
+            "loc": [p if isinstance(p, int) else _shorten(str(p), limit) for p in error.get("loc", ())],
+            "msg": _shorten(str(error.get("msg", "")), limit),
+        }
+        if "input" in error:
+            item["input"] = _shorten(error["input"], limit)
+        if error.get("ctx"):
+            item["ctx"] = {
+                str(k): _shorten(v if isinstance(v, int | float) else str(v), limit)
+                for k, v in error["ctx"].items()
+            }
+        out.append(item)
+    return out
+
+
 def _route_template(request: Request) -> str:
     for route in request.app.routes:
         match, _ = route.matches(request.scope)
@@ -67,16 +232,28 @@ def _route_template(request: Request) -> str:
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def create_app(ctx: ServiceContext, lifespan: Lifespan | None = None) -> FastAPI:
+def create_app(
+    ctx: ServiceContext, lifespan: Lifespan | None = None, http: HttpSettings | None = None
+) -> FastAPI:
+    limits = http or HttpSettings()
     app = FastAPI(
         title=f"cobranza {ctx.name}",
         description=ctx.spec.description,
         version="0.1.0",
         lifespan=lifespan,
+        dependencies=[Depends(reject_control_characters)],
     )
     app.state.ctx = ctx
     for factory in ctx.spec.routers:
         app.include_router(factory(ctx))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_failed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": bounded_errors(exc.errors(), limits.max_error_input_chars)}, status_code=422
+        )
+
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

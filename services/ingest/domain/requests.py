@@ -23,6 +23,7 @@ from libs.events.types import (
     Identifier,
     NonNegativeAmount,
     PositiveAmount,
+    Text,
     TimeZoneName,
 )
 from services.ingest.domain.standardise import (
@@ -34,7 +35,7 @@ from services.ingest.domain.standardise import (
     standardise_contact,
 )
 
-Email = Annotated[str, StringConstraints(min_length=3, max_length=320)]
+Email = Annotated[Text, StringConstraints(min_length=3, max_length=320)]
 
 
 class _In(BaseModel):
@@ -45,15 +46,15 @@ class CustomerIn(_In):
     """The debtor on an invoice; ``country``/``timezone`` may be left for ingest to derive."""
 
     customer_id: Identifier
-    name: str = Field(min_length=1, max_length=300)
+    name: Text = Field(min_length=1, max_length=300)
     kind: CustomerKind = "person"
     email: Email | None = None
-    phone: str | None = Field(default=None, max_length=40)
+    phone: Text | None = Field(default=None, max_length=40)
     country: CountryCode | None = None
     timezone: TimeZoneName | None = None
     preferred_channels: list[Channel] | None = None
-    region: str | None = Field(default=None, max_length=100)
-    document_id: str | None = Field(default=None, max_length=64)
+    region: Text | None = Field(default=None, max_length=100)
+    document_id: Text | None = Field(default=None, max_length=64)
 
     def standardised(self, prefix: str = "customer.") -> Customer:
         contact = standardise_contact(
@@ -88,7 +89,7 @@ class InvoiceIn(_In):
     office_id: Identifier | None = None
     agency_id: Identifier | None = None
     installment_number: int | None = Field(default=None, ge=1)
-    description: str | None = Field(default=None, max_length=500)
+    description: Text | None = Field(default=None, max_length=500)
 
     @field_validator("due_on")
     @classmethod
@@ -114,29 +115,32 @@ class AdjustmentIn(_In):
     new_amount: NonNegativeAmount
     currency: CurrencyCode | None = Field(default=None, description="defaults to the invoice's")
     reason: AdjustmentReason
+    reason_detail: Text | None = Field(default=None, max_length=200)
     effective_on: date
     new_due_on: date | None = None
-    note: str | None = Field(default=None, max_length=500)
+    note: Text | None = Field(default=None, max_length=500)
     account_id: Identifier | None = Field(default=None, description="defaults to the invoice's")
 
 
 class CancellationIn(_In):
     reason: CancellationReason
+    reason_detail: Text | None = Field(default=None, max_length=200)
     cancelled_on: date
-    note: str | None = Field(default=None, max_length=500)
+    note: Text | None = Field(default=None, max_length=500)
     account_id: Identifier | None = Field(default=None, description="defaults to the invoice's")
 
 
 class ReversalIn(_In):
     reversed_on: date
     reason: ReversalReason
-    note: str | None = Field(default=None, max_length=500)
+    reason_detail: Text | None = Field(default=None, max_length=200)
+    note: Text | None = Field(default=None, max_length=500)
     account_id: Identifier | None = Field(default=None, description="defaults to the payment's")
 
 
 class ContactPointIn(_In):
     channel: Channel
-    value: str = Field(min_length=1, max_length=320)
+    value: Text = Field(min_length=1, max_length=320)
     consent: bool
     consent_updated_at: datetime | None = None
     primary: bool = False
@@ -148,15 +152,15 @@ _PHONE_CHANNELS = {"sms", "whatsapp", "voice"}
 class CustomerUpsertIn(_In):
     """PUT /v1/customers/{id}: the whole customer as one source system knows it."""
 
-    name: str = Field(min_length=1, max_length=300)
+    name: Text = Field(min_length=1, max_length=300)
     kind: CustomerKind = "person"
-    document_id: str | None = Field(default=None, max_length=64)
+    document_id: Text | None = Field(default=None, max_length=64)
     email: Email | None = None
-    phone: str | None = Field(default=None, max_length=40)
+    phone: Text | None = Field(default=None, max_length=40)
     country: CountryCode | None = None
     timezone: TimeZoneName | None = None
-    region: str | None = Field(default=None, max_length=100)
-    address: str | None = Field(default=None, max_length=500)
+    region: Text | None = Field(default=None, max_length=100)
+    address: Text | None = Field(default=None, max_length=500)
     preferred_channels: list[Channel] | None = None
     account_ids: list[Identifier] = Field(default_factory=list)
     contact_points: list[ContactPointIn] = Field(default_factory=list)

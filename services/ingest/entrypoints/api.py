@@ -2,8 +2,11 @@
 
 * ``Idempotency-Key`` (optional) on every command: a retry with the same key and body gets the
   original response (header ``Idempotency-Replayed: true``); the same key with another body is 422.
+* ``X-Cobranza-Tenant`` (default ``default``) scopes everything: keys, duplicates, reference data.
 * ``X-Source-System`` (default ``api``) names the core system; duplicates are detected per
-  source and the events' CloudEvents ``source`` is ``/sources/<name>``.
+  (tenant, source) and the events' CloudEvents ``source`` is ``/sources/<name>``. A document id
+  another source of the tenant already holds is published as ``<source>:<id>`` (the answer's
+  ``canonical_id``); adjustments, cancellations and reversals name the source's own ids.
 * Single commands: 202 accepted, 200 ``{"status": "duplicate"}`` when the id was already
   received from that source, 422 with field paths for bad input, 404 for an unknown invoice/payment.
 * Bulk commands always answer 200 with one result per item; rejected items carry field paths
@@ -18,15 +21,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, UploadFile, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    Header,
+    HTTPException,
+    UploadFile,
+    status,
+)
+from fastapi import (
+    Path as PathParam,
+)
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
 from libs.events.payloads.payments import PaymentReceived
 from libs.events.payloads.reference import ReferenceEntity, ReferenceUpserted
-from libs.events.types import Amount, CountryCode, Identifier
+from libs.events.types import Amount, CountryCode, Identifier, Text, printable_identifier
 from libs.runtime.context import ServiceContext
+from libs.runtime.http import TenantDep
 from libs.runtime.uow import UnitOfWork
 from services.ingest.adapters.orm import reference_entities
 from services.ingest.domain.requests import (
@@ -41,7 +57,7 @@ from services.ingest.entrypoints.idempotency import Command, run_command
 from services.ingest.service_layer.commands import (
     ItemResult,
     NotFound,
-    Status,
+    Outcome,
     adjust_invoice,
     cancel_invoice,
     ingest_invoices,
@@ -59,20 +75,37 @@ IdempotencyKey = Annotated[
     str | None, Header(description="retry-safe key: the same key and body return the original response")
 ]
 SourceSystem = Annotated[
-    str, Header(min_length=1, max_length=100, description="the core system sending this data")
+    str,
+    Header(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="the core system sending this data",
+    ),
 ]
+DocumentId = Annotated[Identifier, PathParam(description="the id as the source system sent it")]
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who sent a command: the core system and its optional idempotency key."""
+    """Who sent a command: the tenant, the core system and its optional idempotency key."""
 
+    tenant: str
     source: str
     idempotency_key: str | None
 
 
-def _caller(idempotency_key: IdempotencyKey = None, x_source_system: SourceSystem = "api") -> Caller:
-    return Caller(source=x_source_system, idempotency_key=idempotency_key)
+def _caller(
+    tenant: TenantDep, idempotency_key: IdempotencyKey = None, x_source_system: SourceSystem = "api"
+) -> Caller:
+    if idempotency_key is not None:
+        try:
+            printable_identifier(idempotency_key)
+        except ValueError as exc:
+            raise HTTPException(
+                422, detail=[{"loc": ["header", "Idempotency-Key"], "msg": str(exc), "type": "value_error"}]
+            ) from None
+    return Caller(tenant=tenant, source=x_source_system, idempotency_key=idempotency_key)
 
 
 CallerHeaders = Annotated[Caller, Depends(_caller)]
@@ -121,7 +154,7 @@ class BulkResponse(BaseModel):
 class ReferenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=300)
+    name: Text = Field(min_length=1, max_length=300)
     active: bool = True
     parent_id: Identifier | None = Field(
         default=None, description="office: regional office; agency: parent agency"
@@ -129,9 +162,9 @@ class ReferenceIn(BaseModel):
     office_id: Identifier | None = Field(default=None, description="advisor: the office they belong to")
     agency_id: Identifier | None = Field(default=None, description="advisor: the agency they work for")
     commission_rate: Amount | None = Field(default=None, ge=0, le=1, description="agency: 0.12 = 12 %")
-    region: str | None = Field(default=None, max_length=100)
+    region: Text | None = Field(default=None, max_length=100)
     country: CountryCode | None = None
-    email: str | None = Field(default=None, max_length=320)
+    email: Text | None = Field(default=None, max_length=320)
 
 
 REFERENCE_PATHS: dict[str, ReferenceEntity] = {
@@ -171,13 +204,32 @@ def _single(kind: str, result: ItemResult) -> tuple[int, dict[str, Any]]:
             ],
         )
     code = status.HTTP_202_ACCEPTED if result.status == "accepted" else status.HTTP_200_OK
-    return code, {"status": result.status, f"{kind}_id": result.id, "event_id": result.event_id}
+    return code, {
+        "status": result.status,
+        f"{kind}_id": result.id,
+        "canonical_id": result.canonical_id,
+        "event_id": result.event_id,
+    }
 
 
-def _once_response(kind: str, key: str, outcome: tuple[Status, Any, str]) -> tuple[int, dict[str, Any]]:
-    state, _, event_id = outcome
-    code = status.HTTP_202_ACCEPTED if state == "accepted" else status.HTTP_200_OK
-    return code, {"status": state, kind: key, "event_id": event_id}
+def _once_response(kind: str, key: str, outcome: Outcome) -> tuple[int, dict[str, Any]]:
+    code = status.HTTP_202_ACCEPTED if outcome.status == "accepted" else status.HTTP_200_OK
+    return code, {
+        "status": outcome.status,
+        kind: key,
+        "canonical_id": outcome.canonical_id,
+        "event_id": outcome.event_id,
+    }
+
+
+def _invalid(exc: ValidationError) -> HTTPException:
+    return HTTPException(
+        422,
+        detail=[
+            {"loc": ["body", *e.path.split(".")], "msg": e.message, "type": "value_error"}
+            for e in validation_errors(exc)
+        ],
+    )
 
 
 def router(ctx: ServiceContext) -> APIRouter:
@@ -191,6 +243,7 @@ def router(ctx: ServiceContext) -> APIRouter:
         try:
             return run_command(
                 ctx,
+                tenant=caller.tenant,
                 source=caller.source,
                 key=caller.idempotency_key,
                 operation=operation,
@@ -201,6 +254,8 @@ def router(ctx: ServiceContext) -> APIRouter:
             raise _unprocessable(exc.field, exc.message) from None
         except NotFound as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        except ValidationError as exc:  # the contract refused what the command built from the body
+            raise _invalid(exc) from None
 
     # --- invoices -------------------------------------------------------------------------
 
@@ -242,7 +297,7 @@ def router(ctx: ServiceContext) -> APIRouter:
 
     @api.post("/invoices/{invoice_id}/adjustments", tags=["invoices"], status_code=status.HTTP_202_ACCEPTED)
     def adjust(
-        invoice_id: str,
+        invoice_id: DocumentId,
         adjustment: AdjustmentIn,
         caller: CallerHeaders,
     ) -> JSONResponse:
@@ -260,7 +315,7 @@ def router(ctx: ServiceContext) -> APIRouter:
 
     @api.post("/invoices/{invoice_id}/cancellation", tags=["invoices"], status_code=status.HTTP_202_ACCEPTED)
     def cancel(
-        invoice_id: str,
+        invoice_id: DocumentId,
         cancellation: CancellationIn,
         caller: CallerHeaders,
     ) -> JSONResponse:
@@ -314,7 +369,7 @@ def router(ctx: ServiceContext) -> APIRouter:
 
     @api.post("/payments/{payment_id}/reversal", tags=["payments"], status_code=status.HTTP_202_ACCEPTED)
     def reverse(
-        payment_id: str,
+        payment_id: DocumentId,
         reversal: ReversalIn,
         caller: CallerHeaders,
     ) -> JSONResponse:
@@ -332,7 +387,7 @@ def router(ctx: ServiceContext) -> APIRouter:
 
     @api.put("/customers/{customer_id}", tags=["customers"])
     def put_customer(
-        customer_id: str,
+        customer_id: DocumentId,
         customer: CustomerUpsertIn,
         caller: CallerHeaders,
     ) -> JSONResponse:
@@ -367,7 +422,7 @@ def router(ctx: ServiceContext) -> APIRouter:
     @api.put("/reference/{entity}/{entity_id}", tags=["reference"])
     def put_reference(
         entity: ReferencePath,
-        entity_id: str,
+        entity_id: DocumentId,
         body: ReferenceIn,
         caller: CallerHeaders,
     ) -> JSONResponse:
@@ -382,12 +437,7 @@ def router(ctx: ServiceContext) -> APIRouter:
         try:
             payload = ReferenceUpserted(entity_type=entity_type, entity_id=entity_id, **body.model_dump())
         except ValidationError as exc:
-            raise HTTPException(
-                422,
-                detail=[
-                    {"loc": ["body", *e.path.split(".")], "msg": e.message} for e in validation_errors(exc)
-                ],
-            ) from None
+            raise _invalid(exc) from None
 
         def command(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
             envelope = upsert_reference(uow, caller.source, payload, event_id=ctx.ids.new("ingest|reference"))
@@ -401,20 +451,24 @@ def router(ctx: ServiceContext) -> APIRouter:
         )
 
     @api.get("/reference/{entity}", tags=["reference"])
-    def list_reference(entity: ReferencePath) -> list[dict[str, Any]]:
+    def list_reference(entity: ReferencePath, tenant: TenantDep) -> list[dict[str, Any]]:
         with ctx.sessions() as session:
             rows = session.execute(
                 select(reference_entities.c.data)
-                .where(reference_entities.c.entity_type == REFERENCE_PATHS[entity])
+                .where(
+                    reference_entities.c.tenant_id == tenant,
+                    reference_entities.c.entity_type == REFERENCE_PATHS[entity],
+                )
                 .order_by(reference_entities.c.entity_id)
             ).scalars()
             return list(rows)
 
     @api.get("/reference/{entity}/{entity_id}", tags=["reference"])
-    def get_reference(entity: ReferencePath, entity_id: str) -> dict[str, Any]:
+    def get_reference(entity: ReferencePath, entity_id: DocumentId, tenant: TenantDep) -> dict[str, Any]:
         with ctx.sessions() as session:
             data = session.execute(
                 select(reference_entities.c.data).where(
+                    reference_entities.c.tenant_id == tenant,
                     reference_entities.c.entity_type == REFERENCE_PATHS[entity],
                     reference_entities.c.entity_id == entity_id,
                 )

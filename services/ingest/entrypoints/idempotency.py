@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` for ingest's commands (per source system and key).
+"""``Idempotency-Key`` for ingest's commands (per tenant, source system and key).
 
 The key row is inserted in the command's own transaction, before the command runs: a
 concurrent retry blocks on the primary key until the first commits and then replays its
@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import HTTPException, status
 from fastapi.responses import JSONResponse
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from libs.events.envelope import dumps
@@ -34,15 +34,16 @@ def request_hash(operation: str, body: Any) -> str:
 def run_command(
     ctx: ServiceContext,
     *,
+    tenant: str,
     source: str,
     key: str | None,
     operation: str,
     body: Any,
     command: Command,
 ) -> JSONResponse:
-    """Run ``command`` in one unit of work; with a key, at most once per (source, key)."""
+    """Run ``command`` in one unit of work of ``tenant``; with a key, at most once per (tenant, source, key)."""
     digest = request_hash(operation, body)
-    with ctx.unit_of_work(correlation_id=correlation_id.get()) as uow:
+    with ctx.unit_of_work(correlation_id=correlation_id.get(), tenant=tenant) as uow:
         if key is not None:
             replay = _claim(uow, source, key, operation, digest)
             if replay is not None:
@@ -51,10 +52,15 @@ def run_command(
         if key is not None:
             uow.session.execute(
                 update(idempotency_keys)
-                .where(idempotency_keys.c.source == source, idempotency_keys.c.key == key)
+                .where(_this_key(uow, source, key))
                 .values(status_code=code, response=payload)
             )
     return JSONResponse(payload, status_code=code)
+
+
+def _this_key(uow: UnitOfWork, source: str, key: str) -> ColumnElement[bool]:
+    c = idempotency_keys.c
+    return and_(c.tenant_id == uow.tenant, c.source == source, c.key == key)
 
 
 def _claim(uow: UnitOfWork, source: str, key: str, operation: str, digest: str) -> JSONResponse | None:
@@ -62,15 +68,20 @@ def _claim(uow: UnitOfWork, source: str, key: str, operation: str, digest: str) 
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "Idempotency-Key must be 1 to 200 characters")
     claimed = uow.session.execute(
         pg_insert(idempotency_keys)
-        .values(source=source, key=key, operation=operation, request_hash=digest, created_at=uow.now())
+        .values(
+            tenant_id=uow.tenant,
+            source=source,
+            key=key,
+            operation=operation,
+            request_hash=digest,
+            created_at=uow.now(),
+        )
         .on_conflict_do_nothing()
         .returning(idempotency_keys.c.key)
     ).first()
     if claimed is not None:
         return None
-    stored = uow.session.execute(
-        select(idempotency_keys).where(idempotency_keys.c.source == source, idempotency_keys.c.key == key)
-    ).one()
+    stored = uow.session.execute(select(idempotency_keys).where(_this_key(uow, source, key))).one()
     if stored.request_hash != digest or stored.operation != operation:
         raise HTTPException(
             422,

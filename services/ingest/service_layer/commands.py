@@ -1,7 +1,10 @@
-"""ingest's commands: what the REST API and the file importer do inside one unit of work.
+"""ingest's commands: what the REST API, the file importer and the inbound topic do inside one unit of work.
 
-Every accepted invoice/payment is recorded in ``received`` under (source, kind, id) in the
-same transaction as its outbox row, so a duplicate is detected and never re-emitted.
+Every accepted invoice/payment is recorded in ``received`` under (tenant, source, kind, id) in
+the same transaction as its outbox row, so a duplicate is detected and never re-emitted. Ids
+from outside are unique only per (tenant, source system): ingest mints the canonical id every
+other service sees (``documents.py``), and a later adjustment, cancellation or reversal from a
+source resolves that source's own document.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from libs.events.payloads.customers import CustomerUpserted
 from libs.events.payloads.invoices import InvoiceAdjusted, InvoiceCancelled, InvoiceIssued
 from libs.events.payloads.payments import PaymentReceived, PaymentReversed
 from libs.events.payloads.reference import ReferenceUpserted
-from libs.runtime.ids import derived_id
 from libs.runtime.uow import UnitOfWork
-from services.ingest.adapters.orm import customers, received, reference_entities
+from services.ingest.adapters.orm import customers, reference_entities
+from services.ingest.domain import identity
 from services.ingest.domain.requests import (
     AdjustmentIn,
     CancellationIn,
@@ -34,6 +37,14 @@ from services.ingest.domain.standardise import (
     KnownCustomer,
     StandardisationError,
     find_link,
+)
+from services.ingest.service_layer.documents import (
+    Incoming,
+    Resolved,
+    natural_event_id,
+    record_documents,
+    record_new,
+    resolve_documents,
 )
 
 Status = Literal["accepted", "duplicate", "rejected"]
@@ -54,6 +65,8 @@ class ItemResult:
     id: str | None = None
     event_id: str | None = None
     errors: list[FieldError] = field(default_factory=list)
+    canonical_id: str | None = None
+    """The id every other service knows the document by (``<source>:<id>`` when another source holds ``id``)."""
 
     @property
     def reason(self) -> str:
@@ -63,6 +76,8 @@ class ItemResult:
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"index": self.index, "status": self.status, "id": self.id}
+        if self.canonical_id:
+            out["canonical_id"] = self.canonical_id
         if self.event_id:
             out["event_id"] = self.event_id
         if self.status != "accepted":
@@ -87,11 +102,6 @@ def source_uri(source: str) -> str:
     return f"/sources/{source}"
 
 
-def natural_event_id(source: str, kind: str, external_id: str) -> str:
-    """The same (source, kind, id) always gets the same event id, so a replay is dropped downstream."""
-    return derived_id(f"{source}|{kind}|{external_id}", "ingest", 1)
-
-
 def envelope_from(uow: UnitOfWork, payload: EventPayload, *, source: str, event_id: str) -> Envelope:
     """The CloudEvent for ``payload``; its ``source`` names the core system the fact came from."""
     return Envelope(
@@ -114,47 +124,11 @@ def emit_from(uow: UnitOfWork, payload: EventPayload, *, source: str, event_id: 
     return envelope
 
 
-def record_new(
-    uow: UnitOfWork, source: str, kind: str, rows: Sequence[tuple[str, str, str | None, str | None]]
-) -> set[str]:
-    """Insert (external_id, event_id, account_id, currency) rows; return the ids that were new."""
-    if not rows:
-        return set()
-    now = uow.now()
-    stmt = pg_insert(received).on_conflict_do_nothing().returning(received.c.external_id)
-    params = [
-        {
-            "source": source,
-            "kind": kind,
-            "external_id": ext,
-            "event_id": event_id,
-            "received_at": now,
-            "account_id": account,
-            "currency": currency,
-        }
-        for ext, event_id, account, currency in rows
-    ]
-    return set(uow.session.execute(stmt, params).scalars())
-
-
-def lookup_received(
-    uow: UnitOfWork, source: str, kind: str, external_id: str
-) -> tuple[str | None, str | None]:
-    row = uow.session.execute(
-        select(received.c.account_id, received.c.currency).where(
-            received.c.source == source, received.c.kind == kind, received.c.external_id == external_id
-        )
-    ).first()
-    if row is None:
-        raise NotFound(f"{kind} {external_id!r} was never received from source {source!r}")
-    return row.account_id, row.currency
-
-
 # --- customers ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Resolved:
+class ResolvedCustomer:
     customer_id: str
     link_rule: str | None
     linked_ids: list[str]
@@ -179,7 +153,7 @@ def resolve_customer(
     document_id: str | None,
     email: str | None,
     phone: str | None,
-) -> Resolved:
+) -> ResolvedCustomer:
     """Map a source's customer id to the canonical customer (linking it on first sight) and
     keep the contact data the link rules compare up to date."""
     link_customers(
@@ -187,7 +161,8 @@ def resolve_customer(
         source,
         [KnownCustomer(source, source_customer_id, source_customer_id, document_id, email, phone)],
     )
-    this = and_(customers.c.source == source, customers.c.source_customer_id == source_customer_id)
+    tenant = customers.c.tenant_id == uow.tenant
+    this = and_(tenant, customers.c.source == source, customers.c.source_customer_id == source_customer_id)
     uow.session.execute(
         update(customers)
         .where(this)
@@ -195,9 +170,13 @@ def resolve_customer(
     )
     row = uow.session.execute(select(customers.c.customer_id, customers.c.link_rule).where(this)).one()
     linked = uow.session.execute(
-        select(customers.c.source_customer_id).where(customers.c.customer_id == row.customer_id, ~this)
+        select(customers.c.source_customer_id).where(
+            tenant,
+            customers.c.customer_id == row.customer_id,
+            ~and_(customers.c.source == source, customers.c.source_customer_id == source_customer_id),
+        )
     ).scalars()
-    return Resolved(row.customer_id, row.link_rule, sorted(set(linked) - {source_customer_id}))
+    return ResolvedCustomer(row.customer_id, row.link_rule, sorted(set(linked) - {source_customer_id}))
 
 
 def upsert_customer(
@@ -279,7 +258,9 @@ def link_customers(uow: UnitOfWork, source: str, seen: Sequence[KnownCustomer]) 
         [
             _known(r)
             for r in uow.session.execute(
-                select(customers).where(customers.c.source != source, or_(*conditions))
+                select(customers).where(
+                    customers.c.tenant_id == uow.tenant, customers.c.source != source, or_(*conditions)
+                )
             )
         ]
         if conditions
@@ -288,7 +269,10 @@ def link_customers(uow: UnitOfWork, source: str, seen: Sequence[KnownCustomer]) 
     taken = set(
         uow.session.execute(
             select(customers.c.customer_id).where(
-                customers.c.customer_id.in_([c.source_customer_id for c in new])
+                customers.c.tenant_id == uow.tenant,
+                customers.c.customer_id.in_(
+                    [option for c in new for option in identity.candidates(source, c.source_customer_id)]
+                ),
             )
         ).scalars()
     )
@@ -298,11 +282,12 @@ def link_customers(uow: UnitOfWork, source: str, seen: Sequence[KnownCustomer]) 
         if link is not None:
             customer_id, rule = link[0].customer_id, link[1]
         else:
-            sid = candidate.source_customer_id
-            customer_id, rule = (f"{source}:{sid}" if sid in taken else sid), None
+            customer_id, rule = identity.choose(source, candidate.source_customer_id, taken), None
+            taken.add(customer_id)
         canonical[candidate.source_customer_id] = customer_id
         rows.append(
             {
+                "tenant_id": uow.tenant,
                 "source": source,
                 "source_customer_id": candidate.source_customer_id,
                 "customer_id": customer_id,
@@ -322,7 +307,9 @@ def _known_customers(uow: UnitOfWork, source: str, ids: set[str]) -> dict[str, s
         return {}
     rows = uow.session.execute(
         select(customers.c.source_customer_id, customers.c.customer_id).where(
-            and_(customers.c.source == source, customers.c.source_customer_id.in_(ids))
+            customers.c.tenant_id == uow.tenant,
+            customers.c.source == source,
+            customers.c.source_customer_id.in_(ids),
         )
     ).all()
     return {r.source_customer_id: r.customer_id for r in rows}
@@ -335,32 +322,39 @@ def _accept_unique(
     ready: Sequence[tuple[int, InvoiceIssued | PaymentReceived]],
     results: dict[int, ItemResult],
 ) -> None:
-    """Emit what this source never sent before; report the rest as duplicates."""
-    first: dict[str, tuple[int, InvoiceIssued | PaymentReceived]] = {}
-    for index, payload in ready:
-        ext = payload.invoice_id if isinstance(payload, InvoiceIssued) else payload.payment_id
-        if ext in first:
-            results[index] = ItemResult(index, "duplicate", ext, natural_event_id(source, kind, ext))
-        else:
-            first[ext] = (index, payload)
-    new = record_new(
-        uow,
-        source,
-        kind,
-        [
-            (ext, natural_event_id(source, kind, ext), p.account_id, p.currency)
-            for ext, (_, p) in first.items()
-        ],
+    """Emit, under its canonical id, what this source never sent before; report the rest as duplicates."""
+
+    def natural(payload: InvoiceIssued | PaymentReceived) -> str:
+        return payload.invoice_id if isinstance(payload, InvoiceIssued) else payload.payment_id
+
+    recorded = record_documents(
+        uow, source, kind, [Incoming(natural(p), p.account_id, p.currency) for _, p in ready]
     )
     outgoing: list[tuple[Envelope, str]] = []
-    for ext, (index, payload) in first.items():
-        event_id = natural_event_id(source, kind, ext)
-        if ext in new:
-            outgoing.append((envelope_from(uow, payload, source=source, event_id=event_id), payload.topic))
-            results[index] = ItemResult(index, "accepted", ext, event_id)
-        else:
-            results[index] = ItemResult(index, "duplicate", ext, event_id)
+    emitted: set[str] = set()
+    for index, payload in ready:
+        ext = natural(payload)
+        document = recorded[ext]
+        if not document.new or ext in emitted:
+            results[index] = ItemResult(
+                index, "duplicate", ext, document.event_id, canonical_id=document.canonical_id
+            )
+            continue
+        emitted.add(ext)
+        canonical = _renamed(payload, document.canonical_id)
+        envelope = envelope_from(uow, canonical, source=source, event_id=document.event_id)
+        outgoing.append((envelope, canonical.topic))
+        results[index] = ItemResult(
+            index, "accepted", ext, document.event_id, canonical_id=document.canonical_id
+        )
     uow.forward_many(outgoing)
+
+
+def _renamed(payload: InvoiceIssued | PaymentReceived, canonical_id: str) -> InvoiceIssued | PaymentReceived:
+    field_name = "invoice_id" if isinstance(payload, InvoiceIssued) else "payment_id"
+    if getattr(payload, field_name) == canonical_id:
+        return payload
+    return payload.model_copy(update={field_name: canonical_id})
 
 
 def ingest_invoices(uow: UnitOfWork, source: str, items: Sequence[tuple[int, InvoiceIn]]) -> list[ItemResult]:
@@ -382,76 +376,96 @@ def ingest_payments(
 # --- adjustments, cancellations, reversals -----------------------------------------------------
 
 
-def adjust_invoice(
-    uow: UnitOfWork, source: str, invoice_id: str, body: AdjustmentIn
-) -> tuple[Status, InvoiceAdjusted | None, str]:
-    account_id, currency = _invoice_account(uow, source, invoice_id, body.account_id)
-    payload = InvoiceAdjusted(
-        adjustment_id=body.adjustment_id,
-        invoice_id=invoice_id,
-        account_id=account_id,
-        new_amount=body.new_amount,
-        currency=body.currency or currency or "",
-        reason=body.reason,
-        effective_on=body.effective_on,
-        new_due_on=body.new_due_on,
-        note=body.note,
+@dataclass(frozen=True)
+class Outcome:
+    """A single follow-up command: what happened, the event (when accepted) and its id."""
+
+    status: Status
+    payload: InvoiceAdjusted | InvoiceCancelled | PaymentReversed | None
+    event_id: str
+    canonical_id: str
+
+
+def _resolve(uow: UnitOfWork, source: str, kind: str, natural: str, given_account: str | None) -> Resolved:
+    """The source's own document; NotFound unless the caller names the account itself."""
+    document = resolve_documents(uow, source, kind, [natural])[natural]
+    if not document.known and given_account is None:
+        raise NotFound(f"{kind} {natural!r} was never received from source {source!r}")
+    return document
+
+
+def adjust_invoice(uow: UnitOfWork, source: str, invoice_id: str, body: AdjustmentIn) -> Outcome:
+    invoice = _resolve(uow, source, "invoice", invoice_id, body.account_id)
+    payload = InvoiceAdjusted.model_validate(
+        {
+            **body.model_dump(exclude={"account_id", "currency"}, exclude_none=True),
+            "invoice_id": invoice.canonical_id,
+            "account_id": body.account_id or invoice.account_id,
+            "currency": body.currency or invoice.currency or "",
+        }
     )
-    return _once(uow, source, "adjustment", f"{invoice_id}/{body.adjustment_id}", payload)
-
-
-def cancel_invoice(
-    uow: UnitOfWork, source: str, invoice_id: str, body: CancellationIn
-) -> tuple[Status, InvoiceCancelled | None, str]:
-    account_id, _ = _invoice_account(uow, source, invoice_id, body.account_id)
-    payload = InvoiceCancelled(
-        invoice_id=invoice_id,
-        account_id=account_id,
-        reason=body.reason,
-        cancelled_on=body.cancelled_on,
-        note=body.note,
+    return _once(
+        uow,
+        source,
+        "adjustment",
+        Incoming(
+            f"{invoice_id}/{body.adjustment_id}",
+            payload.account_id,
+            payload.currency,
+            canonical_id=f"{invoice.canonical_id}/{body.adjustment_id}",
+        ),
+        payload,
     )
-    return _once(uow, source, "cancellation", invoice_id, payload)
 
 
-def reverse_payment(
-    uow: UnitOfWork, source: str, payment_id: str, body: ReversalIn
-) -> tuple[Status, PaymentReversed | None, str]:
-    try:
-        account_id, _ = lookup_received(uow, source, "payment", payment_id)
-    except NotFound:
-        if body.account_id is None:
-            raise
-        account_id = body.account_id
-    payload = PaymentReversed(
-        payment_id=payment_id,
-        account_id=body.account_id or account_id,
-        reversed_on=body.reversed_on,
-        reason=body.reason,
-        note=body.note,
+def cancel_invoice(uow: UnitOfWork, source: str, invoice_id: str, body: CancellationIn) -> Outcome:
+    invoice = _resolve(uow, source, "invoice", invoice_id, body.account_id)
+    payload = InvoiceCancelled.model_validate(
+        {
+            **body.model_dump(exclude={"account_id"}, exclude_none=True),
+            "invoice_id": invoice.canonical_id,
+            "account_id": body.account_id or invoice.account_id,
+        }
     )
-    return _once(uow, source, "reversal", payment_id, payload)
+    return _once(
+        uow,
+        source,
+        "cancellation",
+        Incoming(invoice_id, payload.account_id, canonical_id=invoice.canonical_id),
+        payload,
+    )
 
 
-def _invoice_account(
-    uow: UnitOfWork, source: str, invoice_id: str, given: str | None
-) -> tuple[str, str | None]:
-    try:
-        account_id, currency = lookup_received(uow, source, "invoice", invoice_id)
-    except NotFound:
-        if given is None:
-            raise
-        return given, None
-    return given or account_id or "", currency
+def reverse_payment(uow: UnitOfWork, source: str, payment_id: str, body: ReversalIn) -> Outcome:
+    payment = _resolve(uow, source, "payment", payment_id, body.account_id)
+    payload = PaymentReversed.model_validate(
+        {
+            **body.model_dump(exclude={"account_id"}, exclude_none=True),
+            "payment_id": payment.canonical_id,
+            "account_id": body.account_id or payment.account_id,
+        }
+    )
+    return _once(
+        uow,
+        source,
+        "reversal",
+        Incoming(payment_id, payload.account_id, canonical_id=payment.canonical_id),
+        payload,
+    )
 
 
-def _once(uow: UnitOfWork, source: str, kind: str, key: str, payload: Any) -> tuple[Status, Any, str]:
-    event_id = natural_event_id(source, kind, key)
-    account = getattr(payload, "account_id", None)
-    if not record_new(uow, source, kind, [(key, event_id, account, getattr(payload, "currency", None))]):
-        return "duplicate", None, event_id
-    emit_from(uow, payload, source=source, event_id=event_id)
-    return "accepted", payload, event_id
+def _once(
+    uow: UnitOfWork,
+    source: str,
+    kind: str,
+    document: Incoming,
+    payload: InvoiceAdjusted | InvoiceCancelled | PaymentReversed,
+) -> Outcome:
+    recorded = record_documents(uow, source, kind, [document])[document.external_id]
+    if not recorded.new:
+        return Outcome("duplicate", None, recorded.event_id, recorded.canonical_id)
+    emit_from(uow, payload, source=source, event_id=recorded.event_id)
+    return Outcome("accepted", payload, recorded.event_id, recorded.canonical_id)
 
 
 # --- reference data -------------------------------------------------------------------------
@@ -474,13 +488,15 @@ def upsert_reference(uow: UnitOfWork, source: str, payload: ReferenceUpserted, *
             raise StandardisationError(attr, "an entity cannot be its own parent")
         found = uow.session.execute(
             select(reference_entities.c.entity_id).where(
-                tuple_(reference_entities.c.entity_type, reference_entities.c.entity_id) == (kind, ref)
+                reference_entities.c.tenant_id == uow.tenant,
+                tuple_(reference_entities.c.entity_type, reference_entities.c.entity_id) == (kind, ref),
             )
         ).first()
         if found is None:
             raise StandardisationError(attr, f"unknown {kind} {ref!r}")
     data = payload.model_dump(mode="json", exclude_none=True)
     stmt = pg_insert(reference_entities).values(
+        tenant_id=uow.tenant,
         entity_type=payload.entity_type,
         entity_id=payload.entity_id,
         name=payload.name,
@@ -489,8 +505,28 @@ def upsert_reference(uow: UnitOfWork, source: str, payload: ReferenceUpserted, *
     )
     uow.session.execute(
         stmt.on_conflict_do_update(
-            index_elements=["entity_type", "entity_id"],
+            index_elements=["tenant_id", "entity_type", "entity_id"],
             set_={"name": payload.name, "data": data, "updated_at": uow.now()},
         )
     )
     return emit_from(uow, payload, source=source, event_id=event_id)
+
+
+__all__ = [
+    "FieldError",
+    "ItemResult",
+    "NotFound",
+    "Outcome",
+    "adjust_invoice",
+    "cancel_invoice",
+    "emit_from",
+    "ingest_invoices",
+    "ingest_payments",
+    "link_customers",
+    "natural_event_id",
+    "record_new",
+    "reverse_payment",
+    "upsert_customer",
+    "upsert_reference",
+    "validation_errors",
+]

@@ -1,51 +1,83 @@
-"""ingest's handlers: validate what core systems publish and forward it onto the catalog topics."""
+"""ingest's handlers: validate what core systems publish and forward it onto the catalog topics.
+
+An inbound event keeps its CloudEvents identity (source, id): the runtime's inbox drops a
+redelivery of the same (tenant, source, id), while the same id from another source is another
+event. On top of that, a document a source re-sends under a new event id is recognised by its
+natural key per (tenant, source), exactly as on the REST API, and forwarded under the canonical
+ids ingest minted for that source's documents.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
+from libs.events.payloads.invoices import InvoiceAdjusted, InvoiceCancelled, InvoiceIssued
+from libs.events.payloads.payments import PaymentReceived, PaymentReversed
 from libs.events.registry import DecodedEvent, InvalidEvent, decode_envelope
 from libs.runtime.uow import UnitOfWork
-from services.ingest.adapters.orm import received
-
-_NATURAL_KEYS: dict[str, tuple[str, Callable[[Any], str]]] = {
-    "cobranza.invoice.issued": ("invoice", lambda p: p.invoice_id),
-    "cobranza.payment.received": ("payment", lambda p: p.payment_id),
-    "cobranza.invoice.adjusted": ("adjustment", lambda p: f"{p.invoice_id}/{p.adjustment_id}"),
-    "cobranza.invoice.cancelled": ("cancellation", lambda p: p.invoice_id),
-    "cobranza.payment.reversed": ("reversal", lambda p: p.payment_id),
-}
-"""Per event type: the kind recorded in ``received`` and the natural key a source cannot send twice
-(the same keys the REST API and file import use)."""
+from services.ingest.domain.identity import source_system
+from services.ingest.service_layer.documents import Incoming, record_documents, resolve_documents
 
 
-def record_once(uow: UnitOfWork, source: str, kind: str, external_id: str, event_id: str) -> bool:
-    """True the first time a source sends this id; False for a duplicate."""
-    row = uow.session.execute(
-        pg_insert(received)
-        .values(source=source, kind=kind, external_id=external_id, event_id=event_id, received_at=uow.now())
-        .on_conflict_do_nothing()
-        .returning(received.c.event_id)
-    ).first()
-    return row is not None
+def _fresh(uow: UnitOfWork, source: str, kind: str, document: Incoming) -> str | None:
+    """The canonical id of a document this source never sent before; None for a re-send."""
+    recorded = record_documents(uow, source, kind, [document])[document.external_id]
+    return recorded.canonical_id if recorded.new else None
+
+
+def _as_canonical(uow: UnitOfWork, source: str, payload: Any) -> Any | None:
+    """``payload`` under the canonical ids of ``source``'s documents; None when it is a re-send."""
+    if isinstance(payload, InvoiceIssued):
+        invoice_id = _fresh(
+            uow, source, "invoice", Incoming(payload.invoice_id, payload.account_id, payload.currency)
+        )
+        return None if invoice_id is None else payload.model_copy(update={"invoice_id": invoice_id})
+    if isinstance(payload, PaymentReceived):
+        payment_id = _fresh(
+            uow, source, "payment", Incoming(payload.payment_id, payload.account_id, payload.currency)
+        )
+        return None if payment_id is None else payload.model_copy(update={"payment_id": payment_id})
+    if isinstance(payload, InvoiceAdjusted):
+        invoice = resolve_documents(uow, source, "invoice", [payload.invoice_id])[payload.invoice_id]
+        key = f"{payload.invoice_id}/{payload.adjustment_id}"
+        canonical = f"{invoice.canonical_id}/{payload.adjustment_id}"
+        if (
+            _fresh(uow, source, "adjustment", Incoming(key, payload.account_id, payload.currency, canonical))
+            is None
+        ):
+            return None
+        return payload.model_copy(update={"invoice_id": invoice.canonical_id})
+    if isinstance(payload, InvoiceCancelled):
+        invoice = resolve_documents(uow, source, "invoice", [payload.invoice_id])[payload.invoice_id]
+        document = Incoming(payload.invoice_id, payload.account_id, canonical_id=invoice.canonical_id)
+        if _fresh(uow, source, "cancellation", document) is None:
+            return None
+        return payload.model_copy(update={"invoice_id": invoice.canonical_id})
+    if isinstance(payload, PaymentReversed):
+        payment = resolve_documents(uow, source, "payment", [payload.payment_id])[payload.payment_id]
+        account_id = payload.account_id or payment.account_id
+        document = Incoming(payload.payment_id, account_id, canonical_id=payment.canonical_id)
+        if _fresh(uow, source, "reversal", document) is None:
+            return None
+        return payload.model_copy(update={"payment_id": payment.canonical_id, "account_id": account_id})
+    return payload
 
 
 def forward_inbound(event: DecodedEvent[Any], uow: UnitOfWork) -> None:
-    """A contract event a core system published on the inbound topic: validate, de-duplicate, forward."""
+    """A contract event a core system published on the inbound topic: validate, de-duplicate, forward.
+
+    The forwarded record is keyed by the contract's ``subject()`` (the account; the customer id
+    for ``cobranza.customer.upserted``), whatever subject the core system put on it.
+    """
     validated = decode_envelope(event.envelope)  # raises InvalidEvent -> dead letter with field paths
-    payload = validated.payload
-    natural = _NATURAL_KEYS.get(payload.event_type)
-    if natural is not None:
-        kind, natural_key = natural
-        if not record_once(uow, event.envelope.source, kind, natural_key(payload), event.envelope.id):
-            return
-    envelope = event.envelope.with_data(payload.model_dump(mode="json", exclude_none=True))
-    if envelope.subject is None and payload.subject() is not None:
-        envelope = envelope.with_data(envelope.data, subject=payload.subject())
-    uow.forward(envelope, payload.topic)
+    payload = _as_canonical(uow, source_system(event.envelope.source), validated.payload)
+    if payload is None:
+        return
+    subject = payload.subject() or event.envelope.subject
+    uow.forward(
+        event.envelope.with_data(payload.model_dump(mode="json", exclude_none=True), subject=subject),
+        payload.topic,
+    )
 
 
-__all__ = ["InvalidEvent", "forward_inbound", "record_once"]
+__all__ = ["InvalidEvent", "forward_inbound"]

@@ -29,7 +29,13 @@ def test_concurrent_retry_replays_instead_of_running_twice(make_platform) -> Non
 
     def call(name: str) -> None:
         responses[name] = run_command(
-            ctx, source="api", key="same", operation="POST /x", body={"a": 1}, command=command(name)
+            ctx,
+            tenant="default",
+            source="api",
+            key="same",
+            operation="POST /x",
+            body={"a": 1},
+            command=command(name),
         )
 
     first = threading.Thread(target=call, args=("first",))

@@ -1,0 +1,208 @@
+"""``ingest.received``: what each (tenant, source) already sent, and the canonical id minted for it.
+
+Set-based: a batch of documents costs one read and one multi-row insert. Two sources minting
+the same canonical id at the same moment meet on the unique index; the loser's savepoint rolls
+back and it mints again, now seeing the winner's row (READ COMMITTED).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+
+from libs.runtime.ids import derived_id
+from libs.runtime.uow import UnitOfWork
+from services.ingest.adapters.orm import received
+from services.ingest.domain.identity import candidates, choose
+
+MINT_ATTEMPTS = 3
+
+
+def natural_event_id(tenant: str, source: str, kind: str, external_id: str) -> str:
+    """The same (tenant, source, kind, id) always gets the same event id, so a replay is dropped downstream;
+    the same id from another source or tenant is another event."""
+    return derived_id(f"{tenant}|{source}|{kind}|{external_id}", "ingest", 1)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A document to record: its natural id, and the account and currency it belongs to.
+
+    ``canonical_id`` is given for follow-ups (an adjustment is named after its invoice's
+    canonical id); invoices and payments leave it to the minting rule.
+    """
+
+    external_id: str
+    account_id: str | None = None
+    currency: str | None = None
+    canonical_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    external_id: str
+    canonical_id: str
+    event_id: str
+    new: bool
+    """False: this source already sent this id (a duplicate)."""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A source's reference to one of its documents."""
+
+    canonical_id: str
+    account_id: str | None
+    currency: str | None
+    known: bool
+    """False: the source never sent it; ``canonical_id`` is what it would have been given."""
+
+
+def _rows(uow: UnitOfWork, source: str, kind: str, naturals: Collection[str], minted: Collection[str]):  # type: ignore[no-untyped-def]
+    c = received.c
+    return uow.session.execute(
+        select(c.source, c.external_id, c.canonical_id, c.account_id, c.currency).where(
+            c.tenant_id == uow.tenant,
+            c.kind == kind,
+            or_(
+                and_(c.source == source, c.external_id.in_(list(naturals))),
+                c.canonical_id.in_(list(minted)),
+            ),
+        )
+    ).all()
+
+
+def record_documents(
+    uow: UnitOfWork, source: str, kind: str, documents: Sequence[Incoming]
+) -> dict[str, Recorded]:
+    """Record what ``source`` sent (first occurrence of each id wins); mint canonical ids for the new ones."""
+    first: dict[str, Incoming] = {}
+    for document in documents:
+        first.setdefault(document.external_id, document)
+    if not first:
+        return {}
+    for attempt in range(1, MINT_ATTEMPTS + 1):
+        try:
+            with uow.session.begin_nested():
+                return _record(uow, source, kind, first)
+        except IntegrityError:
+            if attempt == MINT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _record(uow: UnitOfWork, source: str, kind: str, first: dict[str, Incoming]) -> dict[str, Recorded]:
+    tenant = uow.tenant
+    wanted = {option for ext in first for option in candidates(source, ext)}
+    rows = _rows(uow, source, kind, first, wanted)
+    out = {
+        r.external_id: Recorded(
+            r.external_id, r.canonical_id, natural_event_id(tenant, source, kind, r.external_id), False
+        )
+        for r in rows
+        if r.source == source and r.external_id in first
+    }
+    taken = {r.canonical_id for r in rows}
+    now = uow.now()
+    params = []
+    minted: dict[str, str] = {}
+    for ext, document in first.items():
+        if ext in out:
+            continue
+        canonical = document.canonical_id or choose(source, ext, taken)
+        taken.add(canonical)
+        minted[ext] = canonical
+        params.append(
+            {
+                "tenant_id": tenant,
+                "source": source,
+                "kind": kind,
+                "external_id": ext,
+                "canonical_id": canonical,
+                "event_id": natural_event_id(tenant, source, kind, ext),
+                "received_at": now,
+                "account_id": document.account_id,
+                "currency": document.currency,
+            }
+        )
+    inserted: set[str] = set()
+    if params:
+        stmt = (
+            pg_insert(received)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "source", "kind", "external_id"])
+            .returning(received.c.external_id)
+        )
+        inserted = set(uow.session.execute(stmt, params).scalars())
+    lost = [ext for ext in minted if ext not in inserted]  # a concurrent request of this source won
+    if lost:
+        for r in _rows(uow, source, kind, lost, ()):
+            minted[r.external_id] = r.canonical_id
+    for ext, canonical in minted.items():
+        out[ext] = Recorded(ext, canonical, natural_event_id(tenant, source, kind, ext), ext in inserted)
+    return out
+
+
+def record_new(
+    uow: UnitOfWork, source: str, kind: str, rows: Sequence[tuple[str, str, str | None, str | None]]
+) -> set[str]:
+    """Record (external_id, event_id, account_id, currency) rows of an auxiliary kind (a statement's
+    matching keys pointing at a payment's event): no canonical id is minted, the key is its own.
+    Returns the ids that were new."""
+    if not rows:
+        return set()
+    now = uow.now()
+    stmt = (
+        pg_insert(received)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "source", "kind", "external_id"])
+        .returning(received.c.external_id)
+    )
+    params = [
+        {
+            "tenant_id": uow.tenant,
+            "source": source,
+            "kind": kind,
+            "external_id": ext,
+            "canonical_id": ext,
+            "event_id": event_id,
+            "received_at": now,
+            "account_id": account,
+            "currency": currency,
+        }
+        for ext, event_id, account, currency in rows
+    ]
+    return set(uow.session.execute(stmt, params).scalars())
+
+
+def resolve_documents(
+    uow: UnitOfWork, source: str, kind: str, naturals: Collection[str]
+) -> dict[str, Resolved]:
+    """What ``source`` means by each of its ids: its own document's canonical id, account and currency;
+    for an id it never sent, the canonical id the minting rule gives it (unknown account)."""
+    unique = set(naturals)
+    if not unique:
+        return {}
+    rows = _rows(uow, source, kind, unique, {option for n in unique for option in candidates(source, n)})
+    out = {
+        r.external_id: Resolved(r.canonical_id, r.account_id, r.currency, True)
+        for r in rows
+        if r.source == source and r.external_id in unique
+    }
+    taken = {r.canonical_id for r in rows}
+    for natural in unique - set(out):
+        out[natural] = Resolved(choose(source, natural, taken), None, None, False)
+    return out
+
+
+__all__ = [
+    "Incoming",
+    "Recorded",
+    "Resolved",
+    "natural_event_id",
+    "record_documents",
+    "record_new",
+    "resolve_documents",
+]
