@@ -2,7 +2,9 @@
 
 An event emitted while handling another gets an id derived from its cause, so a
 handler that runs again after a crash emits the *same* ids and downstream inboxes
-drop the repeats. Events with no cause (an API call) get a random UUID, unless a
+drop the repeats. The cause is named by (tenant, source, id), the triple that identifies a
+CloudEvent (an id is unique only per source, and tenants never share ids), so two causes that
+share an id never derive the same ids. Events with no cause (an API call) get a random UUID, unless a
 deterministic factory is injected (the simulator), so the same input always
 gives the same output.
 """
@@ -13,6 +15,11 @@ import itertools
 import uuid
 
 NAMESPACE = uuid.UUID("5b0c6d0e-8f49-4d8e-9d7c-c0b7a2a0e001")
+
+
+def cause_key(tenant: str, source: str, event_id: str) -> str:
+    """The name of a causing event in derived ids (and the inbox's notion of "the same event")."""
+    return f"{tenant}|{source}|{event_id}"
 
 
 def derived_id(cause: str, service: str, index: int) -> str:

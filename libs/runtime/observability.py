@@ -26,6 +26,25 @@ HANDLER_SECONDS = Histogram(
     ["service", "event_type"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+BATCH_SIZE = Histogram(
+    "cobranza_consumer_batch_size",
+    "Records per batch a consumer processed",
+    ["service"],
+    buckets=BATCH_BUCKETS,
+)
+BATCH_SECONDS = Histogram(
+    "cobranza_consumer_batch_seconds",
+    "Time to process one batch (decode, inbox, handlers, commit)",
+    ["service"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+BATCH_HANDLER_SECONDS = Histogram(
+    "cobranza_batch_handler_seconds",
+    "Time spent in one call of a batch handler",
+    ["service", "handler"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 CONSUMER_LAG = Gauge(
     "cobranza_consumer_lag", "Records behind the high watermark", ["service", "topic", "partition"]
 )
@@ -47,6 +66,11 @@ def event_label(event_type: str | None) -> str:
     except UnknownEventType:
         return "invalid"
     return event_type
+
+
+def handler_label(handler: object) -> str:
+    """A batch handler's metric label: its qualified name (a fixed set per service)."""
+    return str(getattr(handler, "__qualname__", None) or type(handler).__name__)
 
 
 class _CorrelationFilter(logging.Filter):

@@ -2,10 +2,22 @@
 
 For each batch, one Postgres transaction holds, per event: the inbox row (so a
 redelivered event is skipped), the handler's writes and the events it emits
-(outbox). A handler that keeps failing, or a record that does not decode, is
-written to the outbox as a dead letter with the reason, in the same
-transaction, and the batch moves on. Database outages abort the whole batch so
-the caller can retry it: offsets are committed only after this returns.
+(outbox). An event is the same event only if its (tenant, source, id) is: a
+CloudEvents id is unique per source, and tenants never share ids.
+
+Fresh events go to their handlers as *units*: one event for a per-event handler,
+a run of events for a batch handler (every event of its types in the batch that
+can go together without overtaking another event of the same account, one
+tenant per run). Units run in an order that keeps each account's events in
+arrival order.
+
+The fast path runs every unit in one transaction without savepoints. When a
+handler raises, the batch is redone carefully: each unit in a savepoint, a
+failing batch unit bisected down to the event that fails alone, which is retried
+and then dead-lettered (an outbox row to the dead-letter topic with the reason)
+while everything else commits. A record that does not decode is dead-lettered
+with its field paths. Database outages abort the whole batch so the caller can
+retry it: offsets are committed only after this returns.
 """
 
 from __future__ import annotations
@@ -13,11 +25,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import propagate, trace
 from pydantic import ValidationError
+from sqlalchemy import tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -27,13 +41,17 @@ from libs.events.envelope import Envelope
 from libs.events.registry import DecodedEvent, InvalidEvent, decode, format_validation_error
 from libs.runtime.context import ServiceContext
 from libs.runtime.observability import (
+    BATCH_HANDLER_SECONDS,
+    BATCH_SECONDS,
+    BATCH_SIZE,
     EVENTS_CONSUMED,
     EVENTS_FAILED,
     HANDLER_SECONDS,
     correlation_id,
     event_label,
+    handler_label,
 )
-from libs.runtime.service import Handler
+from libs.runtime.service import BatchHandler, Handler
 from libs.runtime.transport.base import Record
 from libs.runtime.uow import UnitOfWork
 
@@ -50,12 +68,85 @@ class _HandlerFailed(Exception):
     """A handler raised on the fast path: redo the batch with one savepoint per event."""
 
 
+EventKey = tuple[str, str, str]
+"""(tenant, source, id): what makes two CloudEvents the same event."""
+
+
+def event_key(envelope: Envelope) -> EventKey:
+    return (envelope.tenantid, envelope.source, envelope.id)
+
+
 @dataclass(frozen=True)
 class _Decoded:
     record: Record
     envelope: Envelope
     event: DecodedEvent[Any] | None
     handler: Handler | None
+    batch_handler: BatchHandler | None = None
+
+    @property
+    def key(self) -> EventKey:
+        return event_key(self.envelope)
+
+    @property
+    def handled(self) -> bool:
+        return self.handler is not None or self.batch_handler is not None
+
+    @property
+    def account(self) -> tuple[str, bytes | str | None]:
+        """What per-account order is kept by: the record key (the account), within the tenant."""
+        return (
+            self.envelope.tenantid,
+            self.record.key if self.record.key is not None else self.envelope.subject,
+        )
+
+    def decoded_event(self) -> DecodedEvent[Any]:
+        if self.event is not None:
+            return self.event
+        return DecodedEvent(envelope=self.envelope, payload=None)  # type: ignore[arg-type, type-var]
+
+
+@dataclass
+class _Unit:
+    """One handler call: a per-event handler with its event, or a batch handler with a run of events."""
+
+    events: list[_Decoded]
+    batch_handler: BatchHandler | None = None
+
+
+def plan_units(fresh: Sequence[_Decoded]) -> list[_Unit]:
+    """Group fresh events into handler calls without letting an event overtake one of its account.
+
+    An event joins the latest run of its batch handler (same tenant) when no later unit holds an
+    event of its account; else it opens a new unit at the end. A record with no key has no account
+    to order by, so it is a barrier nothing moves across. Deterministic for a given batch.
+    """
+    units: list[_Unit] = []
+    latest_run: dict[tuple[int, str], int] = {}
+    last_unit_of: dict[tuple[str, bytes | str], int] = {}
+    barrier = -1
+    for d in fresh:
+        tenant, key = d.account
+        # the earliest unit this event may join without overtaking its account (or a keyless barrier)
+        floor = len(units) - 1 if key is None else max(barrier, last_unit_of.get((tenant, key), -1))
+        if d.batch_handler is not None:
+            run_key = (id(d.batch_handler), tenant)
+            j = latest_run.get(run_key, -1)
+            if j >= 0 and j >= floor:
+                units[j].events.append(d)
+                index = j
+            else:
+                units.append(_Unit([d], d.batch_handler))
+                index = len(units) - 1
+                latest_run[run_key] = index
+        else:
+            units.append(_Unit([d]))
+            index = len(units) - 1
+        if key is None:
+            barrier = index
+        else:
+            last_unit_of[(tenant, key)] = index
+    return units
 
 
 @dataclass
@@ -78,68 +169,82 @@ class EventProcessor:
         self.max_attempts = ctx.settings.handler_max_attempts
 
     def process(self, records: list[Record]) -> BatchResult:
-        """Handle a batch: optimistically in one transaction; per event with savepoints if a handler fails."""
+        """Handle a batch: optimistically in one transaction; unit by unit with savepoints if a handler fails."""
         if not records:
             return BatchResult()
+        started = time.perf_counter()
         try:
             try:
                 with self.ctx.sessions() as session, session.begin():
-                    result, counts = self._process_fast(session, records)
+                    result, counts = self._run(session, records, careful=False)
             except _HandlerFailed:
-                result = BatchResult()
                 with self.ctx.sessions() as session, session.begin():
-                    for record in records:
-                        self._process_one(session, record, result)
-            else:
-                for (label, outcome), n in counts.items():
-                    EVENTS_CONSUMED.labels(self.spec.name, label, outcome).inc(n)
+                    result, counts = self._run(session, records, careful=True)
         except Exception as exc:
             if _is_infrastructure(exc):
                 raise InfrastructureError(str(exc)) from exc
             raise
+        for (label, outcome), n in counts.items():
+            EVENTS_CONSUMED.labels(self.spec.name, label, outcome).inc(n)
+        BATCH_SIZE.labels(self.spec.name).observe(len(records))
+        BATCH_SECONDS.labels(self.spec.name).observe(time.perf_counter() - started)
         self.ctx.notify_committed()
         return result
 
-    # -- the fast path: one inbox insert per batch, no savepoints ------------------------
-    def _process_fast(
-        self, session: Session, records: list[Record]
+    def _run(
+        self, session: Session, records: list[Record], *, careful: bool
     ) -> tuple[BatchResult, Counter[tuple[str, str]]]:
         result = BatchResult()
         counts: Counter[tuple[str, str]] = Counter()
-        decoded = [d for d in (self._decode(session, r, result) for r in records) if d is not None]
+        decoded = [d for d in (self._decode(session, r, result, counts) for r in records) if d is not None]
+        handled = []
         for d in decoded:
-            if d.handler is None:
+            if d.handled:
+                handled.append(d)
+            else:
+                result.ignored += 1
                 counts[(event_label(d.envelope.type), "ignored")] += 1
-        handled = [d for d in decoded if d.handler is not None]
-        fresh = self._claim(session, handled)
+        claimed = self._claim(session, handled)
+        fresh = []
         for d in handled:
-            label = event_label(d.envelope.type)
-            if d.envelope.id not in fresh:
+            if d.key in claimed:
+                claimed.discard(d.key)  # a repeat inside the same batch is a duplicate too
+                fresh.append(d)
+            else:
                 result.duplicates += 1
-                counts[(label, "duplicate")] += 1
+                counts[(event_label(d.envelope.type), "duplicate")] += 1
+        for unit in plan_units(fresh):
+            if careful:
+                self._run_carefully(session, unit, result, counts)
                 continue
-            fresh.discard(d.envelope.id)  # a repeat inside the same batch is a duplicate too
-            started = time.perf_counter()
             try:
-                self._invoke(session, d)
+                self._call(session, unit)
             except Exception as exc:
                 if _is_infrastructure(exc):
                     raise
                 raise _HandlerFailed from exc
-            HANDLER_SECONDS.labels(self.spec.name, label).observe(time.perf_counter() - started)
-            counts[(label, "processed")] += 1
-            result.processed += 1
+            self._count_processed(unit.events, result, counts)
         return result, counts
 
-    def _claim(self, session: Session, handled: list[_Decoded]) -> set[str]:
-        """Insert the batch's inbox rows at once; the ids that were new are the ones to handle."""
+    @staticmethod
+    def _count_processed(
+        events: Sequence[_Decoded], result: BatchResult, counts: Counter[tuple[str, str]]
+    ) -> None:
+        for d in events:
+            counts[(event_label(d.envelope.type), "processed")] += 1
+        result.processed += len(events)
+
+    def _claim(self, session: Session, handled: list[_Decoded]) -> set[EventKey]:
+        """Insert the batch's inbox rows at once; the keys that were new are the events to handle."""
         if not handled:
             return set()
         inbox = self.spec.tables.inbox
         now = self.ctx.clock.now()
         rows = {
-            d.envelope.id: {
+            d.key: {
+                "tenant_id": d.envelope.tenantid,
                 "consumer": self.spec.name,
+                "source": d.envelope.source,
                 "event_id": d.envelope.id,
                 "event_type": d.envelope.type,
                 "processed_at": now,
@@ -147,18 +252,38 @@ class EventProcessor:
             for d in handled
         }
         inserted = session.execute(
-            pg_insert(inbox).values(list(rows.values())).on_conflict_do_nothing().returning(inbox.c.event_id)
+            pg_insert(inbox)
+            .values(list(rows.values()))
+            .on_conflict_do_nothing()
+            .returning(inbox.c.tenant_id, inbox.c.source, inbox.c.event_id)
         )
-        return set(inserted.scalars())
+        return {(row[0], row[1], row[2]) for row in inserted}
+
+    def _release(self, session: Session, d: _Decoded) -> None:
+        """Forget an event's inbox row, so a replay from the dead-letter topic is handled."""
+        inbox = self.spec.tables.inbox
+        session.execute(
+            inbox.delete().where(
+                inbox.c.consumer == self.spec.name,
+                tuple_(inbox.c.tenant_id, inbox.c.source, inbox.c.event_id) == tuple_(*d.key),
+            )
+        )
+
+    # -- handler calls --------------------------------------------------------------------
+    def _call(self, session: Session, unit: _Unit) -> None:
+        if unit.batch_handler is None:
+            self._invoke(session, unit.events[0])
+        else:
+            self._invoke_batch(session, unit.batch_handler, unit.events)
 
     def _invoke(self, session: Session, d: _Decoded) -> None:
         envelope = d.envelope
         assert d.handler is not None
-        event = d.event if d.event is not None else DecodedEvent(envelope=envelope, payload=None)  # type: ignore[arg-type, type-var]
         token = correlation_id.set(envelope.correlationid or envelope.id)
         parent = propagate.extract(
             {"traceparent": envelope.traceparent or "", "tracestate": envelope.tracestate or ""}
         )
+        started = time.perf_counter()
         try:
             with tracer.start_as_current_span(
                 f"handle {envelope.type}",
@@ -175,12 +300,116 @@ class EventProcessor:
                     cause=envelope,
                     extras=self.ctx.extras,
                 )
-                d.handler(event, uow)
+                d.handler(d.decoded_event(), uow)
                 session.flush()
         finally:
             correlation_id.reset(token)
+        HANDLER_SECONDS.labels(self.spec.name, event_label(envelope.type)).observe(
+            time.perf_counter() - started
+        )
 
-    def _decode(self, session: Session, record: Record, result: BatchResult) -> _Decoded | None:
+    def _invoke_batch(self, session: Session, handler: BatchHandler, events: Sequence[_Decoded]) -> None:
+        first = events[0].envelope
+        name = handler_label(handler)
+        started = time.perf_counter()
+        with tracer.start_as_current_span(
+            f"handle batch {name}",
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "cobranza.service": self.spec.name,
+                "messaging.batch.message_count": len(events),
+            },
+            links=[
+                trace.Link(ctx)
+                for ctx in (
+                    trace.get_current_span(
+                        propagate.extract({"traceparent": d.envelope.traceparent or ""})
+                    ).get_span_context()
+                    for d in events[:32]
+                )
+                if ctx.is_valid
+            ],
+        ):
+            uow = UnitOfWork(
+                session,
+                service=self.spec.name,
+                tables=self.spec.tables,
+                clock=self.ctx.clock,
+                ids=self.ctx.ids,
+                tenant=first.tenantid,
+                extras=self.ctx.extras,
+                batch=True,
+            )
+            handler([d.decoded_event() for d in events], uow)
+            session.flush()
+        BATCH_HANDLER_SECONDS.labels(self.spec.name, name).observe(time.perf_counter() - started)
+
+    # -- the careful path: savepoints, bisection, retries, dead letters -----------------------
+    def _run_carefully(
+        self, session: Session, unit: _Unit, result: BatchResult, counts: Counter[tuple[str, str]]
+    ) -> None:
+        if unit.batch_handler is None or len(unit.events) == 1:
+            self._retry_alone(session, unit, result, counts)
+            return
+        savepoint = session.begin_nested()
+        try:
+            self._call(session, unit)
+            savepoint.commit()
+        except Exception as exc:
+            savepoint.rollback()
+            if _is_infrastructure(exc):
+                raise
+            log.info(
+                "batch of %s failed (%s: %s); bisecting to find the event that fails",
+                len(unit.events),
+                type(exc).__name__,
+                exc,
+            )
+            middle = len(unit.events) // 2
+            for half in (unit.events[:middle], unit.events[middle:]):
+                self._run_carefully(session, _Unit(half, unit.batch_handler), result, counts)
+            return
+        self._count_processed(unit.events, result, counts)
+
+    def _retry_alone(
+        self, session: Session, unit: _Unit, result: BatchResult, counts: Counter[tuple[str, str]]
+    ) -> None:
+        (d,) = unit.events
+        label = event_label(d.envelope.type)
+        last_error = ""
+        for attempt in range(1, self.max_attempts + 1):
+            savepoint = session.begin_nested()
+            try:
+                self._call(session, unit)
+                savepoint.commit()
+                self._count_processed(unit.events, result, counts)
+                return
+            except Exception as exc:
+                savepoint.rollback()
+                if _is_infrastructure(exc):
+                    raise
+                EVENTS_FAILED.labels(self.spec.name, label).inc()
+                last_error = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, InvalidEvent):
+                    break  # a handler-level validation failure will not pass on retry
+                log.warning(
+                    "handler failed (attempt %s/%s) for %s %s from %s: %s",
+                    attempt,
+                    self.max_attempts,
+                    d.envelope.type,
+                    d.envelope.id,
+                    d.envelope.source,
+                    last_error,
+                )
+        self._release(session, d)
+        self._dead_letter(session, d.record, last_error, d.envelope, "handler_failed", counts)
+        result.dead_lettered += 1
+        result.reasons.append(last_error)
+
+    # -- decoding and dead letters -----------------------------------------------------------
+    def _decode(
+        self, session: Session, record: Record, result: BatchResult, counts: Counter[tuple[str, str]]
+    ) -> _Decoded | None:
         """Parse a record; an invalid one is dead-lettered here (returns None)."""
         raw_handler = self.spec.raw_topics.get(record.topic)
         try:
@@ -193,82 +422,39 @@ class EventProcessor:
                 event = decode(record.value)
                 envelope = event.envelope
         except InvalidEvent as exc:
-            self._dead_letter(session, record, exc.reason, exc.envelope, "invalid_event")
+            self._dead_letter(session, record, exc.reason, exc.envelope, "invalid_event", counts)
             result.dead_lettered += 1
             result.reasons.append(exc.reason)
             return None
         except ValidationError as exc:  # the envelope itself
             reason = format_validation_error(exc)
-            self._dead_letter(session, record, reason, None, "invalid_event")
+            self._dead_letter(session, record, reason, None, "invalid_event", counts)
             result.dead_lettered += 1
             result.reasons.append(reason)
             return None
-        handler: Handler | None = raw_handler or self.spec.handlers.get(envelope.type)
-        if handler is None:
-            result.ignored += 1
-        return _Decoded(record, envelope, event, handler)
-
-    # -- the careful path: one savepoint per event, retries, dead letters ---------------------
-    def _process_one(self, session: Session, record: Record, result: BatchResult) -> None:
-        d = self._decode(session, record, result)
-        if d is None:
-            return
-        envelope, handler = d.envelope, d.handler
-        label = event_label(envelope.type)
-        if handler is None:
-            EVENTS_CONSUMED.labels(self.spec.name, label, "ignored").inc()
-            return
-
-        if envelope.id not in self._claim(session, [d]):
-            result.duplicates += 1
-            EVENTS_CONSUMED.labels(self.spec.name, label, "duplicate").inc()
-            return
-
-        last_error = ""
-        for attempt in range(1, self.max_attempts + 1):
-            savepoint = session.begin_nested()
-            started = time.perf_counter()
-            try:
-                self._invoke(session, d)
-                savepoint.commit()
-                HANDLER_SECONDS.labels(self.spec.name, label).observe(time.perf_counter() - started)
-                EVENTS_CONSUMED.labels(self.spec.name, label, "processed").inc()
-                result.processed += 1
-                return
-            except Exception as exc:
-                savepoint.rollback()
-                if _is_infrastructure(exc):
-                    raise
-                EVENTS_FAILED.labels(self.spec.name, label).inc()
-                last_error = f"{type(exc).__name__}: {exc}"
-                if isinstance(exc, InvalidEvent):
-                    break  # a handler-level validation failure will not pass on retry
-                log.warning(
-                    "handler failed (attempt %s/%s) for %s %s: %s",
-                    attempt,
-                    self.max_attempts,
-                    envelope.type,
-                    envelope.id,
-                    last_error,
-                )
-        # give up: forget the inbox row so a replay from the dead-letter topic is processed
-        inbox = self.spec.tables.inbox
-        session.execute(
-            inbox.delete().where(inbox.c.consumer == self.spec.name, inbox.c.event_id == envelope.id)
+        if raw_handler is not None:
+            return _Decoded(record, envelope, event, raw_handler)
+        return _Decoded(
+            record,
+            envelope,
+            event,
+            self.spec.handlers.get(envelope.type),
+            self.spec.batch_handlers.get(envelope.type),
         )
-        self._dead_letter(session, d.record, last_error, envelope, "handler_failed")
-        result.dead_lettered += 1
-        result.reasons.append(last_error)
 
     def _dead_letter(
-        self, session: Session, record: Record, reason: str, envelope: Envelope | None, kind: str
+        self,
+        session: Session,
+        record: Record,
+        reason: str,
+        envelope: Envelope | None,
+        kind: str,
+        counts: Counter[tuple[str, str]],
     ) -> None:
         log.error(
             "dead-lettering record %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason
         )
-        EVENTS_CONSUMED.labels(
-            self.spec.name, event_label(envelope.type if envelope else None), "dead_lettered"
-        ).inc()
+        counts[(event_label(envelope.type if envelope else None), "dead_lettered")] += 1
         headers = {
             "dlq_reason": reason[:4000],
             "dlq_kind": kind,
@@ -280,7 +466,9 @@ class EventProcessor:
         }
         if envelope is not None:
             headers["dlq_event_id"] = envelope.id
+            headers["dlq_event_source"] = envelope.source
             headers["dlq_event_type"] = envelope.type
+            headers["dlq_tenant"] = envelope.tenantid
         uow = UnitOfWork(
             session,
             service=self.spec.name,
@@ -288,6 +476,7 @@ class EventProcessor:
             clock=self.ctx.clock,
             ids=self.ctx.ids,
             cause_key=f"{record.topic}:{record.partition}:{record.offset}",
+            tenant=self.ctx.settings.tenant,
         )
         uow.dead_letter(
             topic=Topics.DEAD_LETTER,

@@ -60,7 +60,7 @@ class OutboxRelay:
                 if error is not None:
                     session.execute(
                         update(outbox)
-                        .where(outbox.c.id == row.id)
+                        .where(outbox.c.id == row.id, outbox.c.published_at.is_(None))
                         .values(attempts=outbox.c.attempts + 1, last_error=error[:2000])
                     )
                     log.warning("outbox row %s not delivered: %s", row.id, error)
@@ -68,8 +68,11 @@ class OutboxRelay:
                 delivered.append(row.id)
                 EVENTS_EMITTED.labels(self.ctx.name, event_label(row.event_type)).inc()
             if delivered:
+                # "published_at IS NULL" lets the pending index find the rows (the key leads with the tenant)
                 session.execute(
-                    update(outbox).where(outbox.c.id.in_(delivered)).values(published_at=self.ctx.clock.now())
+                    update(outbox)
+                    .where(outbox.c.id.in_(delivered), outbox.c.published_at.is_(None))
+                    .values(published_at=self.ctx.clock.now())
                 )
             return len(delivered)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from libs.runtime.uow import DueTimer, UnitOfWork
 
 Handler = Callable[["DecodedEvent[Any]", "UnitOfWork"], None]
+BatchHandler = Callable[[Sequence["DecodedEvent[Any]"], "UnitOfWork"], None]
 TimerHandler = Callable[["DueTimer", "UnitOfWork"], None]
 RouterFactory = Callable[["ServiceContext"], "APIRouter"]
 
@@ -27,9 +28,12 @@ RouterFactory = Callable[["ServiceContext"], "APIRouter"]
 class ServiceSpec:
     """Everything the runtime needs to run one service on either transport.
 
-    ``handlers`` map CloudEvents types to plain functions; the topics to
-    subscribe to follow from the catalog. ``extra_topics`` adds topics whose
-    records the service reads without a typed model (ingest's inbound topic).
+    ``handlers`` map CloudEvents types to plain functions taking one event;
+    ``batch_handlers`` map types to functions taking every fresh event of those
+    types from one poll batch (in order, one tenant per call) and one unit of
+    work. A type has one or the other. The topics to subscribe to follow from the
+    catalog. ``raw_topics`` adds topics whose records the service reads without
+    a typed model (ingest's inbound topic).
     """
 
     name: str
@@ -41,14 +45,18 @@ class ServiceSpec:
     http_port: int = 8000
     raw_topics: Mapping[str, Handler] = field(default_factory=dict)
     description: str = ""
+    batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.metadata.schema != self.name:
             raise ValueError(f"service {self.name!r} must keep its tables in schema {self.name!r}")
+        both = sorted(set(self.handlers) & set(self.batch_handlers))
+        if both:
+            raise ValueError(f"service {self.name!r}: {both} have both a handler and a batch handler")
         self.tables = RuntimeTables(self.metadata)
 
     @property
     def topics(self) -> list[str]:
-        topics = {model_for(event_type).topic for event_type in self.handlers}
+        topics = {model_for(event_type).topic for event_type in (*self.handlers, *self.batch_handlers)}
         topics.update(self.raw_topics)
         return sorted(topics)

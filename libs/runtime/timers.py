@@ -1,6 +1,7 @@
 """Fires the durable timers handlers asked for, each in its own transaction step.
 
-A due row is deleted and its handler called in one savepoint, so a timer fires
+Timers are keyed by (tenant, name, key): two tenants' timers for the same
+account never overwrite each other. A due row is deleted and its handler called in one savepoint, so a timer fires
 once even with several replicas (rows are taken with SKIP LOCKED); a handler
 that wants to be woken again simply schedules itself anew.
 """
@@ -45,15 +46,16 @@ class TimerRunner:
                 rows = session.execute(
                     select(t)
                     .where(t.c.fire_at <= now)
-                    .order_by(t.c.fire_at, t.c.name, t.c.key)
+                    .order_by(t.c.fire_at, t.c.tenant_id, t.c.name, t.c.key)
                     .limit(self.batch_size)
                     .with_for_update(skip_locked=True)
                 ).all()
                 for row in rows:
-                    due = DueTimer(row.name, row.key, row.fire_at, dict(row.data), row.tenant)
+                    due = DueTimer(row.name, row.key, row.fire_at, dict(row.data), row.tenant_id)
                     handler = self.ctx.spec.timers.get(row.name)
                     savepoint = session.begin_nested()
-                    session.execute(t.delete().where(t.c.name == row.name, t.c.key == row.key))
+                    this = (t.c.tenant_id == row.tenant_id, t.c.name == row.name, t.c.key == row.key)
+                    session.execute(t.delete().where(*this))
                     if handler is None:
                         log.error("no handler for timer %s; dropping %s", row.name, row.key)
                         savepoint.commit()
@@ -64,8 +66,8 @@ class TimerRunner:
                         tables=self.ctx.spec.tables,
                         clock=self.ctx.clock,
                         ids=self.ctx.ids,
-                        cause_key=f"timer:{row.name}:{row.key}:{row.fire_at.isoformat()}",
-                        tenant=row.tenant,
+                        cause_key=f"timer:{row.tenant_id}:{row.name}:{row.key}:{row.fire_at.isoformat()}",
+                        tenant=row.tenant_id,
                         extras=self.ctx.extras,
                     )
                     try:
@@ -76,12 +78,10 @@ class TimerRunner:
                     except Exception:
                         savepoint.rollback()
                         EVENTS_FAILED.labels(self.ctx.name, f"timer:{row.name}").inc()
-                        log.exception("timer %s/%s failed; retrying in a minute", row.name, row.key)
-                        session.execute(
-                            t.update()
-                            .where(t.c.name == row.name, t.c.key == row.key)
-                            .values(fire_at=now + RETRY_AFTER)
+                        log.exception(
+                            "timer %s/%s of %s failed; retrying in a minute", row.name, row.key, row.tenant_id
                         )
+                        session.execute(t.update().where(*this).values(fire_at=now + RETRY_AFTER))
             self.ctx.notify_committed()
             if len(rows) < self.batch_size:
                 return fired

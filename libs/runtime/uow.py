@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from libs.events.envelope import Envelope
 from libs.events.payloads.base import EventPayload
 from libs.runtime.clock import Clock
-from libs.runtime.ids import IdFactory, derived_id
+from libs.runtime.ids import IdFactory, cause_key, derived_id
 from libs.runtime.tables import RuntimeTables
 
 
@@ -42,11 +42,27 @@ class DueTimer:
     tenant: str
 
 
+@dataclass
+class _Emissions:
+    """What a unit of work and its per-event views share: id counters per cause, events emitted."""
+
+    counters: dict[str, int] = field(default_factory=dict)
+    emitted: list[Envelope] = field(default_factory=list)
+
+
 class UnitOfWork:
     """Handlers write through ``session`` and announce facts through ``emit``.
 
     Both land in the same transaction; nothing reaches Kafka until it commits,
     and the relay publishes what did.
+
+    A per-event handler's unit of work has one ``cause``: emitted ids derive from
+    it, correlation and causation follow it, ``tenant`` is its tenant. A batch
+    handler's has none of its own (``batch=True``; one tenant per batch): it emits
+    with ``cause=event.envelope`` (or through ``for_event(envelope)``), which gives
+    each emitted event exactly the id, correlation and causation the per-event path
+    would have given it. Emitting in a batch without a cause is an error: an id
+    that depends on how the broker happened to batch would not be idempotent.
     """
 
     def __init__(
@@ -62,6 +78,8 @@ class UnitOfWork:
         tenant: str = "default",
         correlation_id: str | None = None,
         extras: dict[str, Any] | None = None,
+        batch: bool = False,
+        _emissions: _Emissions | None = None,
     ) -> None:
         self.session = session
         self.extras: dict[str, Any] = extras if extras is not None else {}
@@ -71,19 +89,53 @@ class UnitOfWork:
         self._tables = tables
         self._ids = ids
         self.cause = cause
-        self._cause_key = cause_key or (cause.id if cause else None)
+        self.batch = batch
+        if cause_key is None and cause is not None:
+            cause_key = cause_key_of(cause)
+        self._cause_key = cause_key
         self.tenant = cause.tenantid if cause else tenant
         self.correlation_id = (cause.correlationid or cause.id) if cause else correlation_id
-        self._emitted = 0
-        self.emitted: list[Envelope] = []
+        self._shared = _emissions or _Emissions()
+        self._views: dict[str, UnitOfWork] = {}
+
+    @property
+    def emitted(self) -> list[Envelope]:
+        """Every envelope emitted or forwarded in this transaction (by this unit and its views)."""
+        return self._shared.emitted
 
     def now(self) -> datetime:
         return self.clock.now()
 
+    def for_event(self, envelope: Envelope) -> UnitOfWork:
+        """The same transaction seen from one event of a batch: its tenant, its cause for ids and tracing."""
+        if self.cause is not None and envelope is self.cause:
+            return self
+        key = cause_key_of(envelope)
+        view = self._views.get(key)
+        if view is None:
+            view = UnitOfWork(
+                self.session,
+                service=self.service,
+                tables=self._tables,
+                clock=self.clock,
+                ids=self._ids,
+                cause=envelope,
+                extras=self.extras,
+                _emissions=self._shared,
+            )
+            self._views[key] = view
+        return view
+
     def _next_id(self, scope: str) -> str:
-        self._emitted += 1
         if self._cause_key is not None:
-            return derived_id(self._cause_key, self.service, self._emitted)
+            index = self._shared.counters.get(self._cause_key, 0) + 1
+            self._shared.counters[self._cause_key] = index
+            return derived_id(self._cause_key, self.service, index)
+        if self.batch:
+            raise ValueError(
+                f"{self.service}: a batch unit of work emits with cause=<the event's envelope> "
+                "(or through uow.for_event(envelope)), so emitted ids stay derived from their cause"
+            )
         return self._ids.new(f"{self.service}|{scope}")
 
     def _envelope(self, payload: EventPayload, subject: str | None, event_id: str | None) -> Envelope:
@@ -104,20 +156,45 @@ class UnitOfWork:
             tracestate=carrier.get("tracestate"),
         )
 
+    def _caused(self, cause: Envelope | None) -> UnitOfWork:
+        return self if cause is None else self.for_event(cause)
+
     def emit(
-        self, payload: EventPayload, *, subject: str | None = None, event_id: str | None = None
+        self,
+        payload: EventPayload,
+        *,
+        subject: str | None = None,
+        event_id: str | None = None,
+        cause: Envelope | None = None,
     ) -> Envelope:
-        """Queue ``payload`` for publication on its catalog topic, keyed by account id."""
-        envelope = self._envelope(payload, subject, event_id)
+        """Queue ``payload`` for publication on its catalog topic, keyed by account id.
+
+        ``cause``: the event of a batch this one answers (ids, tenant, correlation follow it).
+        """
+        owner = self._caused(cause)
+        envelope = owner._envelope(payload, subject, event_id)
         self.forward(envelope, payload.topic)
         return envelope
 
-    def emit_many(self, payloads: Iterable[EventPayload], chunk_size: int = 1000) -> int:
-        """``emit`` for set-based work (a nightly re-age): multi-row outbox inserts, in order."""
+    def emit_many(
+        self,
+        payloads: Iterable[EventPayload],
+        chunk_size: int = 1000,
+        *,
+        causes: Iterable[Envelope | None] | None = None,
+    ) -> int:
+        """``emit`` for set-based work: multi-row outbox inserts, in order.
+
+        ``causes``, when given, runs beside ``payloads`` (same length): the causing event of each,
+        as ``emit(..., cause=)`` takes it; ``None`` in it means this unit's own cause.
+        """
         chunk: list[tuple[Envelope, str]] = []
         count = 0
-        for payload in payloads:
-            chunk.append((self._envelope(payload, None, None), payload.topic))
+        pairs: Iterable[tuple[EventPayload, Envelope | None]] = (
+            ((p, None) for p in payloads) if causes is None else zip(payloads, causes, strict=True)
+        )
+        for payload, cause in pairs:
+            chunk.append((self._caused(cause)._envelope(payload, None, None), payload.topic))
             if len(chunk) >= chunk_size:
                 self.forward_many(chunk)
                 count += len(chunk)
@@ -138,6 +215,7 @@ class UnitOfWork:
             insert(self._tables.outbox),
             [
                 {
+                    "tenant_id": envelope.tenantid,
                     "event_id": envelope.id,
                     "event_type": envelope.type,
                     "topic": topic,
@@ -149,11 +227,12 @@ class UnitOfWork:
                 for envelope, topic in items
             ],
         )
-        self.emitted.extend(envelope for envelope, _ in items)
+        self._shared.emitted.extend(envelope for envelope, _ in items)
 
     def dead_letter(self, *, topic: str, key: str | None, value: bytes, headers: dict[str, str]) -> None:
         self.session.execute(
             insert(self._tables.outbox).values(
+                tenant_id=headers.get("dlq_tenant") or self.tenant,
                 event_id=headers.get("dlq_event_id") or self._next_id("deadletter"),
                 event_type=headers.get("dlq_event_type") or "invalid",
                 topic=topic,
@@ -165,17 +244,27 @@ class UnitOfWork:
         )
 
     def schedule(self, name: str, key: str, at: datetime, data: dict[str, Any] | None = None) -> None:
-        """Ask to be woken at ``at`` (idempotent per name and key: the latest call wins)."""
+        """Ask to be woken at ``at`` (idempotent per tenant, name and key: the latest call wins)."""
         if at.tzinfo is None:
             raise ValueError("timers need a timezone-aware time")
         stmt = pg_insert(self._tables.timers).values(
-            name=name, key=key, fire_at=at, data=data or {}, tenant=self.tenant
+            tenant_id=self.tenant, name=name, key=key, fire_at=at, data=data or {}
         )
         stmt = stmt.on_conflict_do_update(
-            index_elements=["name", "key"], set_={"fire_at": at, "data": data or {}, "tenant": self.tenant}
+            index_elements=["tenant_id", "name", "key"], set_={"fire_at": at, "data": data or {}}
         )
         self.session.execute(stmt)
 
     def cancel(self, name: str, key: str) -> None:
+        """Forget this tenant's timer ``name``/``key`` (a no-op when there is none)."""
         timers = self._tables.timers
-        self.session.execute(delete(timers).where(timers.c.name == name, timers.c.key == key))
+        self.session.execute(
+            delete(timers).where(
+                timers.c.tenant_id == self.tenant, timers.c.name == name, timers.c.key == key
+            )
+        )
+
+
+def cause_key_of(envelope: Envelope) -> str:
+    """How derived ids name a causing event: (tenant, source, id), never the id alone."""
+    return cause_key(envelope.tenantid, envelope.source, envelope.id)

@@ -3,6 +3,9 @@
 Same processor, relay and timers as on Kafka; only the broker differs. Delivery
 order is deterministic (services in declaration order, records in append
 order), time is a ``SimulatedClock``, so the same input gives the same output.
+Each round hands a service everything waiting on a topic as one batch (or in
+batches of ``batch_size``; ``batch_size=1`` is one event at a time, the
+reference batch processing is tested against).
 """
 
 from __future__ import annotations
@@ -67,8 +70,16 @@ class InMemoryPlatform:
     """Services wired to one MemoryBroker; call ``run_until_quiet`` after feeding input."""
 
     def __init__(
-        self, contexts: Iterable[ServiceContext], broker: MemoryBroker, clock: SimulatedClock
+        self,
+        contexts: Iterable[ServiceContext],
+        broker: MemoryBroker,
+        clock: SimulatedClock,
+        *,
+        batch_size: int | None = None,
     ) -> None:
+        if batch_size is not None and batch_size < 1:
+            raise ValueError("batch_size is at least 1 (None: everything waiting, in one batch)")
+        self.batch_size = batch_size
         self.contexts = list(contexts)
         self.broker = broker
         self.clock = clock
@@ -87,6 +98,10 @@ class InMemoryPlatform:
     def publish(self, envelope: Envelope, topic: str) -> None:
         self.broker.append(topic, envelope.subject, envelope.to_json_bytes(), {"ce_type": envelope.type})
 
+    def publish_many(self, envelopes: Iterable[Envelope], topic: str) -> None:
+        for envelope in envelopes:
+            self.publish(envelope, topic)
+
     def _deliver_once(self) -> bool:
         progressed = False
         for ctx in self.contexts:
@@ -95,8 +110,11 @@ class InMemoryPlatform:
                 records = self.broker.read(topic, offset)
                 if not records:
                     continue
-                self.results.append(self.processors[ctx.name].process(records))
-                self.offsets[(ctx.name, topic)] = offset + len(records)
+                step = self.batch_size or len(records)
+                for start in range(0, len(records), step):
+                    batch = records[start : start + step]
+                    self.results.append(self.processors[ctx.name].process(batch))
+                    self.offsets[(ctx.name, topic)] += len(batch)
                 progressed = True
             if self.relays[ctx.name].drain():
                 progressed = True
