@@ -1,4 +1,8 @@
-"""reconciliation on the in-memory platform: contract events in on their catalog topics, allocations out."""
+"""reconciliation on the in-memory platform: contract events in on their catalog topics, allocations out.
+
+Matching, credit, reversals and the API; suspense that resolves itself when the invoice or
+customer link arrives; tenants that never meet; canonical ids of two sources; open vocabularies.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,14 @@ from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
 from libs.events.registry import model_for
 from libs.runtime.http import create_app
-from services.reconciliation.adapters.orm import audit, invoices
+from services.reconciliation.adapters.orm import (
+    accounts,
+    audit,
+    credits,
+    invoices,
+    payments,
+    suspense_references,
+)
 
 _ids = itertools.count(1)
 
@@ -346,3 +357,287 @@ def test_payment_redelivered_under_a_new_event_id_is_applied_once(make_platform)
     platform.run_until_quiet()
     assert len(allocations_out(platform)) == 1
     assert open_amounts(platform)["I1"] == Decimal("40")
+
+
+def customer_link(
+    customer_id: str, *account_ids: str, timezone: str = "America/Bogota"
+) -> tuple[str, dict[str, Any]]:
+    return "cobranza.customer.upserted", {
+        "customer_id": customer_id,
+        "account_ids": list(account_ids),
+        "name": "Ana Gómez",
+        "kind": "person",
+        "country": "CO",
+        "timezone": timezone,
+    }
+
+
+def payment_rows(platform: Any, tenant: str = "default") -> dict[str, Any]:
+    with platform.context("reconciliation").sessions() as session:
+        rows = session.execute(select(payments).where(payments.c.tenant_id == tenant)).all()
+    return {r.payment_id: r for r in rows}
+
+
+def test_payment_for_an_account_nobody_knows_goes_to_suspense(make_platform) -> None:
+    platform = make_platform(["reconciliation"])
+    feed(platform, invoice("I1", "100", "2026-01-05", account="A1"), payment("P1", "70", account="A9"))
+    event = allocations_out(platform)[-1]
+    assert (event["type"], event["reason"], event["key"]) == (
+        "cobranza.payment.unapplied",
+        "unidentified_account",
+        b"unidentified:P1",
+    )
+    assert "account_id" not in event
+    row = payment_rows(platform)["P1"]
+    assert (row.status, row.account_id, row.claimed_account_id) == ("suspense", None, "A9")
+    with platform.context("reconciliation").sessions() as session:
+        assert session.execute(select(credits)).all() == []  # never credit on a phantom account
+        known = dict(session.execute(select(accounts.c.account_id, accounts.c.known)).all())
+    assert known == {"A1": True, "A9": False}
+    client = TestClient(create_app(platform.context("reconciliation")))
+    assert client.get("/v1/accounts/A9/statement").status_code == 404
+    assert [(q["payment_id"], q["claimed_account_id"]) for q in client.get("/v1/suspense").json()] == [
+        ("P1", "A9")
+    ]
+
+
+def test_invoice_arriving_later_places_the_parked_payment(make_platform) -> None:
+    platform = make_platform(["reconciliation"])
+    feed(platform, payment("P1", "60", account="A9", on="2026-01-10"))
+    feed(platform, invoice("I9", "100", "2026-02-05", account="A9"))
+    event = allocations_out(platform)[-1]
+    assert (event["type"], event["payment_id"], event["account_id"], event["rule"]) == (
+        "cobranza.payment.applied",
+        "P1",
+        "A9",
+        "oldest_first",
+    )
+    assert event["key"] == b"A9"
+    assert [
+        (a["invoice_id"], Decimal(a["amount"]), Decimal(a["invoice_open_amount_after"]))
+        for a in event["allocations"]
+    ] == [("I9", Decimal("60"), Decimal("40"))]
+    assert Decimal(event["credit_balance_after"]) == 0
+    assert (
+        event["applied_on"] == "2026-01-10"
+    )  # the invoice was issued 2026-01-01: the money counts from receipt
+    row = payment_rows(platform)["P1"]
+    assert (row.status, row.account_id, row.rule) == ("applied", "A9", "oldest_first")
+    client = TestClient(create_app(platform.context("reconciliation")))
+    assert client.get("/v1/suspense").json() == []
+    balances = client.get("/v1/accounts/A9/statement").json()["balances"]
+    assert [(b["currency"], Decimal(b["balance"])) for b in balances] == [("COP", Decimal("40"))]
+
+
+def test_invoice_named_in_a_remittance_places_a_payment_without_account(make_platform) -> None:
+    platform = make_platform(["reconciliation"])
+    feed(platform, invoice("I1", "500", "2026-01-05", account="A1", policy="VIDA-9"))
+    feed(platform, payment("P1", "300", account=None, reference="PAGO POLIZA AUTO-0077 CUOTA 3"))
+    assert allocations_out(platform)[-1]["reason"] == "unidentified_account"
+    with platform.context("reconciliation").sessions() as session:
+        keys = set(session.execute(select(suspense_references.c.reference_key)).scalars())
+    assert {"auto77", "polizaauto77", "pagopolizaauto77"} <= keys
+    feed(platform, invoice("I7", "300", "2026-01-20", account="A7", policy="AUTO-77"))
+    event = allocations_out(platform)[-1]
+    assert (event["type"], event["payment_id"], event["account_id"], event["rule"]) == (
+        "cobranza.payment.applied",
+        "P1",
+        "A7",
+        "normalized_reference",
+    )
+    assert Decimal(event["allocations"][0]["invoice_open_amount_after"]) == 0
+    with platform.context("reconciliation").sessions() as session:
+        assert session.execute(select(suspense_references)).all() == []
+
+
+def test_invoice_of_another_account_does_not_place_a_payment_that_named_its_account(make_platform) -> None:
+    platform = make_platform(["reconciliation"])
+    feed(platform, payment("P1", "60", account="A9", reference="I5"))
+    feed(platform, invoice("I5", "60", "2026-01-05", account="A1"))
+    assert payment_rows(platform)["P1"].status == "suspense"
+    assert allocations_out(platform)[-1]["type"] == "cobranza.payment.unapplied"
+
+
+def test_still_ambiguous_reference_stays_in_suspense(make_platform) -> None:
+    platform = make_platform(["reconciliation"])
+    feed(platform, invoice("I1", "100", "2026-01-05", account="A1", policy="POL-1"))
+    feed(platform, invoice("I2", "100", "2026-01-05", account="A2", policy="POL-1"))
+    feed(platform, payment("P1", "100", account=None, reference="POL-1"))
+    assert allocations_out(platform)[-1]["reason"] == "ambiguous_reference"
+    feed(platform, invoice("I3", "100", "2026-01-05", account="A3", policy="POL-1"))
+    assert payment_rows(platform)["P1"].status == "suspense"
+
+
+def test_customer_link_places_parked_payments_as_credit_then_invoice_uses_it(make_platform) -> None:
+    platform = make_platform(["reconciliation"])
+    feed(platform, payment("P1", "40", account="A5"), payment("P2", "25", account="A6"))
+    feed(platform, customer_link("C5", "A5", "A6"))
+    applied = [e for e in allocations_out(platform) if e["type"] == "cobranza.payment.applied"]
+    assert [
+        (
+            e["payment_id"],
+            e["account_id"],
+            e["rule"],
+            Decimal(e["credit_created"]),
+            Decimal(e["credit_balance_after"]),
+        )
+        for e in applied
+    ] == [
+        ("P1", "A5", "credit_balance", Decimal("40"), Decimal("40")),
+        ("P2", "A6", "credit_balance", Decimal("25"), Decimal("25")),
+    ]
+    assert applied[0]["applied_on"] == "2026-01-10"
+    feed(platform, invoice("I5", "100", "2026-02-05", account="A5"))
+    used = allocations_out(platform)[-1]
+    assert (used["payment_id"], used["rule"], Decimal(used["credit_balance_after"])) == (
+        "P1",
+        "credit_balance",
+        0,
+    )
+    assert Decimal(used["allocations"][0]["invoice_open_amount_after"]) == 60
+    feed(platform, customer_link("C5", "A5", "A6"))  # the same link again changes nothing
+    assert allocations_out(platform)[-1] == used
+
+
+def test_customer_without_accounts_changes_nothing(make_platform) -> None:
+    platform = make_platform(["reconciliation"])
+    feed(platform, payment("P1", "40", account="A5"), customer_link("C5"))
+    assert payment_rows(platform)["P1"].status == "suspense"
+
+
+def test_reversal_of_a_rematched_payment(make_platform) -> None:
+    platform = make_platform(["reconciliation"])
+    feed(platform, payment("P1", "150", account="A9"))
+    feed(platform, invoice("I9", "100", "2026-02-05", account="A9"))
+    placed = allocations_out(platform)[-1]
+    assert (placed["rule"], Decimal(placed["credit_created"]), Decimal(placed["credit_balance_after"])) == (
+        "oldest_first",
+        Decimal("50"),
+        Decimal("50"),
+    )
+    feed(platform, reversal("P1", account="A9"))
+    event = allocations_out(platform)[-1]
+    assert (event["type"], event["account_id"]) == ("cobranza.payment.reversal_applied", "A9")
+    assert [
+        (r["invoice_id"], Decimal(r["amount"]), Decimal(r["invoice_open_amount_after"]))
+        for r in event["reopened"]
+    ] == [("I9", Decimal("100"), Decimal("100"))]
+    assert (Decimal(event["credit_removed"]), Decimal(event["credit_balance_after"])) == (Decimal("50"), 0)
+    assert payment_rows(platform)["P1"].status == "reversed"
+
+
+def test_reversal_of_a_parked_payment_leaves_nothing_to_place(make_platform) -> None:
+    platform = make_platform(["reconciliation"])
+    feed(platform, payment("P1", "80", account=None, reference="I4"))
+    feed(platform, reversal("P1", account=None))
+    event = allocations_out(platform)[-1]
+    assert (event["type"], event["reopened"], "account_id" in event) == (
+        "cobranza.payment.reversal_applied",
+        [],
+        False,
+    )
+    feed(platform, invoice("I4", "80", "2026-02-05", account="A4"))
+    assert payment_rows(platform)["P1"].status == "reversed"
+    assert allocations_out(platform)[-1]["type"] == "cobranza.payment.reversal_applied"
+
+
+def test_two_tenants_with_the_same_ids_never_meet(make_platform) -> None:
+    platform = make_platform(["reconciliation"])
+    feed(platform, invoice("I1", "100", "2026-01-05"), payment("P1", "30", reference="I1"), tenant="acme")
+    feed(platform, invoice("I1", "500", "2026-01-05"), payment("P1", "450", reference="I1"), tenant="globex")
+    feed(platform, payment("P2", "10", account="A1"), tenant="initech")  # A1 is unknown in initech
+    applied = [e for e in allocations_out(platform) if e["type"] == "cobranza.payment.applied"]
+    assert [Decimal(e["allocations"][0]["invoice_open_amount_after"]) for e in applied] == [
+        Decimal("70"),
+        Decimal("50"),
+    ]
+    assert payment_rows(platform, "initech")["P2"].status == "suspense"
+    feed(platform, reversal("P1"), tenant="acme")
+    assert payment_rows(platform, "acme")["P1"].status == "reversed"
+    assert payment_rows(platform, "globex")["P1"].status == "applied"
+
+    client = TestClient(create_app(platform.context("reconciliation")))
+
+    def balance(tenant: str) -> Decimal:
+        got = client.get("/v1/accounts/A1/statement", headers={"X-Cobranza-Tenant": tenant})
+        assert got.status_code == 200, got.text
+        return Decimal(got.json()["balances"][0]["balance"])
+
+    assert (balance("acme"), balance("globex")) == (Decimal("100"), Decimal("50"))
+    assert client.get("/v1/accounts/A1/statement").status_code == 404  # the default tenant has no A1
+    assert (
+        client.get("/v1/accounts/A1/statement", headers={"X-Cobranza-Tenant": "initech"}).status_code == 404
+    )
+    assert client.get("/v1/suspense", headers={"X-Cobranza-Tenant": "acme"}).json() == []
+    assert [
+        q["payment_id"] for q in client.get("/v1/suspense", headers={"X-Cobranza-Tenant": "initech"}).json()
+    ] == ["P2"]
+    assert client.get("/v1/suspense/P2/candidates", headers={"X-Cobranza-Tenant": "acme"}).status_code == 404
+    other = client.post(
+        "/v1/suspense/P2/apply",
+        json={"account_id": "A1", "reason": "wrong tenant", "user": "ops"},
+        headers={"X-Cobranza-Tenant": "acme"},
+    )
+    assert other.status_code == 404
+    unknown_there = client.post(
+        "/v1/suspense/P2/apply",
+        json={"account_id": "A1", "reason": "A1 is acme's", "user": "ops"},
+        headers={"X-Cobranza-Tenant": "initech"},
+    )
+    assert unknown_there.status_code == 422 and unknown_there.json()["detail"][0]["loc"] == [
+        "body",
+        "account_id",
+    ]
+    # a customer link in initech makes its A1 known there, and only there
+    feed(platform, customer_link("C1", "A1"), tenant="initech")
+    assert payment_rows(platform, "initech")["P2"].status == "applied"
+    assert balance("globex") == Decimal("50")
+
+
+def test_canonical_ids_of_two_sources_are_two_documents(make_platform) -> None:
+    platform = make_platform(["reconciliation"])
+    feed(
+        platform,
+        invoice("INV-1", "100", "2026-01-05", account="A1"),
+        invoice("billing2:INV-1", "300", "2026-01-05", account="A2"),
+        payment("PAY-1", "100", account=None, reference="INV-1"),
+        payment("bank2:PAY-1", "300", account="A2", reference="billing2:INV-1"),
+    )
+    applied = [e for e in allocations_out(platform) if e["type"] == "cobranza.payment.applied"]
+    assert [
+        (e["payment_id"], e["account_id"], e["rule"], e["allocations"][0]["invoice_id"]) for e in applied
+    ] == [
+        ("PAY-1", "A1", "reference", "INV-1"),
+        ("bank2:PAY-1", "A2", "reference", "billing2:INV-1"),
+    ]
+    feed(platform, reversal("bank2:PAY-1", account="A2"))
+    rows = payment_rows(platform)
+    assert (rows["PAY-1"].status, rows["bank2:PAY-1"].status) == ("applied", "reversed")
+
+
+def test_unknown_method_label_is_money_all_the_same(make_platform) -> None:
+    platform = make_platform(["reconciliation"])
+    _, data = payment("P1", "100")
+    data["method"] = "Trueque Comunitario"
+    feed(platform, invoice("I1", "100", "2026-01-05"), ("cobranza.payment.received", data))
+    assert allocations_out(platform)[-1]["type"] == "cobranza.payment.applied"
+    row = payment_rows(platform)["P1"]
+    assert (row.method, row.method_detail) == ("other", "Trueque Comunitario")
+    _, undo = reversal("P1")
+    undo["reason"] = "Devuelto: cuenta embargada"
+    feed(platform, ("cobranza.payment.reversed", undo))
+    event = allocations_out(platform)[-1]
+    assert (event["type"], event["reason"]) == ("cobranza.payment.reversal_applied", "other")
+    assert payment_rows(platform)["P1"].status == "reversed"
+    assert platform.broker.topics.get("cobranza.deadletter", []) == []
+
+
+def test_bad_path_and_query_ids_are_422(make_platform) -> None:
+    platform = make_platform(["reconciliation"])
+    client = TestClient(create_app(platform.context("reconciliation")))
+    assert client.get("/v1/accounts/A%001/statement").status_code == 422
+    assert client.get("/v1/suspense/P%00/candidates").status_code == 422
+    assert client.get("/v1/audit", params={"payment_id": "P\x00"}).status_code == 422
+    assert client.get("/v1/accounts/" + "x" * 129 + "/statement").status_code == 422
+    bad = client.post("/v1/suspense/P1/apply", json={"account_id": "A1", "reason": "no\x00pe", "user": "ops"})
+    assert bad.status_code == 422 and ["body", "reason"] in [d["loc"] for d in bad.json()["detail"]]
