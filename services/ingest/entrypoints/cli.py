@@ -1,7 +1,9 @@
-"""``cobranza ingest file PATH --source NAME``: import a CSV/xlsx/camt.053/MT940 file.
+"""``cobranza ingest file PATH --source NAME``: import a CSV/xlsx file or a bank statement
+(camt.052/053/054, MT940).
 
 Runs against DATABASE_URL directly: each chunk of rows commits with its events in
-ingest's outbox, and the running ingest service's relay publishes them.
+ingest's outbox, and the running ingest service's relay publishes them. Exit code 3 when
+a row needs a person (a statement's fees and outgoing debits are reported, not counted).
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ def register(app: typer.Typer) -> None:
         report: Annotated[Path | None, typer.Option(help="write the per-row report (CSV) here")] = None,
         mapping: Annotated[Path | None, typer.Option(help="a mapping file instead of the source's")] = None,
         chunk_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+        tenant: Annotated[
+            str | None, typer.Option(help="the tenant to import into (default: the platform setting)")
+        ] = None,
     ) -> None:
-        """Import PATH; every row is reported accepted, duplicate or rejected (with the field path)."""
+        """Import PATH; every row is reported accepted, duplicate or rejected (every error, with its field path)."""
         if kind not in ("invoices", "payments", "auto"):
             typer.echo("--kind must be invoices, payments or auto", err=True)
             raise typer.Exit(2)
@@ -63,6 +68,7 @@ def register(app: typer.Typer) -> None:
                 report=out,
                 chunk_size=chunk_size,
                 progress=progress,
+                tenant=tenant,
             )
         except FileRejected as exc:
             typer.echo(f"{path.name}: {exc}", err=True)
@@ -72,7 +78,7 @@ def register(app: typer.Typer) -> None:
                 out.close()
             ctx.dispose()
         typer.echo(json.dumps({**summary.as_dict(with_rows=False), "seconds": round(summary.seconds, 2)}))
-        if summary.rejected:
+        if summary.needs_attention:
             raise typer.Exit(3)
 
 

@@ -1,5 +1,9 @@
 """File import: stream rows, validate each, commit in chunks, report every row.
 
+A bank statement's lines are more than payments: returns and reversals become reversals
+of the payment they take back, fees and other debits are reported as not being payments
+(``service_layer.statements``); a row is never skipped in silence.
+
 Rows are read one at a time and committed ``chunk_size`` at a time (one transaction per
 chunk: its ``received`` rows and outbox events together), so a million-row file never sits
 in memory and a crash loses at most one chunk, which a re-run then reports as new while
@@ -20,24 +24,33 @@ from pydantic import ValidationError
 from libs.events.payloads.payments import PaymentReceived
 from libs.runtime.context import ServiceContext
 from services.ingest.adapters.files import (
+    STATEMENT_FORMATS,
     FileFormat,
     RawRow,
+    UnsupportedFormat,
     csv_headers,
     detect_format,
-    iter_camt053,
     iter_csv,
-    iter_mt940,
+    iter_statement,
     iter_xlsx,
     xlsx_headers,
 )
+from services.ingest.adapters.statements.model import StatementLine
 from services.ingest.domain.mapping import Kind, SourceMapping, load_mapping
-from services.ingest.domain.requests import InvoiceIn
+from services.ingest.domain.requests import CustomerIn, InvoiceIn
+from services.ingest.domain.standardise import StandardisationError
 from services.ingest.service_layer.commands import (
     FieldError,
     ItemResult,
     ingest_invoices,
     ingest_payments,
     validation_errors,
+)
+from services.ingest.service_layer.statements import (
+    NOT_A_PAYMENT,
+    not_a_payment,
+    remember_credits,
+    settle_returns,
 )
 
 KindChoice = Literal["invoices", "payments", "auto"]
@@ -58,6 +71,7 @@ class ImportSummary:
     accepted: int = 0
     duplicate: int = 0
     rejected: int = 0
+    not_payments: int = 0
     seconds: float = 0.0
     results: list[ItemResult] = field(default_factory=list)
 
@@ -69,6 +83,13 @@ class ImportSummary:
             self.duplicate += 1
         else:
             self.rejected += 1
+            if is_not_a_payment(result):
+                self.not_payments += 1
+
+    @property
+    def needs_attention(self) -> int:
+        """Rejected rows a person must look at (a statement's fees and debits need not)."""
+        return self.rejected - self.not_payments
 
     def as_dict(self, *, with_rows: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -80,13 +101,34 @@ class ImportSummary:
             "accepted": self.accepted,
             "duplicate": self.duplicate,
             "rejected": self.rejected,
+            "not_payments": self.not_payments,
         }
         if with_rows:
-            out["report"] = [
-                {"row": r.index, "status": r.status, "id": r.id, "reason": r.reason or None}
-                for r in self.results
-            ]
+            out["report"] = [report_row(r) for r in self.results]
         return out
+
+
+def report_reason(result: ItemResult) -> str:
+    """The report's ``reason``: every error of the row, each with its field path."""
+    if result.status != "rejected":
+        return result.reason
+    return "; ".join(f"{e.path}: {e.message}" if e.path else e.message for e in result.errors)
+
+
+def report_row(result: ItemResult) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "row": result.index,
+        "status": result.status,
+        "id": result.id,
+        "reason": report_reason(result) or None,
+    }
+    if result.errors:
+        row["errors"] = [{"path": e.path, "message": e.message} for e in result.errors]
+    return row
+
+
+def is_not_a_payment(result: ItemResult) -> bool:
+    return any(not e.path and e.message.startswith(NOT_A_PAYMENT) for e in result.errors)
 
 
 @dataclass(frozen=True)
@@ -98,12 +140,14 @@ class _Plan:
 
 
 def _plan(path: Path, kind: KindChoice, mapping: SourceMapping) -> _Plan:
-    fmt = detect_format(path)
-    if fmt in ("camt053", "mt940"):
+    try:
+        fmt = detect_format(path)
+    except UnsupportedFormat as exc:
+        raise FileRejected(str(exc)) from None
+    if fmt in STATEMENT_FORMATS:
         if kind == "invoices":
             raise FileRejected(f"{path.name} is a bank statement: it holds payments, not invoices")
-        rows = iter_camt053(path) if fmt == "camt053" else iter_mt940(path)
-        return _Plan(fmt, "payments", rows, None)
+        return _Plan(fmt, "payments", iter_statement(path, fmt), None)
     if fmt == "xlsx":
         headers = xlsx_headers(path, sheet=mapping.sheet)
     else:
@@ -127,7 +171,7 @@ def _validate(plan: _Plan, row: RawRow) -> tuple[InvoiceIn | PaymentReceived | N
     if plan.mapping is not None:
         values, problems = plan.mapping.apply(plan.kind, row.values)
     else:
-        values, problems = row.values, []
+        values, problems = row.values, list(row.errors)
     errors = [FieldError(path, message) for path, message in problems]
     model: type[InvoiceIn] | type[PaymentReceived] = InvoiceIn if plan.kind == "invoices" else PaymentReceived
     try:
@@ -135,8 +179,25 @@ def _validate(plan: _Plan, row: RawRow) -> tuple[InvoiceIn | PaymentReceived | N
     except ValidationError as exc:
         failed = {e.path for e in errors}
         errors += [e for e in validation_errors(exc) if e.path not in failed]
+        if plan.kind == "invoices":
+            errors += _customer_errors(values, {e.path for e in errors})
         return None, errors
     return (item, []) if not errors else (None, errors)
+
+
+def _customer_errors(values: dict[str, Any], failed: set[str]) -> list[FieldError]:
+    """The contact data errors standardisation finds, so a row with a bad amount AND a bad
+    phone reports both (standardisation otherwise only runs on rows that validate)."""
+    customer = values.get("customer")
+    if not isinstance(customer, dict):
+        return []
+    try:
+        CustomerIn.model_validate(customer).standardised()
+    except ValidationError:
+        return []  # already reported field by field
+    except StandardisationError as exc:
+        return [] if exc.field in failed else [FieldError(exc.field, exc.message)]
+    return []
 
 
 def _with_columns(plan: _Plan, errors: list[FieldError]) -> list[FieldError]:
@@ -161,8 +222,10 @@ def import_file(
     chunk_size: int = 1000,
     progress: Callable[[ImportSummary], None] | None = None,
     keep_results: bool = False,
+    tenant: str | None = None,
 ) -> ImportSummary:
-    """Import ``path`` for ``source``; write one report line per row to ``report`` (CSV)."""
+    """Import ``path`` for ``source`` into ``tenant`` (default: the platform's); write one
+    report line per row to ``report`` (CSV: row,status,id,reason)."""
     started = time.perf_counter()
     plan = _plan(path, kind, mapping or load_mapping(source))
     summary = ImportSummary(file=path.name, source=source, kind=plan.kind, format=plan.format)
@@ -170,11 +233,13 @@ def import_file(
     if writer is not None:
         writer.writerow(REPORT_HEADER)
     for chunk in _chunks(plan.rows, chunk_size):
-        results = _import_chunk(ctx, plan, source, chunk, correlation_id=f"file:{source}:{path.name}")
+        results = _import_chunk(
+            ctx, plan, source, chunk, correlation_id=f"file:{source}:{path.name}", tenant=tenant
+        )
         for result in results:
             summary.count(result)
             if writer is not None:
-                writer.writerow((result.index, result.status, result.id or "", result.reason))
+                writer.writerow((result.index, result.status, result.id or "", report_reason(result)))
         if keep_results:
             summary.results.extend(results)
         summary.seconds = time.perf_counter() - started
@@ -203,12 +268,26 @@ def _row_id(plan: _Plan, row: RawRow) -> str | None:
 
 
 def _import_chunk(
-    ctx: ServiceContext, plan: _Plan, source: str, chunk: list[RawRow], *, correlation_id: str
+    ctx: ServiceContext,
+    plan: _Plan,
+    source: str,
+    chunk: list[RawRow],
+    *,
+    correlation_id: str,
+    tenant: str | None,
 ) -> list[ItemResult]:
     results: dict[int, ItemResult] = {}
     invoices: list[tuple[int, InvoiceIn]] = []
     payments: list[tuple[int, PaymentReceived]] = []
+    returns: list[tuple[int, StatementLine]] = []
     for row in chunk:
+        line = row.statement
+        if line is not None and not row.errors and line.movement != "credit":
+            if line.movement == "return":
+                returns.append((row.number, line))
+            else:
+                results[row.number] = not_a_payment(row.number, line)
+            continue
         item, errors = _validate(plan, row)
         if item is None:
             results[row.number] = ItemResult(
@@ -218,8 +297,12 @@ def _import_chunk(
             invoices.append((row.number, item))
         else:
             payments.append((row.number, item))
-    with ctx.unit_of_work(correlation_id=correlation_id) as uow:
+    with ctx.unit_of_work(correlation_id=correlation_id, tenant=tenant) as uow:
         accepted = ingest_invoices(uow, source, invoices) + ingest_payments(uow, source, payments)
+        if plan.format in STATEMENT_FORMATS:
+            lines = {row.number: row.statement for row in chunk if row.statement is not None}
+            remember_credits(uow, source, [(lines[r.index], r) for r in accepted if r.index in lines])
+            accepted += settle_returns(uow, source, returns)
     for result in accepted:
         results[result.index] = (
             ItemResult(

@@ -13,7 +13,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from services.ingest.adapters.files import detect_format, iter_camt053, iter_mt940
+from services.ingest.adapters.files import detect_format, iter_statement
 from services.ingest.domain.mapping import load_mapping
 from services.ingest.service_layer.files import FileRejected, import_file
 
@@ -85,20 +85,45 @@ def test_kind_is_detected_from_the_headers() -> None:
         mapping.detect_kind(["a", "b"])
 
 
-def test_bank_statements_yield_credit_entries_only() -> None:
-    camt = list(iter_camt053(FIXTURES / "camt053.xml"))
+def test_bank_statements_yield_every_entry_with_what_it_is() -> None:
+    camt = list(iter_statement(FIXTURES / "camt053.xml", "camt053"))
     assert detect_format(FIXTURES / "camt053.xml") == "camt053"
-    assert [r.values["payment_id"] for r in camt] == ["BANK-REF-1", "ZERO-1", "STMT-2026-01-05-4"]
+    assert [(r.values["payment_id"], r.statement.movement) for r in camt if r.statement] == [
+        ("BANK-REF-1", "credit"),
+        ("FEE-1", "debit"),
+        ("ZERO-1", "credit"),
+        (camt[3].values["payment_id"], "credit"),
+    ]
+    assert camt[3].values["payment_id"].startswith("BS-")  # EndToEndId NOTPROVIDED, no bank reference
     assert camt[0].values["payer_name"] == "JUAN PEREZ"
     assert camt[0].values["reference"] == "PAGO POLIZA AUTO-1001"
-    assert camt[2].values["reference"] == "INV-2002"
-    mt = list(iter_mt940(FIXTURES / "statement.mt940"))
+    assert camt[3].values["reference"] == "INV-2002"
+    mt = list(iter_statement(FIXTURES / "statement.mt940", "mt940"))
     assert detect_format(FIXTURES / "statement.mt940") == "mt940"
-    assert [(r.values["payment_id"], r.values["amount"]) for r in mt] == [
-        ("BANKREF1", "150000.00"),
-        ("STMT-0001-3", "75000.50"),
+    assert [(r.values["amount"], r.statement.movement) for r in mt if r.statement] == [
+        ("150000.00", "credit"),
+        ("20000.00", "debit"),
+        ("75000.50", "credit"),
     ]
+    assert mt[0].values["payment_id"] == "BANKREF1"
+    assert mt[2].values["payment_id"].startswith("BS-")  # NONREF: a fingerprint, never "NONREF"
     assert "INV-1001" in mt[0].values["reference"]
+
+
+def test_a_rejected_row_lists_every_error(make_platform, tmp_path: Path) -> None:
+    ctx = make_platform(["ingest"]).context("ingest")
+    path = write_csv(
+        tmp_path / "cartera.csv",
+        POLIZAS_HEADER,
+        [polizas_row("F1", amount="x", due="31/02/2026", phone="12")],
+    )
+    report = io.StringIO()
+    summary = import_file(ctx, path, source="core_polizas", report=report, keep_results=True)
+    assert summary.rejected == 1
+    assert [e.path for e in summary.results[0].errors] == ["amount", "due_on", "customer.phone"]
+    (line,) = list(csv.DictReader(io.StringIO(report.getvalue())))
+    reason = line["reason"]
+    assert reason.startswith("amount:") and "; due_on:" in reason and "; customer.phone:" in reason
 
 
 def test_csv_import_reports_every_row_and_emits_only_valid_new_ones(make_platform, tmp_path: Path) -> None:
@@ -171,9 +196,12 @@ def test_bank_statement_import_rejects_zero_amounts(make_platform) -> None:
     summary = import_file(ctx, FIXTURES / "camt053.xml", source="bancolombia", keep_results=True)
     assert [(r.index, r.status) for r in summary.results] == [
         (1, "accepted"),
+        (2, "rejected"),  # a fee: reported, not a debtor payment
         (3, "rejected"),
         (4, "accepted"),
     ]
+    assert (summary.rejected, summary.not_payments, summary.needs_attention) == (2, 1, 1)
+    assert summary.results[2].errors[0].path == "amount"
     events = outbox_events(ctx)
     assert all("account_id" not in e["data"] for e in events)
     assert events[0]["subject"] == "unidentified:BANK-REF-1"
@@ -198,10 +226,20 @@ def test_cli_imports_with_progress_and_report(make_platform, tmp_path: Path, mon
         app,
         ["ingest", "file", str(FIXTURES / "statement.mt940"), "--source", "banco_y", "--report", str(report)],
     )
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout.strip().splitlines()[-1])["accepted"] == 2
-    assert report.read_text().splitlines()[0] == "row,status,id,reason"
+    assert result.exit_code == 0, result.output  # the fee is reported, it needs nobody
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (summary["accepted"], summary["rejected"], summary["not_payments"]) == (2, 1, 1)
+    lines = report.read_text().splitlines()
+    assert lines[0] == "row,status,id,reason"
+    assert lines[2].startswith("2,rejected,BS-") and "not a debtor payment: debit of 20000.00 COP" in lines[2]
     with ctx.sessions() as session:
         assert session.execute(select(func.count()).select_from(ctx.spec.tables.outbox)).scalar_one() == 2
-    topics = {e["data"]["payment_id"]: e["type"] for e in outbox_events(ctx)}
-    assert topics == {"BANKREF1": "cobranza.payment.received", "STMT-0001-3": "cobranza.payment.received"}
+    events = outbox_events(ctx)
+    assert {e["type"] for e in events} == {"cobranza.payment.received"}
+    assert events[0]["data"]["payment_id"] == "BANKREF1"
+
+    returns = CliRunner().invoke(
+        app,
+        ["ingest", "file", str(FIXTURES / "statements" / "camt053_returns.xml"), "--source", "banco_y"],
+    )
+    assert returns.exit_code == 3  # returns whose original nobody knows need a person
