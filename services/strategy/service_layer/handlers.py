@@ -52,8 +52,6 @@ from services.strategy.domain.promises import (
 
 PROMISE_TIMER = "promise_deadline"
 CONTACT_TIMER = "contact_step"
-MOVES_COUNTED_CASH = "credit_balance"
-"""payment.applied rule for credit used or freed: cash already counted when it first arrived."""
 
 
 def _key(*parts: str) -> str:
@@ -148,12 +146,12 @@ def on_payment_applied(event: DecodedEvent[PaymentApplied], uow: UnitOfWork) -> 
     """Cash reconciliation put on the account counts toward its open promises in that currency.
 
     The cash of a payment is what its first application put on the account (on invoices plus
-    the credit it left), whether matched at once, from suspense or by hand. A ``credit_balance``
-    application only moves that cash between credit and invoices, so it adds nothing.
+    the credit it left), whether matched at once, from suspense (by an invoice or a customer
+    link, even as plain credit) or by hand. Later applications of the same payment only move
+    that cash between credit and invoices (credit used by a new invoice, freed by a cancelled
+    one), so they add nothing: the payment is counted once, keyed by (tenant, payment id).
     """
     applied = event.payload
-    if applied.rule == MOVES_COUNTED_CASH:
-        return
     cash = applied.amount_applied + applied.credit_created
     if cash <= 0:
         return

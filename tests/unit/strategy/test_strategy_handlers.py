@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
-from services.strategy.adapters.orm import contacts, promises
+from services.strategy.adapters.orm import consents, contacts, promises
 
 BOG = ZoneInfo("America/Bogota")
 _seq = iter(range(1, 10_000))
@@ -203,6 +203,17 @@ def test_promise_kept_by_a_transfer_matched_later_from_suspense(make_platform) -
     platform.advance_to(datetime(2026, 2, 1, tzinfo=UTC))
     assert [k["promise_id"] for k in emitted(platform, Topics.PROMISES, "cobranza.promise.kept")] == ["P1"]
     assert emitted(platform, Topics.PROMISES, "cobranza.promise.broken") == []
+
+
+def test_parked_payment_placed_as_credit_by_a_customer_link_counts(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
+    platform.advance_to(t0)
+    platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
+    placed = {**applied("X1", "0", "2026-01-07", rule="credit_balance", credit="100000"), "allocations": []}
+    pay(platform, placed, t0)
+    platform.run_until_quiet()
+    assert promise_row(platform).status == "kept"
 
 
 def test_credit_moved_by_reconciliation_is_not_counted_twice(make_platform) -> None:
@@ -399,7 +410,7 @@ def test_invoice_plans_a_pre_due_reminder(make_platform) -> None:
     assert datetime.fromisoformat(due[0]["scheduled_for"]) == datetime(2026, 1, 17, 9, tzinfo=BOG)
 
 
-def test_api_shows_promises_and_contact_plan(make_platform) -> None:
+def test_api_shows_promises_and_contact_plan_of_the_callers_tenant_only(make_platform) -> None:
     from fastapi.testclient import TestClient
 
     from libs.runtime.http import create_app
@@ -407,12 +418,21 @@ def test_api_shows_promises_and_contact_plan(make_platform) -> None:
     platform = make_platform(["strategy"])
     t0 = datetime(2026, 1, 14, 15, tzinfo=UTC)
     platform.advance_to(t0)
-    platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
+    platform.publish(env("cobranza.promise.made", PROMISE, t0, tenant="aseguradora_a"), Topics.PROMISES)
+    pay(platform, applied("X1", "40000", "2026-01-14"), t0, tenant="aseguradora_a")
     platform.run_until_quiet()
     client = TestClient(create_app(platform.context("strategy")))
-    [promise] = client.get("/v1/accounts/A1/promises").json()
-    assert (promise["promise_id"], promise["status"]) == ("P1", "open")
-    assert client.get("/v1/accounts/A1/contacts").json() == []
+    tenant_a = {"X-Cobranza-Tenant": "aseguradora_a"}
+    [promise] = client.get("/v1/accounts/A1/promises", headers=tenant_a).json()
+    assert (promise["promise_id"], promise["status"], promise["paid_amount"]) == ("P1", "open", "40000.0000")
+    assert promise["payments"] == [{"payment_id": "X1", "amount": "40000.0000"}]
+    assert client.get("/v1/accounts/A1/contacts", headers=tenant_a).json() == []
+    # the same account id in another tenant (or the default one) is another account: unknown here
+    assert client.get("/v1/accounts/A1/promises").status_code == 404
+    assert client.get("/v1/accounts/A1/contacts", headers={"X-Cobranza-Tenant": "otra"}).status_code == 404
+    bad = client.get("/v1/accounts/A%001/promises", headers=tenant_a)
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["path", "account_id"]
 
 
 def test_current_account_gets_no_dunning_until_it_is_overdue(make_platform) -> None:
@@ -457,3 +477,140 @@ def test_current_account_gets_no_dunning_until_it_is_overdue(make_platform) -> N
     before = len(emitted(platform, Topics.CONTACTS, "cobranza.contact.due"))
     platform.advance_to(datetime(2026, 6, 1, tzinfo=UTC))
     assert len(emitted(platform, Topics.CONTACTS, "cobranza.contact.due")) == before
+
+
+def aged_event(
+    bucket: str, dpd: int, currency: str, stage: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "account_id": "A1",
+        "bucket": bucket,
+        "days_past_due": dpd,
+        "overdue_amount": "0" if dpd == 0 else "100",
+        "currency": currency,
+        **extra,
+    }
+    if stage is not None:
+        body["stage"] = stage
+    return body
+
+
+def plan(platform, tenant: str = "default") -> list[Any]:
+    with platform.context("strategy").sessions() as session:
+        return list(
+            session.execute(
+                select(contacts)
+                .where(contacts.c.tenant_id == tenant, contacts.c.kind == "dunning")
+                .order_by(contacts.c.currency, contacts.c.planned_for)
+            )
+        )
+
+
+def test_usd_turning_current_does_not_cancel_cop_dunning(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 14, 10, tzinfo=BOG)
+    platform.advance_to(t0)
+    platform.publish(
+        env("cobranza.account.aged", aged_event("dpd_1_30", 1, "COP", "early"), t0), Topics.ACCOUNTS
+    )
+    platform.publish(
+        env("cobranza.account.aged", aged_event("dpd_1_30", 1, "USD", "early"), t0), Topics.ACCOUNTS
+    )
+    platform.run_until_quiet()
+    assert {(c.currency, c.status) for c in plan(platform)} == {("COP", "planned"), ("USD", "planned")}
+
+    cured = aged_event("current", 0, "USD", "current", previous_bucket="dpd_1_30")
+    platform.publish(env("cobranza.account.aged", cured, t0), Topics.ACCOUNTS)
+    platform.run_until_quiet()
+    statuses = {(c.currency, c.step): (c.status, c.reason) for c in plan(platform)}
+    assert statuses[("USD", "sms_mora")] == ("cancelled", "USD balance is current")
+    assert statuses[("COP", "sms_mora")] == ("planned", None)
+    platform.advance_to(datetime(2026, 3, 1, tzinfo=BOG))
+    steps = [d["step"] for d in emitted(platform, Topics.CONTACTS, "cobranza.contact.due")]
+    assert "sms_mora" in steps and "llamada" in steps  # COP dunning went on
+
+
+def test_open_promise_in_one_currency_does_not_hold_the_other_currencys_dunning(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 14, 10, tzinfo=BOG)
+    platform.advance_to(t0)
+    usd_promise = {**PROMISE, "amount": "50", "currency": "USD", "due_on": "2026-06-30"}
+    platform.publish(env("cobranza.promise.made", usd_promise, t0), Topics.PROMISES)
+    platform.publish(
+        env("cobranza.account.aged", aged_event("dpd_1_30", 1, "COP", "early"), t0), Topics.ACCOUNTS
+    )
+    platform.publish(
+        env("cobranza.account.aged", aged_event("dpd_1_30", 1, "USD", "early"), t0), Topics.ACCOUNTS
+    )
+    platform.advance_to(datetime(2026, 1, 20, tzinfo=BOG))
+    by_currency = {(c.currency, c.step): (c.status, c.reason) for c in plan(platform)}
+    assert by_currency[("USD", "aviso_mora")] == ("skipped", "an open promise to pay in USD")
+    assert by_currency[("COP", "aviso_mora")][0] == "due"
+
+
+BUCKETS_AL_DIA = """
+buckets:
+  - {name: current, min_dpd: 0, max_dpd: 0, stage: current}
+  - {name: late, min_dpd: 1, max_dpd: null, stage: late}
+tenants:
+  aseguradora_x:
+    buckets:
+      - {name: al_dia, min_dpd: 0, max_dpd: 0, stage: current}
+      - {name: current, min_dpd: 1, max_dpd: 30, stage: early}
+      - {name: mora, min_dpd: 31, max_dpd: null, stage: late}
+"""
+
+
+def test_renamed_current_bucket_cures_from_the_tenants_scheme_when_the_event_has_no_stage(
+    make_platform, tmp_path
+) -> None:
+    """Before: cure was the literal bucket name ``current``: ``al_dia`` never cured, ``current`` (1-30) did."""
+    (tmp_path / "aging.yaml").write_text(BUCKETS_AL_DIA, encoding="utf-8")
+    platform = make_platform(["strategy"])
+    platform.context("strategy").extras["config_dir"] = str(tmp_path)
+    t0 = datetime(2026, 1, 14, 10, tzinfo=BOG)
+    platform.advance_to(t0)
+    tenant = "aseguradora_x"
+    # this tenant's bucket named "current" is 1-30 days past due: overdue, not cured
+    overdue = aged_event("current", 5, "COP", previous_bucket="al_dia")
+    platform.publish(env("cobranza.account.aged", overdue, t0, tenant=tenant), Topics.ACCOUNTS)
+    platform.run_until_quiet()
+    assert {c.status for c in plan(platform, tenant)} == {"planned"}
+    cured = aged_event("al_dia", 0, "COP", previous_bucket="current")
+    platform.publish(env("cobranza.account.aged", cured, t0, tenant=tenant), Topics.ACCOUNTS)
+    platform.run_until_quiet()
+    assert {(c.status, c.reason) for c in plan(platform, tenant)} == {("cancelled", "COP balance is current")}
+    platform.advance_to(datetime(2026, 3, 1, tzinfo=BOG))
+    assert emitted(platform, Topics.CONTACTS, "cobranza.contact.due", tenant) == []
+
+
+def test_stage_on_the_event_decides_cure_whatever_the_bucket_is_called(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 14, 10, tzinfo=BOG)
+    platform.advance_to(t0)
+    platform.publish(
+        env("cobranza.account.aged", aged_event("mora_1", 3, "COP", "early"), t0), Topics.ACCOUNTS
+    )
+    platform.run_until_quiet()
+    platform.publish(
+        env("cobranza.account.aged", aged_event("al_dia", 0, "COP", "current"), t0), Topics.ACCOUNTS
+    )
+    platform.run_until_quiet()
+    assert {c.status for c in plan(platform)} == {"cancelled"}
+
+
+def test_customer_keyed_by_customer_id_reaches_every_account_in_its_payload(make_platform) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 10, 16, tzinfo=BOG)
+    platform.advance_to(t0)
+    customer = {**CUSTOMER, "account_ids": ["A1", "A2"]}
+    platform.publish(env("cobranza.customer.upserted", customer, t0, subject="C1"), Topics.CUSTOMERS)
+    platform.run_until_quiet()
+    with platform.context("strategy").sessions() as session:
+        rows = session.execute(select(consents).order_by(consents.c.account_id, consents.c.channel)).all()
+    assert [(r.account_id, r.channel, r.consent) for r in rows] == [
+        ("A1", "email", True),
+        ("A1", "sms", False),
+        ("A2", "email", True),
+        ("A2", "sms", False),
+    ]
