@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from libs.platform.demo.cli import demo_app
 from libs.platform.registry import SERVICE_NAMES, available_specs, load_spec
 from libs.runtime.settings import PlatformSettings
 
@@ -24,6 +25,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
 app.add_typer(topics_app, name="topics")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(demo_app, name="demo")
 
 
 def _settings() -> PlatformSettings:
