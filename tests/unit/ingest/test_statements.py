@@ -27,9 +27,9 @@ def outbox_events(ctx) -> list[dict]:  # type: ignore[no-untyped-def]
         return [json.loads(v) for v in values]
 
 
-def report_of(ctx, path: Path, source: str = "banco") -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+def report_of(ctx, path: Path, source: str = "banco", tenant: str | None = None) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
     out = io.StringIO()
-    import_file(ctx, path, source=source, report=out)
+    import_file(ctx, path, source=source, report=out, tenant=tenant)
     lines = out.getvalue().splitlines()
     assert lines[0] == "row,status,id,reason"
     return list(csv.DictReader(io.StringIO(out.getvalue())))
@@ -249,3 +249,111 @@ def test_statement_lines_carry_positions_for_every_batched_transaction() -> None
     path = STATEMENTS / "camt053_sepa_collection.xml"
     lines = [row.statement for row in iter_statement(path, "camt053")]
     assert [line.position for line in lines if line is not None] == ["1.1", "1.2", "1.3", "2", "3", "4", "5"]
+
+
+CAMT_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>
+<GrpHdr><MsgId>M</MsgId><CreDtTm>2026-02-02T20:00:00Z</CreDtTm></GrpHdr>
+<Stmt><Id>{stmt}</Id><CreDtTm>{day}T20:00:00Z</CreDtTm>
+<Acct><Id><IBAN>ES9121000418450200051332</IBAN></Id><Ccy>EUR</Ccy></Acct>
+{entries}
+</Stmt></BkToCstmrStmt></Document>"""
+ENTRY = """<Ntry><Amt Ccy="EUR">{amount}</Amt><CdtDbtInd>{side}</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>
+<BookgDt><Dt>{day}</Dt></BookgDt><AcctSvcrRef>{ref}</AcctSvcrRef>
+<NtryDtls><TxDtls><Refs>{refs}</Refs>{extra}</TxDtls></NtryDtls></Ntry>"""
+
+
+def camt(tmp_path: Path, name: str, day: str, *entries: str) -> Path:
+    path = tmp_path / name
+    path.write_text(CAMT_TEMPLATE.format(stmt=name, day=day, entries="".join(entries)), encoding="utf-8")
+    return path
+
+
+def entry(amount: str, side: str, ref: str, refs: str, day: str = "2026-02-02", extra: str = "") -> str:
+    return ENTRY.format(amount=amount, side=side, ref=ref, refs=refs, day=day, extra=extra)
+
+
+def test_return_in_the_same_statement_as_its_credit_and_by_mandate_and_amount(
+    make_platform, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    ctx = make_platform(["ingest"]).context("ingest")
+    path = camt(
+        tmp_path,
+        "S1",
+        "2026-02-02",
+        entry("30.00", "CRDT", "NONREF", "<EndToEndId>NOTPROVIDED</EndToEndId><MndtId>M-1</MndtId>"),
+        entry("45.00", "CRDT", "NONREF", "<EndToEndId>NOTPROVIDED</EndToEndId><MndtId>M-1</MndtId>"),
+        entry(
+            "45.00",
+            "DBIT",
+            "R-1",
+            "<EndToEndId>NOTPROVIDED</EndToEndId><MndtId>M-1</MndtId>",
+            extra="<RtrInf><Rsn><Cd>AC04</Cd></Rsn></RtrInf>",
+        ),
+    )
+    rows = report_of(ctx, path)
+    assert [r["status"] for r in rows] == ["accepted", "accepted", "accepted"]
+    assert rows[2]["id"] == rows[1]["id"]  # the mandate's 45.00 collection, not its 30.00 one
+    assert set(reversed_(ctx)) == {rows[1]["id"]}
+
+
+def test_reversal_found_by_the_bank_reference_of_the_original(make_platform, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ctx = make_platform(["ingest"]).context("ingest")
+    credit = camt(tmp_path, "S1", "2026-02-02", entry("10.00", "CRDT", "BK-77", ""))
+    report_of(ctx, credit)
+    reversal = camt(
+        tmp_path,
+        "S2",
+        "2026-02-03",
+        entry("10.00", "DBIT", "BK-77", "", day="2026-02-03").replace(
+            "<CdtDbtInd>DBIT</CdtDbtInd>", "<CdtDbtInd>DBIT</CdtDbtInd><RvslInd>true</RvslInd>"
+        ),
+    )
+    (row,) = report_of(ctx, reversal)
+    assert (row["status"], row["id"]) == ("accepted", "BK-77")
+    assert reversed_(ctx)["BK-77"]["reason"] == "bank_error"  # a reversal without a return reason
+
+
+def test_returns_only_find_payments_of_their_own_tenant(make_platform) -> None:
+    ctx = make_platform(["ingest"]).context("ingest")
+    day1 = STATEMENTS / "mt940_startumse_day1.sta"
+    day2 = STATEMENTS / "mt940_startumse_day2.sta"
+    a = report_of(ctx, day1, tenant="aseguradora-a")
+    assert [r["status"] for r in report_of(ctx, day1, tenant="aseguradora-b")] == [r["status"] for r in a]
+    # tenant c never collected the premium: its return names tenant a's payment, and must not touch it
+    rows_c = report_of(ctx, day2, tenant="aseguradora-c")
+    assert rows_c[1]["status"] == "rejected" and rows_c[1]["reason"].startswith("return, original not found")
+    rows_a = report_of(ctx, day2, tenant="aseguradora-a")
+    assert (rows_a[1]["status"], rows_a[1]["id"]) == ("accepted", a[1]["id"])
+    tenants = {(e["tenantid"], e["type"]) for e in outbox_events(ctx)}
+    assert ("aseguradora-a", "cobranza.payment.reversed") in tenants
+    assert ("aseguradora-c", "cobranza.payment.reversed") not in tenants
+
+
+def test_post_files_gives_the_same_report_as_the_cli(make_platform) -> None:
+    from fastapi.testclient import TestClient
+
+    from libs.runtime.http import create_app
+
+    platform = make_platform(["ingest"])
+    client = TestClient(create_app(platform.context("ingest")))
+    content = (STATEMENTS / "camt053_sepa_collection.xml").read_bytes()
+    response = client.post(
+        "/v1/files", files={"file": ("extracto.xml", content, "application/xml")}, data={"source": "banco"}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["format"], body["accepted"], body["rejected"], body["not_payments"]) == ("camt053", 4, 3, 2)
+    expected = report_of(
+        platform.context("ingest"), STATEMENTS / "camt053_sepa_collection.xml", tenant="fresh"
+    )
+    assert [(str(r["row"]), r["status"], r["id"], r["reason"] or "") for r in body["report"]] == [
+        (r["row"], r["status"], r["id"], r["reason"]) for r in expected
+    ]
+    batch = body["report"][3]
+    assert batch["errors"] == [
+        {
+            "path": "amount",
+            "message": "the batch's 2 transactions add up to 220.00 EUR, the entry books 250.00 EUR",
+        }
+    ]
