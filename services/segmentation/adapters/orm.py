@@ -1,4 +1,8 @@
-"""segmentation's tables (schema ``segmentation``)."""
+"""segmentation's tables (schema ``segmentation``).
+
+Every key starts with ``tenant_id``: the same account, invoice or payment id in
+two tenants is two rows, and every query filters by the tenant.
+"""
 
 from __future__ import annotations
 
@@ -25,8 +29,8 @@ metadata = MetaData(schema="segmentation")
 accounts = Table(
     "accounts",
     metadata,
+    Column("tenant_id", String(64), primary_key=True),
     Column("account_id", String(128), primary_key=True),
-    Column("tenant", String(64), nullable=False, index=True),
     Column("currency", String(3), nullable=False),
     Column("timezone", String(64), nullable=False, server_default="America/Bogota"),
     Column("customer_id", String(128)),
@@ -40,6 +44,7 @@ accounts = Table(
     Column("first_issued_on", Date),
     Column("total_balance", Numeric(18, 4), nullable=False, server_default="0"),
     Column("bucket", String(32), nullable=False, server_default="current"),
+    Column("stage", String(32), comment="the bucket's stage in the tenant's scheme, as aging announced it"),
     Column("days_past_due", Integer, nullable=False, server_default="0"),
     Column("aged_on", Date),
     Column("overdue_balance", Numeric(18, 4), nullable=False, server_default="0"),
@@ -59,51 +64,60 @@ accounts = Table(
 invoices = Table(
     "invoices",
     metadata,
+    Column("tenant_id", String(64), primary_key=True),
     Column("invoice_id", String(128), primary_key=True),
-    Column("account_id", String(128), nullable=False, index=True),
+    Column("account_id", String(128), nullable=False),
     Column("amount", Numeric(18, 4), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("issued_on", Date, nullable=False),
     Column("due_on", Date, nullable=False),
     Column("cancelled", Boolean, nullable=False, server_default="false"),
+    Index("ix_segmentation_invoices_account", "tenant_id", "account_id"),
 )
 
 payments = Table(
     "payments",
     metadata,
+    Column("tenant_id", String(64), primary_key=True),
     Column("payment_id", String(128), primary_key=True),
-    Column("account_id", String(128), nullable=False, index=True),
+    Column("account_id", String(128), nullable=False),
     Column("amount", Numeric(18, 4), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("received_on", Date, nullable=False),
     Column("on_time", Boolean, nullable=False),
     Column("reversed", Boolean, nullable=False, server_default="false"),
+    Index("ix_segmentation_payments_account", "tenant_id", "account_id"),
 )
 
 aging_history = Table(
     "aging_history",
     metadata,
+    Column("tenant_id", String(64), primary_key=True),
     Column("event_id", String(200), primary_key=True),
     Column("account_id", String(128), nullable=False),
     Column("effective_on", Date, nullable=False),
     Column("bucket", String(32), nullable=False),
+    Column("stage", String(32)),
     Column("days_past_due", Integer, nullable=False),
     Column("overdue_amount", Numeric(18, 4), nullable=False),
-    Index("ix_aging_history_account", "account_id", "effective_on"),
+    Index("ix_aging_history_account", "tenant_id", "account_id", "effective_on"),
 )
 
 promise_outcomes = Table(
     "promise_outcomes",
     metadata,
+    Column("tenant_id", String(64), primary_key=True),
     Column("promise_id", String(128), primary_key=True),
-    Column("account_id", String(128), nullable=False, index=True),
+    Column("account_id", String(128), nullable=False),
     Column("outcome", String(8), nullable=False),
     Column("due_on", Date, nullable=False),
+    Index("ix_segmentation_promise_outcomes_account", "tenant_id", "account_id"),
 )
 
 segment_history = Table(
     "segment_history",
     metadata,
+    Column("tenant_id", String(64), primary_key=True),
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("account_id", String(128), nullable=False),
     Column("segment", String(64), nullable=False),
@@ -112,13 +126,13 @@ segment_history = Table(
     Column("rules_version", String(64), nullable=False),
     Column("reasons", JSONB, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
-    Index("ix_segment_history_account", "account_id", "id"),
+    Index("ix_segment_history_account", "tenant_id", "account_id", "id"),
 )
 
 rule_sets = Table(
     "rule_sets",
     metadata,
-    Column("tenant", String(64), primary_key=True),
+    Column("tenant_id", String(64), primary_key=True),
     Column("version", String(64), primary_key=True),
     Column("document", JSONB, nullable=False),
     Column("checksum", String(64), nullable=False),
@@ -131,7 +145,7 @@ rule_sets = Table(
 models = Table(
     "models",
     metadata,
-    Column("tenant", String(64), primary_key=True),
+    Column("tenant_id", String(64), primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("trained_at", DateTime(timezone=True), nullable=False),
     Column("auc", Float, nullable=False),

@@ -37,6 +37,7 @@ def state_from_row(row: Row[Any] | Any) -> AccountState:
         total_balance=Decimal(row.total_balance),
         overdue_balance=Decimal(row.overdue_balance),
         bucket=row.bucket,
+        stage=row.stage,
         days_past_due=row.days_past_due,
         aged_on=row.aged_on,
         product_line=row.product_line,
@@ -54,23 +55,28 @@ def state_from_row(row: Row[Any] | Any) -> AccountState:
     )
 
 
-def account_row(session: Session, account_id: str, *, lock: bool = False) -> Row[Any] | None:
-    stmt = select(accounts).where(accounts.c.account_id == account_id)
+def account_row(session: Session, tenant: str, account_id: str, *, lock: bool = False) -> Row[Any] | None:
+    stmt = select(accounts).where(accounts.c.tenant_id == tenant, accounts.c.account_id == account_id)
     if lock:
         stmt = stmt.with_for_update()
     return session.execute(stmt).first()
 
 
-def refresh_aggregates(session: Session, account_id: str) -> None:
+def refresh_aggregates(session: Session, tenant: str, account_id: str) -> None:
     """Recompute the account's balances and counters from its stored facts (one statement).
 
     Balances count money in the account's currency only (its first currency);
     facts in other currencies are stored but not added to it.
     """
-    currency = select(accounts.c.currency).where(accounts.c.account_id == account_id).scalar_subquery()
+    currency = (
+        select(accounts.c.currency)
+        .where(accounts.c.tenant_id == tenant, accounts.c.account_id == account_id)
+        .scalar_subquery()
+    )
     billed = (
         select(func.coalesce(func.sum(invoices.c.amount), 0))
         .where(
+            invoices.c.tenant_id == tenant,
             invoices.c.account_id == account_id,
             invoices.c.cancelled.is_(False),
             invoices.c.currency == currency,
@@ -80,6 +86,7 @@ def refresh_aggregates(session: Session, account_id: str) -> None:
     paid = (
         select(func.coalesce(func.sum(payments.c.amount), 0))
         .where(
+            payments.c.tenant_id == tenant,
             payments.c.account_id == account_id,
             payments.c.reversed.is_(False),
             payments.c.currency == currency,
@@ -88,25 +95,37 @@ def refresh_aggregates(session: Session, account_id: str) -> None:
     )
     last_paid = (
         select(func.max(payments.c.received_on))
-        .where(payments.c.account_id == account_id, payments.c.reversed.is_(False))
+        .where(
+            payments.c.tenant_id == tenant,
+            payments.c.account_id == account_id,
+            payments.c.reversed.is_(False),
+        )
         .scalar_subquery()
     )
     first_issued = (
         select(func.min(invoices.c.issued_on))
-        .where(invoices.c.account_id == account_id, invoices.c.cancelled.is_(False))
+        .where(
+            invoices.c.tenant_id == tenant,
+            invoices.c.account_id == account_id,
+            invoices.c.cancelled.is_(False),
+        )
         .scalar_subquery()
     )
 
     def promises(outcome: str) -> Any:
         return (
             select(func.count())
-            .where(promise_outcomes.c.account_id == account_id, promise_outcomes.c.outcome == outcome)
+            .where(
+                promise_outcomes.c.tenant_id == tenant,
+                promise_outcomes.c.account_id == account_id,
+                promise_outcomes.c.outcome == outcome,
+            )
             .scalar_subquery()
         )
 
     session.execute(
         update(accounts)
-        .where(accounts.c.account_id == account_id)
+        .where(accounts.c.tenant_id == tenant, accounts.c.account_id == account_id)
         .values(
             total_balance=func.greatest(billed - paid, 0),
             last_payment_on=last_paid,
@@ -121,7 +140,7 @@ def load_histories(
     session: Session, account_ids: Sequence[str] | None, tenant: str
 ) -> dict[str, AccountHistory]:
     """Histories of the given accounts (or of every account of the tenant), in date order."""
-    scope = select(accounts.c.account_id).where(accounts.c.tenant == tenant)
+    scope = select(accounts.c.account_id).where(accounts.c.tenant_id == tenant)
     if account_ids is not None:
         scope = scope.where(accounts.c.account_id.in_(account_ids))
     ids = scope.scalar_subquery()
@@ -135,19 +154,21 @@ def load_histories(
     r: Any
     for r in session.execute(
         select(invoices.c.account_id, invoices.c.issued_on, invoices.c.amount)
-        .where(invoices.c.account_id.in_(ids), invoices.c.cancelled.is_(False))
+        .where(
+            invoices.c.tenant_id == tenant, invoices.c.account_id.in_(ids), invoices.c.cancelled.is_(False)
+        )
         .order_by(invoices.c.account_id, invoices.c.issued_on)
     ):
         get(r.account_id).invoices.append((r.issued_on, Decimal(r.amount)))
     for r in session.execute(
         select(payments.c.account_id, payments.c.received_on, payments.c.amount, payments.c.on_time)
-        .where(payments.c.account_id.in_(ids), payments.c.reversed.is_(False))
+        .where(payments.c.tenant_id == tenant, payments.c.account_id.in_(ids), payments.c.reversed.is_(False))
         .order_by(payments.c.account_id, payments.c.received_on, payments.c.payment_id)
     ):
         get(r.account_id).payments.append(PaymentPoint(r.received_on, Decimal(r.amount), r.on_time))
     for r in session.execute(
         select(aging_history)
-        .where(aging_history.c.account_id.in_(ids))
+        .where(aging_history.c.tenant_id == tenant, aging_history.c.account_id.in_(ids))
         .order_by(aging_history.c.account_id, aging_history.c.effective_on, aging_history.c.days_past_due)
     ):
         get(r.account_id).aging.append(
@@ -155,7 +176,7 @@ def load_histories(
         )
     for r in session.execute(
         select(promise_outcomes)
-        .where(promise_outcomes.c.account_id.in_(ids))
+        .where(promise_outcomes.c.tenant_id == tenant, promise_outcomes.c.account_id.in_(ids))
         .order_by(promise_outcomes.c.account_id, promise_outcomes.c.due_on)
     ):
         (get(r.account_id).kept if r.outcome == "kept" else get(r.account_id).broken).append(r.due_on)
@@ -164,20 +185,20 @@ def load_histories(
 
 def active_rule_row(session: Session, tenant: str) -> Row[Any] | None:
     return session.execute(
-        select(rule_sets).where(rule_sets.c.tenant == tenant, rule_sets.c.active.is_(True))
+        select(rule_sets).where(rule_sets.c.tenant_id == tenant, rule_sets.c.active.is_(True))
     ).first()
 
 
 def rule_row(session: Session, tenant: str, version: str) -> Row[Any] | None:
     return session.execute(
-        select(rule_sets).where(rule_sets.c.tenant == tenant, rule_sets.c.version == version)
+        select(rule_sets).where(rule_sets.c.tenant_id == tenant, rule_sets.c.version == version)
     ).first()
 
 
 def deactivate_rules(session: Session, tenant: str) -> None:
     session.execute(
         update(rule_sets)
-        .where(and_(rule_sets.c.tenant == tenant, rule_sets.c.active.is_(True)))
+        .where(and_(rule_sets.c.tenant_id == tenant, rule_sets.c.active.is_(True)))
         .values(active=False)
     )
 
@@ -189,7 +210,7 @@ def active_model(session: Session, tenant: str) -> tuple[int, Any, list[str]] | 
     """(version, estimator, feature names) of the tenant's active model, loaded once per process."""
     row = session.execute(
         select(models.c.version, models.c.features).where(
-            models.c.tenant == tenant, models.c.active.is_(True)
+            models.c.tenant_id == tenant, models.c.active.is_(True)
         )
     ).first()
     if row is None:
@@ -197,20 +218,20 @@ def active_model(session: Session, tenant: str) -> tuple[int, Any, list[str]] | 
     key = (tenant, row.version)
     if key not in _MODEL_CACHE:
         artifact = session.execute(
-            select(models.c.artifact).where(models.c.tenant == tenant, models.c.version == row.version)
+            select(models.c.artifact).where(models.c.tenant_id == tenant, models.c.version == row.version)
         ).scalar_one()
         _MODEL_CACHE[key] = joblib.load(io.BytesIO(artifact))
     return row.version, _MODEL_CACHE[key], list(row.features)
 
 
 def next_model_version(session: Session, tenant: str) -> int:
-    current = session.execute(select(func.max(models.c.version)).where(models.c.tenant == tenant)).scalar()
+    current = session.execute(select(func.max(models.c.version)).where(models.c.tenant_id == tenant)).scalar()
     return int(current or 0) + 1
 
 
 def tenant_account_rows(session: Session, tenant: str) -> Iterable[Row[Any]]:
     return session.execute(
         select(accounts)
-        .where(accounts.c.tenant == tenant, accounts.c.first_issued_on.is_not(None))
+        .where(accounts.c.tenant_id == tenant, accounts.c.first_issued_on.is_not(None))
         .order_by(accounts.c.account_id)
     ).all()

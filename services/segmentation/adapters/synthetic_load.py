@@ -33,8 +33,8 @@ def load_portfolio(
         paid = sum((p.amount for p in h.payments), Decimal(0))
         account_rows.append(
             {
+                "tenant_id": tenant,
                 "account_id": h.account_id,
-                "tenant": tenant,
                 "currency": "COP",
                 "timezone": "America/Bogota",
                 "customer_kind": account.customer_kind,
@@ -56,6 +56,7 @@ def load_portfolio(
         for n, (due_on, amount) in enumerate(account.due_dates):
             invoice_rows.append(
                 {
+                    "tenant_id": tenant,
                     "invoice_id": f"{h.account_id}-I{n}",
                     "account_id": h.account_id,
                     "amount": amount,
@@ -67,6 +68,7 @@ def load_portfolio(
         for n, p in enumerate(h.payments):
             payment_rows.append(
                 {
+                    "tenant_id": tenant,
                     "payment_id": f"{h.account_id}-P{n}",
                     "account_id": h.account_id,
                     "amount": p.amount,
@@ -78,6 +80,7 @@ def load_portfolio(
         for n, a in enumerate(h.aging):
             aging_rows.append(
                 {
+                    "tenant_id": tenant,
                     "event_id": f"{h.account_id}-G{n}",
                     "account_id": h.account_id,
                     "effective_on": a.on,
@@ -90,6 +93,7 @@ def load_portfolio(
             for n, d in enumerate(dates):
                 promise_rows.append(
                     {
+                        "tenant_id": tenant,
                         "promise_id": f"{h.account_id}-{outcome}{n}",
                         "account_id": h.account_id,
                         "outcome": outcome,

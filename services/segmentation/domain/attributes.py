@@ -55,8 +55,9 @@ _BUCKET_STAGE = {
 def stage_for(bucket: str | None, days_past_due: int) -> str:
     """current / early (1-60 dpd) / late (61-180) / residual (>180).
 
-    A bucket with a known name decides; a custom bucket name falls back to the
-    days past due, so a tenant's own bucket scheme still gets a stage.
+    For facts aging announced without a stage: a bucket with a known name
+    decides; a custom bucket name falls back to the days past due. The stage
+    aging announces (from the tenant's scheme) always wins over this guess.
     """
     if bucket in _BUCKET_STAGE:
         return _BUCKET_STAGE[bucket]
@@ -78,6 +79,8 @@ class AccountState:
     total_balance: Decimal = Decimal(0)
     overdue_balance: Decimal = Decimal(0)
     bucket: str = "current"
+    stage: str | None = None
+    """The bucket's stage as aging announced it (its tenant's scheme); None before aging said one."""
     days_past_due: int = 0
     aged_on: date | None = None
     product_line: str | None = None
@@ -94,8 +97,11 @@ class AccountState:
     score: float | None = None
 
     def days_past_due_on(self, today: date) -> int:
-        """Aging reports dpd when the bucket changes; an unpaid account keeps ageing a day a day."""
-        if self.bucket == "current":
+        """Aging reports dpd when the bucket changes; an unpaid account keeps ageing a day a day.
+
+        Every scheme's first bucket is exactly 0 DPD, so 0 means current whatever the bucket's name.
+        """
+        if self.days_past_due <= 0:
             return 0
         if self.aged_on is None:
             return self.days_past_due
@@ -107,7 +113,7 @@ def base_attributes(state: AccountState, today: date) -> dict[str, object]:
     dpd = state.days_past_due_on(today)
     return {
         "bucket": state.bucket,
-        "stage": stage_for(state.bucket, dpd),
+        "stage": state.stage or stage_for(state.bucket, dpd),
         "days_past_due": dpd,
         "overdue_balance": state.overdue_balance,
         "total_balance": state.total_balance,

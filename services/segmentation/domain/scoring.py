@@ -72,7 +72,7 @@ def _aging_as_of(history: AccountHistory, as_of: date) -> AgingPoint | None:
 
 
 def _dpd(point: AgingPoint | None, as_of: date) -> int:
-    if point is None or point.bucket == "current":
+    if point is None or point.days_past_due <= 0:  # every scheme's first bucket is exactly 0 DPD
         return 0
     return point.days_past_due + (as_of - point.on).days
 

@@ -1,20 +1,27 @@
-"""segmentation's REST API: an account's segment, segment totals, what-if previews, rule activation."""
+"""segmentation's REST API: an account's segment, segment totals, what-if previews, rule activation.
+
+Every route answers for the request's tenant (``TenantDep``): another tenant's account is a 404
+and a rule activation changes only that tenant's accounts.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, status
+from fastapi import APIRouter, Body, HTTPException, Path, status
 from sqlalchemy import func, select
 
+from libs.events.types import Identifier
 from libs.runtime.context import ServiceContext
+from libs.runtime.http import TenantDep
 from services.segmentation.adapters import repository as repo
 from services.segmentation.adapters.orm import accounts, models, segment_history
 from services.segmentation.domain.rules import RuleSet, RuleSetError, parse_rules
 from services.segmentation.service_layer.commands import RuleVersionConflict, activate_rules, preview_rules
 
 RulesDocument = Annotated[dict[str, Any], Body(description="a rules document (see docs/segmentation.md)")]
+AccountId = Annotated[Identifier, Path(description="the account, as the tenant's core system names it")]
 
 
 def _parse_or_422(document: dict[str, Any]) -> RuleSet:
@@ -33,17 +40,16 @@ def _money(value: Any) -> str | None:
 
 def router(ctx: ServiceContext) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["segmentation"])
-    tenant = ctx.settings.tenant
 
     @api.get("/accounts/{account_id}/segment")
-    def account_segment(account_id: str) -> dict[str, Any]:
+    def account_segment(account_id: AccountId, tenant: TenantDep) -> dict[str, Any]:
         with ctx.sessions() as session:
-            row = repo.account_row(session, account_id)
-            if row is None or row.tenant != tenant or row.segment is None:
+            row = repo.account_row(session, tenant, account_id)
+            if row is None or row.segment is None:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, f"account {account_id} has no segment")
             history = session.execute(
                 select(segment_history)
-                .where(segment_history.c.account_id == account_id)
+                .where(segment_history.c.tenant_id == tenant, segment_history.c.account_id == account_id)
                 .order_by(segment_history.c.id.desc())
                 .limit(50)
             ).all()
@@ -77,7 +83,7 @@ def router(ctx: ServiceContext) -> APIRouter:
         }
 
     @api.get("/segments")
-    def segments() -> dict[str, Any]:
+    def segments(tenant: TenantDep) -> dict[str, Any]:
         with ctx.sessions() as session:
             rows = session.execute(
                 select(
@@ -87,7 +93,7 @@ def router(ctx: ServiceContext) -> APIRouter:
                     func.sum(accounts.c.overdue_balance).label("overdue"),
                     func.sum(accounts.c.total_balance).label("total"),
                 )
-                .where(accounts.c.tenant == tenant, accounts.c.segment.is_not(None))
+                .where(accounts.c.tenant_id == tenant, accounts.c.segment.is_not(None))
                 .group_by(accounts.c.segment, accounts.c.currency)
                 .order_by(accounts.c.segment, accounts.c.currency)
             ).all()
@@ -107,7 +113,7 @@ def router(ctx: ServiceContext) -> APIRouter:
         }
 
     @api.post("/segments/preview")
-    def preview(document: RulesDocument) -> dict[str, Any]:
+    def preview(document: RulesDocument, tenant: TenantDep) -> dict[str, Any]:
         candidate = _parse_or_422(document)
         with ctx.sessions() as session:
             matrix = preview_rules(session, tenant, candidate, ctx.clock.now())
@@ -123,7 +129,7 @@ def router(ctx: ServiceContext) -> APIRouter:
         }
 
     @api.get("/rules")
-    def current_rules() -> dict[str, Any]:
+    def current_rules(tenant: TenantDep) -> dict[str, Any]:
         with ctx.sessions() as session:
             row = repo.active_rule_row(session, tenant)
         if row is None:
@@ -131,10 +137,10 @@ def router(ctx: ServiceContext) -> APIRouter:
         return {"version": row.version, "activated_at": row.activated_at, "document": row.document}
 
     @api.put("/rules")
-    def activate(document: RulesDocument) -> dict[str, Any]:
+    def activate(document: RulesDocument, tenant: TenantDep) -> dict[str, Any]:
         rules = _parse_or_422(document)
         try:
-            with ctx.unit_of_work() as uow:
+            with ctx.unit_of_work(tenant=tenant) as uow:
                 result = activate_rules(uow, rules, source="api")
         except RuleVersionConflict as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
@@ -146,7 +152,7 @@ def router(ctx: ServiceContext) -> APIRouter:
         }
 
     @api.get("/models")
-    def list_models() -> list[dict[str, Any]]:
+    def list_models(tenant: TenantDep) -> list[dict[str, Any]]:
         with ctx.sessions() as session:
             rows = session.execute(
                 select(
@@ -159,7 +165,7 @@ def router(ctx: ServiceContext) -> APIRouter:
                     models.c.n_test,
                     models.c.active,
                 )
-                .where(models.c.tenant == tenant)
+                .where(models.c.tenant_id == tenant)
                 .order_by(models.c.version.desc())
             ).all()
         return [dict(r._mapping) for r in rows]

@@ -64,7 +64,7 @@ def active_rules(uow: UnitOfWork) -> RuleSet:
     if existing is None:
         uow.session.execute(
             insert(rule_sets).values(
-                tenant=uow.tenant,
+                tenant_id=uow.tenant,
                 version=rules.version,
                 document=rules.document,
                 checksum=rules.checksum,
@@ -77,7 +77,7 @@ def active_rules(uow: UnitOfWork) -> RuleSet:
     else:
         uow.session.execute(
             update(rule_sets)
-            .where(rule_sets.c.tenant == uow.tenant, rule_sets.c.version == rules.version)
+            .where(rule_sets.c.tenant_id == uow.tenant, rule_sets.c.version == rules.version)
             .values(active=True, activated_at=uow.now())
         )
         return _cached(existing.document, existing.checksum)
@@ -137,6 +137,7 @@ def _apply_all(uow: UnitOfWork, outcomes: list[_Outcome], rules: RuleSet) -> int
         moved += 1
         history.append(
             {
+                "tenant_id": uow.tenant,
                 "account_id": row.account_id,
                 "segment": assignment.segment,
                 "previous_segment": row.segment,
@@ -156,7 +157,7 @@ def _apply_all(uow: UnitOfWork, outcomes: list[_Outcome], rules: RuleSet) -> int
         )
     uow.session.connection().execute(
         update(accounts)
-        .where(accounts.c.account_id == bindparam("b_account"))
+        .where(accounts.c.tenant_id == uow.tenant, accounts.c.account_id == bindparam("b_account"))
         .values(
             segment=bindparam("b_segment"),
             segment_rule=bindparam("b_rule"),
@@ -179,7 +180,7 @@ def _unchanged_score(row: Any, assignment: Assignment) -> _Outcome:
 
 def resegment_account(uow: UnitOfWork, account_id: str) -> None:
     """Rescore and re-evaluate one account after a profile change (accounts with no invoice wait)."""
-    row = repo.account_row(uow.session, account_id)
+    row = repo.account_row(uow.session, uow.tenant, account_id)
     if row is None or row.first_issued_on is None:
         return
     today = repo.local_today(uow.now(), row.timezone)
@@ -215,7 +216,7 @@ def activate_rules(uow: UnitOfWork, rules: RuleSet, source: str) -> Activation:
     if existing is None:
         uow.session.execute(
             insert(rule_sets).values(
-                tenant=uow.tenant,
+                tenant_id=uow.tenant,
                 version=rules.version,
                 document=rules.document,
                 checksum=rules.checksum,
@@ -228,7 +229,7 @@ def activate_rules(uow: UnitOfWork, rules: RuleSet, source: str) -> Activation:
     else:
         uow.session.execute(
             update(rule_sets)
-            .where(rule_sets.c.tenant == uow.tenant, rule_sets.c.version == rules.version)
+            .where(rule_sets.c.tenant_id == uow.tenant, rule_sets.c.version == rules.version)
             .values(active=True, activated_at=uow.now())
         )
     rows = repo.tenant_account_rows(uow.session, uow.tenant)
@@ -316,10 +317,10 @@ def train_model(
             ),
             encoding="utf-8",
         )
-    session.execute(update(models).where(models.c.tenant == tenant).values(active=False))
+    session.execute(update(models).where(models.c.tenant_id == tenant).values(active=False))
     session.execute(
         insert(models).values(
-            tenant=tenant,
+            tenant_id=tenant,
             version=version,
             trained_at=now,
             auc=trained.auc,

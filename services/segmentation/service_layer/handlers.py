@@ -3,6 +3,10 @@
 An account becomes relevant (is scored, segmented and announced) once it has an
 invoice; facts that arrive before that (an aged event, a payment) are kept and
 counted when the first invoice arrives.
+
+Every row is the event's tenant's (``uow.tenant``); accounts are found from the
+payload (``account_id``, a customer's ``account_ids``), never from the envelope
+subject, so the customers topic can be keyed by customer.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from libs.events.payloads.accounts import AccountAged
 from libs.events.payloads.allocations import PaymentApplied
+from libs.events.payloads.customers import CustomerUpserted
 from libs.events.payloads.invoices import InvoiceAdjusted, InvoiceCancelled, InvoiceIssued
 from libs.events.payloads.payments import PaymentReceived, PaymentReversed
 from libs.events.payloads.promises import PromiseBroken, PromiseKept
@@ -32,34 +37,38 @@ def _ensure_account(uow: UnitOfWork, account_id: str, currency: str, **profile: 
     account in its own currency, so facts in another one are stored (invoices,
     payments) but do not move its balances or bucket.
     """
-    row = repo.account_row(uow.session, account_id, lock=True)
+    row = repo.account_row(uow.session, uow.tenant, account_id, lock=True)
     if row is None:
         uow.session.execute(
             insert(accounts).values(
-                account_id=account_id, tenant=uow.tenant, currency=currency, updated_at=uow.now(), **profile
+                tenant_id=uow.tenant,
+                account_id=account_id,
+                currency=currency,
+                updated_at=uow.now(),
+                **profile,
             )
         )
-        return repo.account_row(uow.session, account_id)
+        return repo.account_row(uow.session, uow.tenant, account_id)
     values = {k: v for k, v in profile.items() if v is not None}
-    uow.session.execute(
-        update(accounts).where(accounts.c.account_id == account_id).values(updated_at=uow.now(), **values)
-    )
+    uow.session.execute(_account_update(uow, account_id).values(updated_at=uow.now(), **values))
     return row
 
 
+def _account_update(uow: UnitOfWork, account_id: str) -> Any:
+    return update(accounts).where(accounts.c.tenant_id == uow.tenant, accounts.c.account_id == account_id)
+
+
 def _after(uow: UnitOfWork, account_id: str) -> None:
-    repo.refresh_aggregates(uow.session, account_id)
+    repo.refresh_aggregates(uow.session, uow.tenant, account_id)
     resegment_account(uow, account_id)
 
 
 def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> None:
     inv = event.payload
-    existing = repo.account_row(uow.session, inv.account_id, lock=True)
+    existing = repo.account_row(uow.session, uow.tenant, inv.account_id, lock=True)
     if existing is not None and existing.first_issued_on is None and existing.currency != inv.currency:
         # facts that came before the first invoice guessed the currency; the invoice settles it
-        uow.session.execute(
-            update(accounts).where(accounts.c.account_id == inv.account_id).values(currency=inv.currency)
-        )
+        uow.session.execute(_account_update(uow, inv.account_id).values(currency=inv.currency))
     _ensure_account(
         uow,
         inv.account_id,
@@ -77,6 +86,7 @@ def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> No
     uow.session.execute(
         pg_insert(invoices)
         .values(
+            tenant_id=uow.tenant,
             invoice_id=inv.invoice_id,
             account_id=inv.account_id,
             amount=inv.amount,
@@ -91,10 +101,18 @@ def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> No
 
 def _known_invoice(uow: UnitOfWork, invoice_id: str, account_id: str) -> None:
     found = uow.session.execute(
-        invoices.select().where(invoices.c.invoice_id == invoice_id, invoices.c.account_id == account_id)
+        invoices.select().where(
+            invoices.c.tenant_id == uow.tenant,
+            invoices.c.invoice_id == invoice_id,
+            invoices.c.account_id == account_id,
+        )
     ).first()
     if found is None:
         raise InvalidEvent(f"invoice_id: invoice {invoice_id} of account {account_id} was never issued")
+
+
+def _invoice_update(uow: UnitOfWork, invoice_id: str) -> Any:
+    return update(invoices).where(invoices.c.tenant_id == uow.tenant, invoices.c.invoice_id == invoice_id)
 
 
 def on_invoice_adjusted(event: DecodedEvent[InvoiceAdjusted], uow: UnitOfWork) -> None:
@@ -104,16 +122,14 @@ def on_invoice_adjusted(event: DecodedEvent[InvoiceAdjusted], uow: UnitOfWork) -
     values: dict[str, Any] = {"amount": adj.new_amount}
     if adj.new_due_on is not None:
         values["due_on"] = adj.new_due_on
-    uow.session.execute(update(invoices).where(invoices.c.invoice_id == adj.invoice_id).values(**values))
+    uow.session.execute(_invoice_update(uow, adj.invoice_id).values(**values))
     _after(uow, adj.account_id)
 
 
 def on_invoice_cancelled(event: DecodedEvent[InvoiceCancelled], uow: UnitOfWork) -> None:
     cancel = event.payload
     _known_invoice(uow, cancel.invoice_id, cancel.account_id)
-    uow.session.execute(
-        update(invoices).where(invoices.c.invoice_id == cancel.invoice_id).values(cancelled=True)
-    )
+    uow.session.execute(_invoice_update(uow, cancel.invoice_id).values(cancelled=True))
     _after(uow, cancel.account_id)
 
 
@@ -126,20 +142,21 @@ def on_account_aged(event: DecodedEvent[AccountAged], uow: UnitOfWork) -> None:
     uow.session.execute(
         pg_insert(aging_history)
         .values(
+            tenant_id=uow.tenant,
             event_id=event.id,
             account_id=aged.account_id,
             effective_on=effective_on,
             bucket=aged.bucket,
+            stage=aged.stage,
             days_past_due=aged.days_past_due,
             overdue_amount=aged.overdue_amount,
         )
         .on_conflict_do_nothing()
     )
     uow.session.execute(
-        update(accounts)
-        .where(accounts.c.account_id == aged.account_id)
-        .values(
+        _account_update(uow, aged.account_id).values(
             bucket=aged.bucket,
+            stage=aged.stage,
             days_past_due=aged.days_past_due,
             overdue_balance=aged.overdue_amount,
             aged_on=effective_on,
@@ -153,12 +170,13 @@ def _on_promise(uow: UnitOfWork, promise: PromiseKept | PromiseBroken, outcome: 
     uow.session.execute(
         pg_insert(promise_outcomes)
         .values(
+            tenant_id=uow.tenant,
             promise_id=promise.promise_id,
             account_id=promise.account_id,
             outcome=outcome,
             due_on=promise.due_on,
         )
-        .on_conflict_do_update(index_elements=["promise_id"], set_={"outcome": outcome})
+        .on_conflict_do_update(index_elements=["tenant_id", "promise_id"], set_={"outcome": outcome})
     )
     _after(uow, promise.account_id)
 
@@ -184,12 +202,13 @@ def on_payment_received(event: DecodedEvent[PaymentReceived], uow: UnitOfWork) -
     uow.session.execute(
         pg_insert(payments)
         .values(
+            tenant_id=uow.tenant,
             payment_id=pay.payment_id,
             account_id=pay.account_id,
             amount=pay.amount,
             currency=pay.currency,
             received_on=pay.received_on,
-            on_time=row.bucket == "current",
+            on_time=row.days_past_due == 0,
         )
         .on_conflict_do_nothing()
     )
@@ -207,12 +226,13 @@ def on_payment_applied(event: DecodedEvent[PaymentApplied], uow: UnitOfWork) -> 
     inserted = uow.session.execute(
         pg_insert(payments)
         .values(
+            tenant_id=uow.tenant,
             payment_id=applied.payment_id,
             account_id=applied.account_id,
             amount=applied.amount_applied + applied.credit_created,
             currency=applied.currency,
             received_on=applied.applied_on,
-            on_time=row.bucket == "current",
+            on_time=row.days_past_due == 0,
         )
         .on_conflict_do_nothing()
         .returning(payments.c.payment_id)
@@ -227,12 +247,49 @@ def on_payment_reversed(event: DecodedEvent[PaymentReversed], uow: UnitOfWork) -
         return
     done = uow.session.execute(
         update(payments)
-        .where(payments.c.payment_id == rev.payment_id, payments.c.account_id == rev.account_id)
+        .where(
+            payments.c.tenant_id == uow.tenant,
+            payments.c.payment_id == rev.payment_id,
+            payments.c.account_id == rev.account_id,
+        )
         .values(reversed=True)
         .returning(payments.c.payment_id)
     ).first()
     if done is not None:  # a reversal of a payment never seen here changes nothing in the profile
         _after(uow, rev.account_id)
+
+
+def on_customer_upserted(event: DecodedEvent[CustomerUpserted], uow: UnitOfWork) -> None:
+    """The customer master's profile reaches each account in ``account_ids`` and re-segments it.
+
+    The customers topic is keyed by customer id, so the accounts come from the
+    payload only. Accounts segmentation has not seen yet are left alone: an
+    account starts with its first fact (which carries its currency), and its
+    first invoice's customer snapshot fills the profile until the next upsert.
+    """
+    customer = event.payload
+    if not customer.account_ids:
+        return
+    profile: dict[str, Any] = {
+        "customer_id": customer.customer_id,
+        "customer_kind": customer.kind,
+        "country": customer.country,
+        "timezone": customer.timezone,
+    }
+    if customer.region is not None:
+        profile["region"] = customer.region
+    touched = (
+        uow.session.execute(
+            update(accounts)
+            .where(accounts.c.tenant_id == uow.tenant, accounts.c.account_id.in_(customer.account_ids))
+            .values(updated_at=uow.now(), **profile)
+            .returning(accounts.c.account_id)
+        )
+        .scalars()
+        .all()
+    )
+    for account_id in sorted(touched):
+        resegment_account(uow, account_id)
 
 
 HANDLERS: dict[str, Handler] = {
@@ -245,4 +302,5 @@ HANDLERS: dict[str, Handler] = {
     "cobranza.payment.received": on_payment_received,
     "cobranza.payment.reversed": on_payment_reversed,
     "cobranza.payment.applied": on_payment_applied,
+    "cobranza.customer.upserted": on_customer_upserted,
 }

@@ -34,14 +34,22 @@ INVOICE: dict[str, Any] = {
 }
 
 
-def envelope(event_type: str, data: dict[str, Any], event_id: str | None = None) -> Envelope:
+def envelope(
+    event_type: str,
+    data: dict[str, Any],
+    event_id: str | None = None,
+    *,
+    tenant: str = "default",
+    subject: str | None = None,
+) -> Envelope:
     return Envelope(
         id=event_id or f"e{next(_ids)}",
         source="/test",
         type=event_type,
         time=datetime(2026, 1, 1, 15, tzinfo=UTC),
-        subject=data.get("account_id"),
+        subject=subject or data.get("account_id"),
         data=data,
+        tenantid=tenant,
     )
 
 

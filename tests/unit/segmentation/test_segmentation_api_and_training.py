@@ -199,3 +199,26 @@ def test_cli_train_refuses_thin_history_then_trains(make_platform, tmp_path: Pat
     assert (tmp_path / "segmentation-default-v1.joblib").exists()
     with ctx.sessions() as session:
         assert session.execute(select(models.c.version, models.c.active)).one() == (1, True)
+
+
+def test_the_api_answers_for_the_requests_tenant(make_platform) -> None:
+    platform = seeded(make_platform)  # the default tenant's A1 and A2
+    platform.publish(envelope("cobranza.invoice.issued", INVOICE, tenant="otra"), Topics.INVOICES)
+    platform.run_until_quiet()
+    client = TestClient(create_app(platform.context("segmentation")))
+    other = {"X-Cobranza-Tenant": "otra"}
+
+    assert client.get("/v1/accounts/A1/segment").json()["segment"] == "early_high_value"
+    assert client.get("/v1/accounts/A1/segment", headers=other).json()["segment"] == "current_good"
+    assert client.get("/v1/accounts/A2/segment", headers=other).status_code == 404
+    totals = client.get("/v1/segments", headers=other).json()["segments"]
+    assert [(s["segment"], s["accounts"]) for s in totals] == [("current_good", 1)]
+    bad = client.get("/v1/accounts/A%001/segment")
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["path", "account_id"]
+
+    renamed = copy.deepcopy(RULES)
+    renamed["version"] = "otra-2"
+    activated = client.put("/v1/rules", json=renamed, headers=other).json()
+    assert (activated["version"], activated["accounts"]) == ("otra-2", 1)
+    assert client.get("/v1/rules", headers=other).json()["version"] == "otra-2"
+    assert client.get("/v1/rules").json()["version"] == "2026.01"

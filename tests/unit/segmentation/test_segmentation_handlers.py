@@ -248,3 +248,105 @@ def test_a_payment_matched_later_by_reconciliation_is_counted_once(make_platform
         count = len(session.execute(select(payments.c.payment_id)).all())
     assert count == 1
     assert row.total_balance == Decimal(0) and str(row.last_payment_on) == "2025-12-13"
+
+
+def test_two_tenants_with_the_same_ids_are_independent(make_platform) -> None:
+    platform = make_platform(["segmentation"])
+    for tenant, amount in (("aseguradora", "300000.00"), ("financiera", "2500000.00")):
+        platform.publish(
+            envelope("cobranza.invoice.issued", dict(INVOICE, amount=amount), "inv-1", tenant=tenant),
+            Topics.INVOICES,
+        )
+    platform.run_until_quiet()
+    pay = {
+        "payment_id": "PAY1",
+        "account_id": "A1",
+        "amount": "300000",
+        "currency": "COP",
+        "received_on": "2025-12-10",
+    }
+    platform.publish(envelope("cobranza.payment.received", pay, tenant="aseguradora"), Topics.PAYMENTS)
+    platform.publish(
+        aged("dpd_31_60", 31, "2500000"), Topics.ACCOUNTS
+    )  # the default tenant: no such account yet
+    platform.run_until_quiet()
+    with platform.context("segmentation").sessions() as session:
+        rows = session.execute(
+            select(accounts.c.tenant_id, accounts.c.total_balance, accounts.c.bucket).order_by(
+                accounts.c.tenant_id
+            )
+        ).all()
+        paid = session.execute(select(payments.c.tenant_id, payments.c.payment_id)).all()
+    assert [tuple(r) for r in rows] == [
+        ("aseguradora", Decimal(0), "current"),
+        ("default", Decimal(0), "dpd_31_60"),
+        ("financiera", Decimal("2500000.0000"), "current"),
+    ]
+    assert [tuple(p) for p in paid] == [("aseguradora", "PAY1")]
+    announced = sorted((c["tenantid"], c["data"]["segment"]) for c in changes(platform))
+    assert announced == [("aseguradora", "current_good"), ("financiera", "current_good")]
+
+
+def test_a_customer_keyed_by_customer_id_reaches_every_account_it_names(make_platform) -> None:
+    platform = make_platform(["segmentation"])
+    for account_id in ("A1", "A2"):
+        data = dict(INVOICE, invoice_id=f"I-{account_id}", account_id=account_id)
+        platform.publish(envelope("cobranza.invoice.issued", data), Topics.INVOICES)
+        platform.publish(envelope("cobranza.invoice.issued", data, tenant="otra"), Topics.INVOICES)
+    platform.run_until_quiet()
+    customer = {
+        "customer_id": "C1",
+        "account_ids": ["A1", "A2", "A-NOT-YET"],
+        "name": "Ana Gómez S.A.S.",
+        "kind": "company",
+        "country": "CO",
+        "timezone": "America/Bogota",
+        "region": "Valle del Cauca",
+    }
+    # the customers topic is keyed (and the envelope subject set) by customer id, not by account
+    platform.publish(envelope("cobranza.customer.upserted", customer, subject="C1"), Topics.CUSTOMERS)
+    platform.run_until_quiet()
+    with platform.context("segmentation").sessions() as session:
+        rows = session.execute(
+            select(
+                accounts.c.tenant_id, accounts.c.account_id, accounts.c.customer_kind, accounts.c.region
+            ).order_by(accounts.c.tenant_id, accounts.c.account_id)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("default", "A1", "company", "Valle del Cauca"),
+        ("default", "A2", "company", "Valle del Cauca"),
+        ("otra", "A1", "person", "Antioquia"),
+        ("otra", "A2", "person", "Antioquia"),
+    ]
+    assert Topics.DEAD_LETTER not in platform.broker.topics
+
+
+def test_the_stage_aging_announces_wins_over_bucket_names(make_platform) -> None:
+    """A tenant whose scheme calls its buckets al_dia / mora_temprana still gets its stage and on-time payments."""
+    platform = make_platform(["segmentation"])
+    platform.publish(envelope("cobranza.invoice.issued", INVOICE), Topics.INVOICES)
+    platform.run_until_quiet()
+    late = aged("mora_temprana", 5, "300000")
+    late.data.update(stage="early", previous_bucket="al_dia", previous_stage="current")
+    platform.publish(late, Topics.ACCOUNTS)
+    platform.run_until_quiet()
+    assert changes(platform)[-1]["data"]["reasons"][0]["attributes"]["stage"] == "early"
+    cured = aged("al_dia", 0, "0")
+    cured.data.update(stage="current", previous_bucket="mora_temprana", previous_stage="early")
+    platform.publish(cured, Topics.ACCOUNTS)
+    platform.run_until_quiet()
+    pay = {
+        "payment_id": "PAY1",
+        "account_id": "A1",
+        "amount": "1000",
+        "currency": "COP",
+        "received_on": "2025-12-10",
+    }
+    platform.publish(envelope("cobranza.payment.received", pay), Topics.PAYMENTS)
+    platform.run_until_quiet()
+    with platform.context("segmentation").sessions() as session:
+        row = session.execute(select(accounts.c.bucket, accounts.c.stage)).one()
+        on_time = session.execute(select(payments.c.on_time)).scalar_one()
+    assert tuple(row) == ("al_dia", "current")
+    assert on_time is True
+    assert changes(platform)[-1]["data"]["reasons"][0]["attributes"]["stage"] == "current"
