@@ -76,7 +76,12 @@ payments = Table(
     Column("amount", Numeric(18, 4), nullable=False, doc="cash reconciliation applied to the account"),
     Column("unapplied", Numeric(18, 4), nullable=False, doc="not yet counted toward any promise"),
     Column("paid_on", Date, nullable=False, doc="payment.applied's applied_on"),
-    Column("arrived_at", DateTime(timezone=True), nullable=False, doc="when strategy learnt of the cash"),
+    Column(
+        "arrived_at",
+        DateTime(timezone=True),
+        nullable=False,
+        doc="when reconciliation applied the cash (the event's time)",
+    ),
     Column("reversed_at", DateTime(timezone=True)),
     Index("ix_strategy_payments_tenant_account", "tenant_id", "account_id", "currency"),
 )

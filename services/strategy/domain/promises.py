@@ -10,8 +10,9 @@ Rules, in order:
 2. A payment counts toward a promise made on or before the payment's date, oldest promise first
    (``made_on``, then id), and a payment is used oldest first (date, arrival, id). What a payment
    does not use stays available to a promise made later on or before that date.
-3. Cash counts only if it arrived before the promise's deadline (end of ``due_on`` in the debtor's
-   zone plus grace): after the deadline the promise's fate is sealed by the deadline timer.
+3. Cash counts only if reconciliation applied it before the promise's deadline (end of ``due_on``
+   in the debtor's zone plus grace). Cash applied before the deadline but seen after the deadline
+   timer broke the promise (consumer lag) still keeps it; cash applied later never does.
 4. A promise is kept as soon as the cash reaches the promised amount; at the deadline a promise
    still short is broken. Partial fulfilment is recorded as the amount paid toward it.
 5. A reversal removes its payment's contributions. A kept promise left short is open again while

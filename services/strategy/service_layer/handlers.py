@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, bindparam, case, select, update
+from sqlalchemy import Row, and_, bindparam, case, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from libs.events.payloads.accounts import AccountAged
@@ -166,7 +166,7 @@ def on_payment_applied(event: DecodedEvent[PaymentApplied], uow: UnitOfWork) -> 
             amount=cash,
             unapplied=cash,
             paid_on=applied.applied_on,
-            arrived_at=uow.now(),
+            arrived_at=event.envelope.time,
         )
         .on_conflict_do_nothing()
         .returning(payments.c.payment_id)
@@ -180,6 +180,7 @@ def on_payment_reversal_applied(event: DecodedEvent[PaymentReversalApplied], uow
     reversal = event.payload
     if reversal.account_id is None:
         return  # reversed while still in suspense: it never counted toward anything
+    _touch_account(uow, reversal.account_id)
     now = uow.now()
     # a tombstone when strategy never saw the cash, so a redelivered application cannot count it
     stmt = pg_insert(payments).values(
@@ -190,7 +191,7 @@ def on_payment_reversal_applied(event: DecodedEvent[PaymentReversalApplied], uow
         amount=ZERO,
         unapplied=ZERO,
         paid_on=reversal.reversed_on,
-        arrived_at=now,
+        arrived_at=event.envelope.time,
         reversed_at=now,
     )
     uow.session.execute(
@@ -258,21 +259,14 @@ def _write_promises(uow: UnitOfWork, changes: list[dict[str, Any]]) -> None:
 
 
 def _settle(uow: UnitOfWork, account_id: str, currency: str) -> None:
-    """Count the account's available cash toward its open promises in ``currency``; announce the kept ones."""
+    """Count the account's available cash toward its promises in ``currency``; announce the kept ones.
+
+    Callers hold the account row's lock (``_touch_account``), so one account is settled by one
+    transaction at a time. Candidates are the open promises and the broken ones whose deadline
+    is later than some available cash: money applied before the deadline that strategy saw only
+    after the deadline timer fired (consumer lag) still keeps the promise.
+    """
     t = uow.tenant
-    open_rows = uow.session.execute(
-        select(promises)
-        .where(
-            promises.c.tenant_id == t,
-            promises.c.account_id == account_id,
-            promises.c.currency == currency,
-            promises.c.status == "open",
-        )
-        .order_by(promises.c.promise_id)
-        .with_for_update()
-    ).all()
-    if not open_rows:
-        return
     cash_rows = uow.session.execute(
         select(payments)
         .where(
@@ -286,6 +280,23 @@ def _settle(uow: UnitOfWork, account_id: str, currency: str) -> None:
         .with_for_update()
     ).all()
     if not cash_rows:
+        return
+    earliest = min(r.arrived_at for r in cash_rows)
+    open_rows = uow.session.execute(
+        select(promises)
+        .where(
+            promises.c.tenant_id == t,
+            promises.c.account_id == account_id,
+            promises.c.currency == currency,
+            or_(
+                promises.c.status == "open",
+                and_(promises.c.status == "broken", promises.c.deadline > earliest),
+            ),
+        )
+        .order_by(promises.c.promise_id)
+        .with_for_update()
+    ).all()
+    if not open_rows:
         return
     result = settle(
         [OpenPromise(r.promise_id, r.amount, r.paid_amount, r.made_on, r.deadline) for r in open_rows],
@@ -326,8 +337,8 @@ def _settle(uow: UnitOfWork, account_id: str, currency: str) -> None:
             {
                 "b_id": promise_id,
                 "b_paid": paid,
-                "b_status": "kept" if done else "open",
-                "b_resolved": now if done else None,
+                "b_status": "kept" if done else row.status,
+                "b_resolved": now if done else row.resolved_at,
             }
         )
         if done:

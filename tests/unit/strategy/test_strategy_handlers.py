@@ -205,6 +205,25 @@ def test_promise_kept_by_a_transfer_matched_later_from_suspense(make_platform) -
     assert emitted(platform, Topics.PROMISES, "cobranza.promise.broken") == []
 
 
+def test_cash_applied_before_the_due_end_but_seen_after_the_timer_still_keeps_the_promise(
+    make_platform,
+) -> None:
+    platform = make_platform(["strategy"])
+    t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
+    platform.advance_to(t0)
+    platform.publish(env("cobranza.promise.made", PROMISE, t0), Topics.PROMISES)
+    platform.advance_to(datetime(2026, 1, 16, 6, tzinfo=UTC))  # the deadline timer broke it
+    assert promise_row(platform).status == "broken"
+    lagging = datetime(2026, 1, 16, 4, tzinfo=UTC)  # applied at 23:00 Bogotá on the due date
+    pay(platform, applied("X1", "100000", "2026-01-15"), lagging)
+    late = datetime(2026, 1, 16, 5, 30, tzinfo=UTC)  # applied after the due end: never counts
+    pay(platform, applied("X2", "100000", "2026-01-16"), late)
+    platform.run_until_quiet()
+    row = promise_row(platform)
+    assert (row.status, row.paid_amount) == ("kept", Decimal("100000"))
+    assert [k["promise_id"] for k in emitted(platform, Topics.PROMISES, "cobranza.promise.kept")] == ["P1"]
+
+
 def test_parked_payment_placed_as_credit_by_a_customer_link_counts(make_platform) -> None:
     platform = make_platform(["strategy"])
     t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
