@@ -32,6 +32,9 @@ class PlatformSettings(BaseSettings):
     kafka_assignment_strategy: str = "cooperative-sticky"
     kafka_batch_size: int = 500
     kafka_poll_timeout_s: float = 0.5
+    kafka_lag_interval_s: float = Field(
+        default=5.0, description="how often consumer lag is measured (committed offsets vs high watermarks)"
+    )
     handler_max_attempts: int = 3
     relay_batch_size: int = 500
     relay_interval_s: float = 0.2

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -85,9 +85,6 @@ def consumer_config(settings: PlatformSettings, group: str) -> dict[str, Any]:
         "heartbeat.interval.ms": max(500, settings.kafka_session_timeout_ms // 3),
         "partition.assignment.strategy": settings.kafka_assignment_strategy,
         "isolation.level": "read_uncommitted",
-        # statistics keep the cached high watermarks fresh, so lag is reported without broker round trips
-        "statistics.interval.ms": 5000,
-        "stats_cb": lambda _stats: None,
     }
 
 
@@ -114,6 +111,81 @@ def to_record(msg: Message, topic_prefix: str = "") -> Record:
     )
 
 
+class LagMonitor:
+    """Consumer lag as it is now: the group's committed offsets against the partitions' high watermarks.
+
+    Both are asked of the broker (never librdkafka's statistics cache, which is as old as its last
+    interval) from a client and a thread of its own, so the poll loop never waits on a lag query.
+    The partitions are the loop's current assignment, which the loop keeps up to date.
+    """
+
+    def __init__(self, settings: PlatformSettings, group: str, *, timeout_s: float = 5.0) -> None:
+        self.settings = settings
+        self.group = group
+        self.timeout_s = timeout_s
+        self._assigned: set[tuple[str, int]] = set()
+        self._lock = threading.Lock()
+        self._client: Consumer | None = None
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        with self._lock:
+            self._assigned.update((tp.topic, tp.partition) for tp in partitions)
+
+    def revoke(self, partitions: list[TopicPartition]) -> None:
+        prefix = self.settings.kafka_topic_prefix
+        with self._lock:
+            for tp in partitions:
+                self._assigned.discard((tp.topic, tp.partition))
+                with contextlib.suppress(KeyError):  # never measured
+                    CONSUMER_LAG.remove(self.group, tp.topic.removeprefix(prefix), str(tp.partition))
+
+    def _consumer(self) -> Consumer:
+        if self._client is None:
+            config = consumer_config(self.settings, self.group)
+            config["client.id"] = f"cobranza-{self.group}-lag"
+            self._client = Consumer(config)  # never subscribes: it only reads offsets
+        return self._client
+
+    def measure(self) -> dict[tuple[str, int], int]:
+        """Lag per (catalog topic, partition) of the current assignment; also sets the gauge."""
+        with self._lock:
+            assigned = sorted(self._assigned)
+        if not assigned:
+            return {}
+        client = self._consumer()
+        committed = client.committed([TopicPartition(t, p) for t, p in assigned], timeout=self.timeout_s)
+        prefix = self.settings.kafka_topic_prefix
+        lags: dict[tuple[str, int], int] = {}
+        for tp in committed:
+            low, high = client.get_watermark_offsets(
+                TopicPartition(tp.topic, tp.partition), timeout=self.timeout_s, cached=False
+            )
+            position = tp.offset if tp.offset >= 0 else low  # nothing committed yet: from the start
+            lag = max(0, high - position)
+            topic = tp.topic.removeprefix(prefix)
+            lags[(topic, tp.partition)] = lag
+            CONSUMER_LAG.labels(self.group, topic, str(tp.partition)).set(lag)
+        return lags
+
+    def run(self, stop: threading.Event, interval_s: float) -> None:
+        try:
+            while not stop.wait(interval_s):
+                try:
+                    self.measure()
+                except KafkaException as exc:
+                    log.debug("lag measurement failed: %s", exc)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            except (KafkaException, RuntimeError) as exc:
+                log.debug("closing the lag client: %s", exc)
+            self._client = None
+
+
 class KafkaConsumerLoop:
     """Poll a batch, process it in one transaction, then commit its offsets (at-least-once + inbox)."""
 
@@ -130,13 +202,32 @@ class KafkaConsumerLoop:
         self.group = group or processor.spec.name
         self.consumer: Consumer | None = None
         self.ready = threading.Event()
-        self._last_lag = 0.0
+        self.lag = LagMonitor(settings, self.group)
+
+    def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.lag.assign(partitions)
+        self.ready.set()
+
+    def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.lag.revoke(partitions)
 
     def run(self, stop: threading.Event) -> None:
         consumer = Consumer(consumer_config(self.settings, self.group))
         self.consumer = consumer
         prefix = self.settings.kafka_topic_prefix
-        consumer.subscribe([prefix + t for t in self.topics], on_assign=lambda c, p: self.ready.set())
+        consumer.subscribe(
+            [prefix + t for t in self.topics],
+            on_assign=self._assigned,
+            on_revoke=self._revoked,
+            on_lost=self._revoked,
+        )
+        lag_thread = threading.Thread(
+            target=self.lag.run,
+            args=(stop, self.settings.kafka_lag_interval_s),
+            name=f"{self.group}-lag",
+            daemon=True,
+        )
+        lag_thread.start()
         backoff = 0.5
         try:
             while not stop.is_set():
@@ -144,7 +235,6 @@ class KafkaConsumerLoop:
                     self.settings.kafka_batch_size, self.settings.kafka_poll_timeout_s
                 )
                 if not messages:
-                    self._report_lag(consumer)
                     continue
                 records = []
                 for msg in messages:
@@ -164,12 +254,12 @@ class KafkaConsumerLoop:
                     continue
                 backoff = 0.5
                 self._commit(consumer, records)
-                self._report_lag(consumer)
         finally:
             try:
                 consumer.close()
             except (KafkaException, RuntimeError) as exc:
                 log.warning("closing consumer: %s", exc)
+            lag_thread.join(timeout=self.lag.timeout_s * 2)
 
     def _next_offsets(self, records: list[Record]) -> list[TopicPartition]:
         last: dict[tuple[str, int], int] = {}
@@ -193,19 +283,6 @@ class KafkaConsumerLoop:
                 consumer.seek(TopicPartition(self.settings.kafka_topic_prefix + topic, partition, offset))
             except KafkaException as exc:
                 log.warning("seek %s[%s]@%s failed: %s", topic, partition, offset, exc)
-
-    def _report_lag(self, consumer: Consumer) -> None:
-        now = time.monotonic()
-        if now - self._last_lag < 5:
-            return
-        self._last_lag = now
-        try:
-            for tp in consumer.position(consumer.assignment()):
-                _low, high = consumer.get_watermark_offsets(tp, cached=True)
-                lag = max(0, high - tp.offset) if tp.offset >= 0 else high
-                CONSUMER_LAG.labels(self.group, tp.topic, str(tp.partition)).set(lag)
-        except KafkaException as exc:
-            log.debug("lag report failed: %s", exc)
 
 
 def ensure_topics(

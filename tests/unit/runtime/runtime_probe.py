@@ -2,7 +2,8 @@
 
 It consumes ``cobranza.reference.upserted``: an office is recorded in ``probe.seen``, answered with
 an agency (one emitted event per office, caused by it) and given a timer; an agency is ignored, so
-the probe never feeds itself forever; an office named ``poison`` makes its handler raise.
+the probe never feeds itself forever; an office named ``poison`` makes its handler raise. Every
+handler call appends its events' subjects to ``ctx.extras["calls"]``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def probe_spec(*, batch: bool = False) -> ServiceSpec:
     metadata, seen = probe_metadata()
 
     def record(events: Sequence[DecodedEvent[ReferenceUpserted]], uow: UnitOfWork) -> None:
+        uow.extras.setdefault("calls", []).append([e.envelope.subject for e in events])
         offices = [e for e in events if e.payload.entity_type == "office"]
         if any(e.payload.name == "poison" for e in offices):
             raise ValueError("a poison office")
