@@ -31,9 +31,7 @@ from fastapi import (
     UploadFile,
     status,
 )
-from fastapi import (
-    Path as PathParam,
-)
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
@@ -62,6 +60,7 @@ from services.ingest.service_layer.commands import (
     cancel_invoice,
     ingest_invoices,
     ingest_payments,
+    printable,
     reverse_payment,
     upsert_customer,
     upsert_reference,
@@ -520,7 +519,7 @@ def _bulk(uow: UnitOfWork, source: str, items: list[dict[str, Any]], kind: str) 
         except ValidationError as exc:
             ident = raw.get("invoice_id" if kind == "invoices" else "payment_id")
             results[index] = ItemResult(
-                index, "rejected", str(ident) if ident else None, errors=validation_errors(exc)
+                index, "rejected", printable(ident) if ident else None, errors=validation_errors(exc)
             )
     for result in ingest_invoices(uow, source, invoices) + ingest_payments(uow, source, payments):
         results[result.index] = result

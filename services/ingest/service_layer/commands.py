@@ -9,6 +9,7 @@ source resolves that source's own document.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -91,9 +92,25 @@ class NotFound(LookupError):
     pass
 
 
+REPORTED_CHARS = 200
+
+
+def printable(value: object, limit: int = REPORTED_CHARS) -> str:
+    """``value`` safe to report back and to store (JSONB refuses NUL): control characters and lone
+    surrogates escaped as ``\\uXXXX``, cut to ``limit`` characters."""
+    text = "".join(
+        f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cs") else ch
+        for ch in str(value)[: limit + 1]
+    )
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 def validation_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
     return [
-        FieldError(".".join(str(p) for p in (prefix, *err["loc"]) if p != "") or "<root>", err["msg"])
+        FieldError(
+            ".".join(printable(p) for p in (prefix, *err["loc"]) if p != "") or "<root>",
+            printable(err["msg"]),
+        )
         for err in exc.errors()
     ]
 
@@ -524,6 +541,7 @@ __all__ = [
     "ingest_payments",
     "link_customers",
     "natural_event_id",
+    "printable",
     "record_new",
     "reverse_payment",
     "upsert_customer",

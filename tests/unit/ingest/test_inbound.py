@@ -1,36 +1,232 @@
-"""The inbound topic: contract events from core systems, de-duplicated per source by natural key."""
+"""The inbound topic: contract events from core systems, de-duplicated per (tenant, source) by natural key,
+forwarded under the canonical ids of each source's documents, keyed by the contract's subject."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
+
+import pytest
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
+from libs.runtime.transport.memory import InMemoryPlatform
 
 
-def cancellation(event_id: str, source: str = "/core/policy") -> Envelope:
+def inbound(
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    event_id: str,
+    source: str = "/core/policy",
+    tenant: str = "default",
+    subject: str | None = "A1",
+) -> Envelope:
     return Envelope(
         id=event_id,
         source=source,
-        type="cobranza.invoice.cancelled",
+        type=event_type,
         time=datetime(2026, 1, 9, tzinfo=UTC),
-        subject="A1",
-        data={
-            "invoice_id": "I1",
-            "account_id": "A1",
-            "reason": "policy_cancelled",
-            "cancelled_on": "2026-01-09",
-        },
+        subject=subject,
+        tenantid=tenant,
+        data=data,
     )
 
 
-def test_a_cancellation_sent_twice_under_new_event_ids_is_forwarded_once(make_platform) -> None:
-    platform = make_platform(["ingest"])
+def cancellation(event_id: str, source: str = "/core/policy", tenant: str = "default") -> Envelope:
+    data = {
+        "invoice_id": "I1",
+        "account_id": "A1",
+        "reason": "policy_cancelled",
+        "cancelled_on": "2026-01-09",
+    }
+    return inbound("cobranza.invoice.cancelled", data, event_id=event_id, source=source, tenant=tenant)
+
+
+def invoice(invoice_id: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "invoice_id": invoice_id,
+        "account_id": "A1",
+        "customer": {
+            "customer_id": "C1",
+            "name": "Ana",
+            "kind": "person",
+            "country": "CO",
+            "timezone": "America/Bogota",
+        },
+        "amount": "100000.00",
+        "currency": "COP",
+        "issued_on": "2026-01-05",
+        "due_on": "2026-01-20",
+        "product_line": "auto",
+        **changes,
+    }
+
+
+def payment(payment_id: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "payment_id": payment_id,
+        "account_id": "A1",
+        "amount": "50000",
+        "currency": "COP",
+        "received_on": "2026-01-10",
+        **changes,
+    }
+
+
+def forwarded(platform: InMemoryPlatform, topic: str) -> list[tuple[str | None, Envelope]]:
+    """(record key, envelope) of everything on ``topic``."""
+    return [
+        (p.record.key.decode() if p.record.key else None, Envelope.from_json(p.record.value or b""))
+        for p in platform.broker.topics.get(topic, [])
+    ]
+
+
+def dead_letters(platform: InMemoryPlatform) -> list[str]:
+    """The reason header of each dead-lettered record."""
+    return [
+        _text(dict(p.record.headers)["dlq_reason"])
+        for p in platform.broker.topics.get(Topics.DEAD_LETTER, [])
+    ]
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@pytest.fixture
+def platform(make_platform) -> InMemoryPlatform:  # type: ignore[no-untyped-def]
+    built: InMemoryPlatform = make_platform(["ingest"])
+    return built
+
+
+def test_a_cancellation_sent_twice_under_new_event_ids_is_forwarded_once(platform: InMemoryPlatform) -> None:
     platform.publish(cancellation("e1"), Topics.INBOUND)
     platform.publish(cancellation("e2"), Topics.INBOUND)  # the core system re-sent it with a new id
     platform.publish(cancellation("e3", source="/core/billing"), Topics.INBOUND)  # another source
     platform.run_until_quiet()
-    forwarded = [
-        Envelope.from_json(p.record.value or b"").id for p in platform.broker.topics[Topics.INVOICES]
+    assert [e.id for _, e in forwarded(platform, Topics.INVOICES)] == ["e1", "e3"]
+
+
+def test_the_same_event_id_from_two_sources_or_two_tenants_is_two_events(platform: InMemoryPlatform) -> None:
+    platform.publish(inbound("cobranza.payment.received", payment("P1"), event_id="1"), Topics.INBOUND)
+    platform.publish(
+        inbound("cobranza.payment.received", payment("P1"), event_id="1", source="/bank/x"), Topics.INBOUND
+    )
+    platform.publish(
+        inbound("cobranza.payment.received", payment("P1"), event_id="1", tenant="banco"), Topics.INBOUND
+    )
+    platform.publish(
+        inbound("cobranza.payment.received", payment("P1"), event_id="1"), Topics.INBOUND
+    )  # redelivery
+    platform.run_until_quiet()
+    events = [e for _, e in forwarded(platform, Topics.PAYMENTS)]
+    assert [(e.source, e.tenantid, e.id) for e in events] == [
+        ("/core/policy", "default", "1"),
+        ("/bank/x", "default", "1"),
+        ("/core/policy", "banco", "1"),
     ]
-    assert forwarded == ["e1", "e3"]
+    assert [e.data["payment_id"] for e in events] == ["P1", "/bank/x:P1", "P1"]
+
+
+def test_two_sources_reusing_a_document_id_get_canonical_ids_and_their_own_follow_ups(
+    platform: InMemoryPlatform,
+) -> None:
+    for source, account in (("/sources/core", "A1"), ("/sources/billing", "A2")):
+        data = invoice("INV-1", account_id=account)
+        platform.publish(
+            inbound("cobranza.invoice.issued", data, event_id=f"{source}-i", source=source), Topics.INBOUND
+        )
+    adjusted = {
+        "adjustment_id": "ADJ-1",
+        "invoice_id": "INV-1",
+        "account_id": "A2",
+        "new_amount": "10",
+        "currency": "COP",
+        "reason": "endoso",
+        "effective_on": "2026-01-09",
+    }
+    platform.publish(
+        inbound("cobranza.invoice.adjusted", adjusted, event_id="adj", source="/sources/billing"),
+        Topics.INBOUND,
+    )
+    platform.run_until_quiet()
+    events = [e for _, e in forwarded(platform, Topics.INVOICES)]
+    assert [(e.type, e.data["invoice_id"]) for e in events] == [
+        ("cobranza.invoice.issued", "INV-1"),
+        ("cobranza.invoice.issued", "billing:INV-1"),
+        ("cobranza.invoice.adjusted", "billing:INV-1"),
+    ]
+    assert (events[2].data["reason"], events[2].data["reason_detail"]) == ("endorsement", "endoso")
+
+
+def test_a_reversal_over_kafka_resolves_the_source_payment_and_its_account(
+    platform: InMemoryPlatform,
+) -> None:
+    platform.publish(inbound("cobranza.payment.received", payment("P1"), event_id="p"), Topics.INBOUND)
+    reversal = {"payment_id": "P1", "reversed_on": "2026-01-11", "reason": "contracargo"}
+    platform.publish(
+        inbound("cobranza.payment.reversed", reversal, event_id="r", subject=None), Topics.INBOUND
+    )
+    platform.run_until_quiet()
+    key, event = forwarded(platform, Topics.PAYMENTS)[1]
+    assert (event.data["account_id"], event.data["reason"], event.data["reason_detail"]) == (
+        "A1",
+        "chargeback",
+        "contracargo",
+    )
+    assert key == "A1" and event.subject == "A1"
+
+
+def test_payment_labels_over_kafka_are_normalised_not_dead_lettered(platform: InMemoryPlatform) -> None:
+    for index, label in enumerate(["nequi", "Transferencia", "bitcoin"]):
+        data = payment(f"P{index}", method=label)
+        platform.publish(inbound("cobranza.payment.received", data, event_id=f"p{index}"), Topics.INBOUND)
+    platform.run_until_quiet()
+    events = [e for _, e in forwarded(platform, Topics.PAYMENTS)]
+    assert [(e.data["method"], e.data["method_detail"]) for e in events] == [
+        ("wallet", "nequi"),
+        ("bank_transfer", "Transferencia"),
+        ("other", "bitcoin"),
+    ]
+    assert dead_letters(platform) == []
+
+
+def test_customer_upserted_is_forwarded_keyed_by_customer_id(platform: InMemoryPlatform) -> None:
+    customer = {
+        "customer_id": "C1",
+        "account_ids": ["A1", "A2"],
+        "name": "Ana",
+        "kind": "person",
+        "country": "CO",
+        "timezone": "America/Bogota",
+    }
+    platform.publish(
+        inbound("cobranza.customer.upserted", customer, event_id="c1", subject="A1"), Topics.INBOUND
+    )
+    platform.run_until_quiet()
+    [(key, event)] = forwarded(platform, Topics.CUSTOMERS)
+    assert (key, event.subject) == ("C1", "C1")
+    assert event.data["account_ids"] == ["A1", "A2"]
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        (payment("P\x00"), "data.payment_id"),
+        (payment("P1", amount="1e30"), "data.amount"),
+        (payment("P1", amount="1.00001"), "data.amount"),
+        (payment("P1", payer_name="A\x1b"), "data.payer_name"),
+    ],
+)
+def test_bad_input_over_kafka_is_dead_lettered_with_its_path_never_forwarded(
+    platform: InMemoryPlatform, data: dict[str, Any], path: str
+) -> None:
+    raw = inbound("cobranza.payment.received", {}, event_id="bad").model_dump(mode="json")
+    raw["data"] = data
+    platform.broker.append(Topics.INBOUND, "A1", json.dumps(raw).encode(), {})
+    platform.run_until_quiet()
+    assert forwarded(platform, Topics.PAYMENTS) == []
+    [reason] = dead_letters(platform)
+    assert reason.startswith(f"InvalidEvent: {path}:")
