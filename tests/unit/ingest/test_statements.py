@@ -357,3 +357,20 @@ def test_post_files_gives_the_same_report_as_the_cli(make_platform) -> None:
             "message": "the batch's 2 transactions add up to 220.00 EUR, the entry books 250.00 EUR",
         }
     ]
+
+
+def test_a_batch_detailing_fewer_transactions_than_it_declares_is_not_one_debtor_s_payment(
+    make_platform, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    ctx = make_platform(["ingest"]).context("ingest")
+    one_of_three = entry(
+        "300.00",
+        "CRDT",
+        "BK-1",
+        "<EndToEndId>E-1</EndToEndId>",
+        extra='<Amt Ccy="EUR">100.00</Amt><RmtInf><Ustrd>INV-1</Ustrd></RmtInf>',
+    ).replace("<NtryDtls>", "<NtryDtls><Btch><NbOfTxs>3</NbOfTxs></Btch>")
+    (row,) = report_of(ctx, camt(tmp_path, "S1", "2026-02-02", one_of_three))
+    assert (row["status"], row["id"]) == ("rejected", "BK-1")
+    assert row["reason"] == "transactions: the batch declares 3 transactions, the entry details 1"
+    assert received(ctx) == {}

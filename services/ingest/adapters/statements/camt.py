@@ -153,7 +153,9 @@ def _entry(entry: ET.Element, statement: StatementContext, position: int) -> Ite
     booked_on = _date(entry, "BookgDt") or value_date
     entry_ref = real_reference(_text(entry, "AcctSvcrRef"))
     family = _text(entry, "BkTxCd/Domn/Fmly/Cd")
-    if len(transactions) > 1 and movement in ("credit", "return"):
+    declared = _text(entry, "NtryDtls/Btch/NbOfTxs")
+    batched = len(transactions) > 1 or (bool(transactions) and declared not in (None, "1"))
+    if batched and movement in ("credit", "return"):
         errors = _batch_errors(entry, transactions, amount, currency)
         if errors:
             whole = _line(
