@@ -212,9 +212,9 @@ def has_open_invoices(session: Session, tenant: str, timezone: str) -> bool:
     )
 
 
-def pending_timer_at(session: Session, name: str, key: str) -> datetime | None:
+def pending_timer_at(session: Session, tenant: str, name: str, key: str) -> datetime | None:
     value: datetime | None = session.execute(
-        text("SELECT fire_at FROM aging.timers WHERE name = :name AND key = :key"),
-        {"name": name, "key": key},
+        text("SELECT fire_at FROM aging.timers WHERE tenant_id = :tenant AND name = :name AND key = :key"),
+        {"tenant": tenant, "name": name, "key": key},
     ).scalar()
     return value

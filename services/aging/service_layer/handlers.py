@@ -53,7 +53,7 @@ def _ensure_midnight_timer(uow: UnitOfWork, timezone: str) -> None:
     """Keep one nightly timer per (tenant, timezone) in use; never postpone one already due."""
     key = timer_key(uow.tenant, timezone)
     at = next_local_midnight(uow.now(), timezone)
-    pending = pending_timer_at(uow.session, MIDNIGHT_TIMER, key)
+    pending = pending_timer_at(uow.session, uow.tenant, MIDNIGHT_TIMER, key)
     if pending is None or pending > at:
         uow.schedule(MIDNIGHT_TIMER, key, at)
 

@@ -1,14 +1,19 @@
-"""notifier's tables (schema ``notifier``)."""
+"""notifier's tables (schema ``notifier``).
+
+Every key starts with ``tenant_id``: two tenants' accounts and contacts with the
+same ids are different recipients and tasks.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
+from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, Text
 
 metadata = MetaData(schema="notifier")
 
 recipients = Table(
     "recipients",
     metadata,
+    Column("tenant_id", String(64), primary_key=True),
     Column("account_id", String(128), primary_key=True),
     Column("name", String(300), nullable=False),
     Column("email", String(320)),
@@ -20,9 +25,10 @@ recipients = Table(
 tasks = Table(
     "tasks",
     metadata,
+    Column("tenant_id", String(64), primary_key=True),
     Column("contact_id", String(128), primary_key=True),
-    Column("account_id", String(128), nullable=False, index=True),
-    Column("channel", String(16), nullable=False, index=True),
+    Column("account_id", String(128), nullable=False),
+    Column("channel", String(16), nullable=False),
     Column("strategy", String(128), nullable=False),
     Column("step", String(128), nullable=False),
     Column("template", String(128), nullable=False),
@@ -39,4 +45,6 @@ tasks = Table(
     Column("detail", Text),
     Column("artifact", String(500)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_notifier_tasks_account", "tenant_id", "account_id"),
+    Index("ix_notifier_tasks_queue", "tenant_id", "channel", "status"),
 )

@@ -2,7 +2,8 @@
 
 File-based defaults (an e-mail outbox of ``.eml`` files, an SMS/WhatsApp log,
 PDF letters) touch only the local disk, so they run inline in the handler's
-transaction (``inline = True``). Network providers (SMTP, HTTP) are
+transaction (``inline = True``). Contact ids are unique per tenant only, so every
+file lives under its tenant's root (``tenant_root``). Network providers (SMTP, HTTP) are
 ``inline = False``: the handler marks the task ``ready`` and the dispatcher
 sends it outside any database transaction (``service_layer/dispatch.py``).
 """
@@ -22,6 +23,7 @@ from reportlab.lib.units import cm
 from reportlab.pdfgen import canvas
 
 from libs.events.payloads.contacts import ContactStatus
+from libs.runtime.http import DEFAULT_TENANT
 from services.notifier.config import NotifierSettings
 from services.notifier.domain.messages import Message
 
@@ -41,6 +43,7 @@ class Delivery:
     channel: str
     recipient: Recipient
     message: Message
+    tenant: str = DEFAULT_TENANT
 
 
 @dataclass(frozen=True)
@@ -62,12 +65,18 @@ def _safe(contact_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in contact_id)
 
 
+def tenant_root(root: Path, tenant: str) -> Path:
+    """Where a tenant's files go: the default tenant keeps the documented layout, others a subtree."""
+    return root if tenant == DEFAULT_TENANT else root / "tenants" / _safe(tenant)
+
+
 def _email_message(delivery: Delivery, sender: str, to: str) -> EmailMessage:
     mail = EmailMessage()
     mail["From"] = sender
     mail["To"] = to
     mail["Subject"] = delivery.message.subject
     mail["X-Cobranza-Contact-Id"] = delivery.contact_id
+    mail["X-Cobranza-Tenant"] = delivery.tenant
     mail.set_content(delivery.message.body)
     return mail
 
@@ -79,14 +88,15 @@ class OutboxFileEmailProvider:
     inline = True
 
     def __init__(self, root: Path, sender: str) -> None:
-        self.dir = root / "outbox"
+        self.root = root
         self.sender = sender
 
     def deliver(self, delivery: Delivery) -> DeliveryResult:
         if not delivery.recipient.email:
             return DeliveryResult("failed", self.name, "no e-mail address on file")
-        self.dir.mkdir(parents=True, exist_ok=True)
-        path = self.dir / f"{_safe(delivery.contact_id)}.eml"
+        folder = tenant_root(self.root, delivery.tenant) / "outbox"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{_safe(delivery.contact_id)}.eml"
         path.write_bytes(bytes(_email_message(delivery, self.sender, delivery.recipient.email)))
         return DeliveryResult("sent", self.name, artifact=str(path))
 
@@ -124,25 +134,29 @@ class LogFileMessagingProvider:
 
     def __init__(self, root: Path, channel: str) -> None:
         self.name = f"{channel}-log-file"
-        self.path = root / f"{channel}.log"
+        self.root = root
         self.channel = channel
+
+    def path_for(self, tenant: str) -> Path:
+        return tenant_root(self.root, tenant) / f"{self.channel}.log"
 
     def deliver(self, delivery: Delivery) -> DeliveryResult:
         if not delivery.recipient.phone:
             return DeliveryResult("failed", self.name, "no phone number on file")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        path = self.path_for(delivery.tenant)
+        path.parent.mkdir(parents=True, exist_ok=True)
         line = {
             "contact_id": delivery.contact_id,
             "to": delivery.recipient.phone,
             "body": delivery.message.body,
         }
-        with self.path.open("a", encoding="utf-8") as handle:
+        with path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
-        return DeliveryResult("sent", self.name, artifact=str(self.path))
+        return DeliveryResult("sent", self.name, artifact=str(path))
 
 
 class HttpMessagingProvider:
-    """POSTs ``{to, body, contact_id}`` as JSON to an SMS/WhatsApp gateway; 2xx means sent."""
+    """POSTs ``{to, body, contact_id, tenant}`` as JSON to an SMS/WhatsApp gateway; 2xx means sent."""
 
     inline = False
 
@@ -160,6 +174,7 @@ class HttpMessagingProvider:
             "to": delivery.recipient.phone,
             "body": delivery.message.body,
             "contact_id": delivery.contact_id,
+            "tenant": delivery.tenant,
         }
         try:
             response = httpx.post(self.url, json=body, headers=headers, timeout=self.timeout_s)
@@ -178,16 +193,16 @@ class PdfLetterProvider:
     inline = True
 
     def __init__(self, root: Path) -> None:
-        self.dir = root / "letters"
+        self.root = root
 
-    def path_for(self, contact_id: str) -> Path:
-        return self.dir / f"{_safe(contact_id)}.pdf"
+    def path_for(self, contact_id: str, tenant: str = DEFAULT_TENANT) -> Path:
+        return tenant_root(self.root, tenant) / "letters" / f"{_safe(contact_id)}.pdf"
 
     def deliver(self, delivery: Delivery) -> DeliveryResult:
         if not delivery.recipient.address:
             return DeliveryResult("failed", self.name, "no postal address on file")
-        self.dir.mkdir(parents=True, exist_ok=True)
-        path = self.path_for(delivery.contact_id)
+        path = self.path_for(delivery.contact_id, delivery.tenant)
+        path.parent.mkdir(parents=True, exist_ok=True)
         pdf = canvas.Canvas(str(path), pagesize=LETTER, invariant=True)
         pdf.setTitle(delivery.message.subject)
         _, height = LETTER

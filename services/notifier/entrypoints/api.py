@@ -1,22 +1,28 @@
-"""notifier's API: the contact task queue (call centers report voice outcomes here) and letters."""
+"""notifier's API: the contact task queue (call centers report voice outcomes here) and letters.
+
+Every route answers for the request's tenant (``TenantDep``): another tenant's task is a 404.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import FileResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
 from libs.events.payloads.contacts import ContactStatus
-from libs.events.types import Channel
+from libs.events.types import Channel, Identifier
 from libs.runtime.context import ServiceContext
+from libs.runtime.http import TenantDep
 from services.notifier.adapters.orm import tasks
 from services.notifier.adapters.providers import DeliveryResult, PdfLetterProvider
 from services.notifier.config import NotifierSettings
 from services.notifier.service_layer.handlers import CALL_CENTER, record_outcome
+
+ContactId = Annotated[Identifier, Path(description="the contact, as strategy planned it")]
 
 
 class TaskView(BaseModel):
@@ -44,12 +50,18 @@ def router(ctx: ServiceContext) -> APIRouter:
 
     @api.get("/tasks", response_model=list[TaskView])
     def list_tasks(
+        tenant: TenantDep,
         channel: Channel | None = None,
         status: str | None = Query(default=None, max_length=16),
         limit: int = Query(default=100, ge=1, le=1000),
     ) -> list[dict[str, Any]]:
         """Contact tasks, oldest due first; ``?channel=voice&status=queued`` is the call-center queue."""
-        query = select(tasks).order_by(tasks.c.scheduled_for, tasks.c.contact_id).limit(limit)
+        query = (
+            select(tasks)
+            .where(tasks.c.tenant_id == tenant)
+            .order_by(tasks.c.scheduled_for, tasks.c.contact_id)
+            .limit(limit)
+        )
         if channel is not None:
             query = query.where(tasks.c.channel == channel)
         if status is not None:
@@ -58,12 +70,11 @@ def router(ctx: ServiceContext) -> APIRouter:
             return [dict(r) for r in session.execute(query).mappings()]
 
     @api.post("/tasks/{contact_id}/outcome", response_model=TaskView)
-    def report_outcome(contact_id: str, report: OutcomeReport) -> dict[str, Any]:
+    def report_outcome(contact_id: ContactId, report: OutcomeReport, tenant: TenantDep) -> dict[str, Any]:
         """A call center (or a provider's receipt) reports what happened with a contact."""
-        with ctx.unit_of_work(correlation_id=contact_id) as uow:
-            task = uow.session.execute(
-                select(tasks).where(tasks.c.contact_id == contact_id).with_for_update()
-            ).first()
+        mine = (tasks.c.tenant_id == tenant, tasks.c.contact_id == contact_id)
+        with ctx.unit_of_work(correlation_id=contact_id, tenant=tenant) as uow:
+            task = uow.session.execute(select(tasks).where(*mine).with_for_update()).first()
             if task is None:
                 raise HTTPException(404, f"no contact task {contact_id!r}")
             if task.status in ("scheduled", "ready", "sending"):
@@ -71,18 +82,20 @@ def router(ctx: ServiceContext) -> APIRouter:
             provider = task.provider or CALL_CENTER
             record_outcome(uow, task, DeliveryResult(report.status, provider, report.detail))
         with ctx.sessions() as session:
-            row = session.execute(select(tasks).where(tasks.c.contact_id == contact_id)).mappings().one()
+            row = session.execute(select(tasks).where(*mine)).mappings().one()
             return dict(row)
 
     @api.get("/letters/{contact_id}.pdf")
-    def letter(contact_id: str) -> FileResponse:
+    def letter(contact_id: ContactId, tenant: TenantDep) -> FileResponse:
         with ctx.sessions() as session:
             task = session.execute(
-                select(tasks.c.channel, tasks.c.artifact).where(tasks.c.contact_id == contact_id)
+                select(tasks.c.channel, tasks.c.artifact).where(
+                    tasks.c.tenant_id == tenant, tasks.c.contact_id == contact_id
+                )
             ).first()
         if task is None or task.channel != "letter" or not task.artifact:
             raise HTTPException(404, f"no letter for contact {contact_id!r}")
-        path = PdfLetterProvider(NotifierSettings().root).path_for(contact_id)
+        path = PdfLetterProvider(NotifierSettings().root).path_for(contact_id, tenant)
         if not path.is_file():
             raise HTTPException(404, f"letter file for {contact_id!r} is missing")
         return FileResponse(path, media_type="application/pdf", filename=f"{contact_id}.pdf")

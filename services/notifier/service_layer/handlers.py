@@ -1,4 +1,8 @@
-"""notifier's handlers: keep a task per contact and deliver it when it is due."""
+"""notifier's handlers: keep a task per contact and deliver it when it is due.
+
+Rows are the event's tenant's (``uow.tenant``); a customer reaches its recipients
+through ``account_ids`` in the payload (the customers topic is keyed by customer).
+"""
 
 from __future__ import annotations
 
@@ -36,18 +40,22 @@ def on_customer_upserted(event: DecodedEvent[CustomerUpserted], uow: UnitOfWork)
         "address": point("letter") or customer.address,
         "updated_at": uow.now(),
     }
-    for account_id in customer.account_ids:
-        uow.session.execute(
-            pg_insert(recipients)
-            .values(account_id=account_id, **values)
-            .on_conflict_do_update(index_elements=["account_id"], set_=values)
+    if not customer.account_ids:
+        return
+    rows = [{"tenant_id": uow.tenant, "account_id": a, **values} for a in dict.fromkeys(customer.account_ids)]
+    stmt = pg_insert(recipients).values(rows)
+    uow.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "account_id"], set_={k: stmt.excluded[k] for k in values}
         )
+    )
 
 
 def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> None:
     """The invoice's debtor data fills what the customer master has not given yet."""
     invoice = event.payload
     stmt = pg_insert(recipients).values(
+        tenant_id=uow.tenant,
         account_id=invoice.account_id,
         name=invoice.customer.name,
         email=invoice.customer.email,
@@ -56,7 +64,7 @@ def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> No
     )
     uow.session.execute(
         stmt.on_conflict_do_update(
-            index_elements=["account_id"],
+            index_elements=["tenant_id", "account_id"],
             set_={
                 "email": func.coalesce(recipients.c.email, stmt.excluded.email),
                 "phone": func.coalesce(recipients.c.phone, stmt.excluded.phone),
@@ -70,6 +78,7 @@ def on_contact_due(event: DecodedEvent[ContactDue], uow: UnitOfWork) -> None:
     inserted = uow.session.execute(
         pg_insert(tasks)
         .values(
+            tenant_id=uow.tenant,
             contact_id=contact.contact_id,
             account_id=contact.account_id,
             channel=contact.channel,
@@ -98,7 +107,11 @@ def on_deliver(due: DueTimer, uow: UnitOfWork) -> None:
 
 def delivery_for(uow_session: Any, task: Row[Any], settings: NotifierSettings) -> Delivery | DeliveryResult:
     """The rendered message for a task, or a failed result when it cannot be rendered."""
-    person = uow_session.execute(select(recipients).where(recipients.c.account_id == task.account_id)).first()
+    person = uow_session.execute(
+        select(recipients).where(
+            recipients.c.tenant_id == task.tenant_id, recipients.c.account_id == task.account_id
+        )
+    ).first()
     recipient = (
         Recipient(person.name, person.email, person.phone, person.address) if person else Recipient("cliente")
     )
@@ -112,12 +125,14 @@ def delivery_for(uow_session: Any, task: Row[Any], settings: NotifierSettings) -
         message = render(task.template, context)
     except UnknownTemplate as exc:
         return DeliveryResult("failed", "notifier", str(exc))
-    return Delivery(task.contact_id, task.account_id, task.channel, recipient, message)
+    return Delivery(task.contact_id, task.account_id, task.channel, recipient, message, task.tenant_id)
 
 
 def deliver(uow: UnitOfWork, contact_id: str) -> None:
     task = uow.session.execute(
-        select(tasks).where(tasks.c.contact_id == contact_id).with_for_update()
+        select(tasks)
+        .where(tasks.c.tenant_id == uow.tenant, tasks.c.contact_id == contact_id)
+        .with_for_update()
     ).first()
     if task is None or task.status != "scheduled":
         return
@@ -137,11 +152,16 @@ def deliver(uow: UnitOfWork, contact_id: str) -> None:
 
 def _set(uow: UnitOfWork, contact_id: str, **values: Any) -> None:
     uow.session.execute(
-        update(tasks).where(tasks.c.contact_id == contact_id).values(updated_at=uow.now(), **values)
+        update(tasks)
+        .where(tasks.c.tenant_id == uow.tenant, tasks.c.contact_id == contact_id)
+        .values(updated_at=uow.now(), **values)
     )
 
 
 def record_outcome(uow: UnitOfWork, task: Row[Any], result: DeliveryResult) -> None:
+    """Store the outcome and announce it; ``uow`` must be the task's tenant's."""
+    if uow.tenant != task.tenant_id:
+        raise ValueError(f"contact {task.contact_id}: tenant {task.tenant_id!r}, unit of work {uow.tenant!r}")
     _set(
         uow,
         task.contact_id,

@@ -35,8 +35,18 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def env(event_type: str, data: dict[str, Any], at: datetime = T0) -> Envelope:
-    return Envelope(id=f"n{next(_seq)}", source="/test", type=event_type, time=at, subject="A1", data=data)
+def env(
+    event_type: str, data: dict[str, Any], at: datetime = T0, *, tenant: str = "default", subject: str = "A1"
+) -> Envelope:
+    return Envelope(
+        id=f"n{next(_seq)}",
+        source="/test",
+        type=event_type,
+        time=at,
+        subject=subject,
+        data=data,
+        tenantid=tenant,
+    )
 
 
 CUSTOMER = {
@@ -191,3 +201,87 @@ def test_network_provider_tasks_wait_for_the_dispatcher(make_platform, clock, mo
     platform.run_until_quiet()
     [outcome] = outcomes(platform)
     assert (outcome["contact_id"], outcome["status"], outcome["provider"]) == ("S1", "failed", "sms-http")
+
+
+def test_a_customer_keyed_by_customer_id_reaches_every_account_it_names(
+    make_platform, clock, state_dir
+) -> None:
+    platform = make_platform(["notifier"])
+    platform.advance_to(T0)
+    customer = dict(CUSTOMER, account_ids=["A1", "A2"])
+    platform.publish(env("cobranza.customer.upserted", customer, subject="C1"), Topics.CUSTOMERS)
+    platform.run_until_quiet()
+    platform.publish(
+        env("cobranza.contact.due", dict(due("K2", "email", "aviso_mora"), account_id="A2")), Topics.CONTACTS
+    )
+    platform.run_until_quiet()
+    assert [(o["contact_id"], o["account_id"], o["status"]) for o in outcomes(platform)] == [
+        ("K2", "A2", "sent")
+    ]
+    mail = message_from_bytes((state_dir / "notifier" / "outbox" / "K2.eml").read_bytes())
+    assert mail["To"] == "ana@example.com"
+
+
+def test_two_tenants_with_the_same_ids_are_independent(make_platform, clock, state_dir) -> None:
+    platform = make_platform(["notifier"])
+    platform.advance_to(T0)
+    other = dict(
+        CUSTOMER, contact_points=[{"channel": "email", "value": "otra@example.com", "consent": True}]
+    )
+    platform.publish(env("cobranza.customer.upserted", CUSTOMER, tenant="aseguradora"), Topics.CUSTOMERS)
+    platform.publish(env("cobranza.customer.upserted", other, tenant="financiera"), Topics.CUSTOMERS)
+    platform.run_until_quiet()
+    for tenant in ("aseguradora", "financiera", "default"):
+        platform.publish(
+            env("cobranza.contact.due", due("K1", "email", "aviso_mora"), tenant=tenant), Topics.CONTACTS
+        )
+    platform.publish(
+        env("cobranza.contact.due", due("V1", "voice", "guion_llamada"), tenant="financiera"), Topics.CONTACTS
+    )
+    platform.run_until_quiet()
+    got = sorted(
+        (json.loads(p.record.value)["tenantid"], json.loads(p.record.value)["data"]["status"])
+        for p in platform.broker.topics[Topics.CONTACTS]
+        if json.loads(p.record.value)["type"] == "cobranza.contact.outcome"
+    )
+    assert got == [
+        ("aseguradora", "sent"),
+        ("default", "failed"),
+        ("financiera", "sent"),
+    ]  # default: no address
+    root = state_dir / "notifier" / "tenants"
+    assert (
+        message_from_bytes((root / "aseguradora" / "outbox" / "K1.eml").read_bytes())["To"]
+        == "ana@example.com"
+    )
+    assert (
+        message_from_bytes((root / "financiera" / "outbox" / "K1.eml").read_bytes())["To"]
+        == "otra@example.com"
+    )
+
+    client = TestClient(create_app(platform.context("notifier")))
+    fin = {"X-Cobranza-Tenant": "financiera"}
+    assert [
+        t["contact_id"] for t in client.get("/v1/tasks", params={"channel": "voice"}, headers=fin).json()
+    ] == ["V1"]
+    assert client.get("/v1/tasks", params={"channel": "voice"}).json() == []
+    assert client.post("/v1/tasks/V1/outcome", json={"status": "answered"}).status_code == 404
+    assert client.post("/v1/tasks/V1/outcome", json={"status": "answered"}, headers=fin).status_code == 200
+    bad = client.post("/v1/tasks/V%001/outcome", json={"status": "answered"}, headers=fin)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["path", "contact_id"]
+
+
+def test_letters_are_served_per_tenant(make_platform, clock) -> None:
+    platform = make_platform(["notifier"])
+    platform.advance_to(T0)
+    platform.publish(env("cobranza.customer.upserted", CUSTOMER, tenant="aseguradora"), Topics.CUSTOMERS)
+    platform.run_until_quiet()
+    platform.publish(
+        env("cobranza.contact.due", due("L1", "letter", "carta_cobro"), tenant="aseguradora"), Topics.CONTACTS
+    )
+    platform.run_until_quiet()
+    client = TestClient(create_app(platform.context("notifier")))
+    assert client.get("/v1/letters/L1.pdf", headers={"X-Cobranza-Tenant": "aseguradora"}).content.startswith(
+        b"%PDF"
+    )
+    assert client.get("/v1/letters/L1.pdf").status_code == 404
