@@ -296,3 +296,33 @@ def test_nightly_timer_stops_when_nothing_is_open(make_platform) -> None:
     send(platform, "cobranza.payment.applied", payment_applied("A1", ("I1", "0")), Topics.ALLOCATIONS)
     platform.advance_to(at("2026-01-03T00:00:00+00:00"))
     assert platform.next_timer_at() is None
+
+
+def test_reasons_nobody_listed_are_processed_not_dead_lettered(make_platform) -> None:
+    platform = make_platform(["aging"])
+    send(platform, ISSUED, invoice(), Topics.INVOICES)
+    send(platform, ISSUED, invoice("I2"), Topics.INVOICES)
+    adjusted = {
+        "adjustment_id": "ADJ1",
+        "invoice_id": "I1",
+        "account_id": "A1",
+        "new_amount": "80000.00",
+        "currency": "COP",
+        "reason": "Endoso por cambio de placa",
+        "effective_on": "2026-01-10",
+    }
+    send(platform, "cobranza.invoice.adjusted", adjusted, Topics.INVOICES)
+    cancelled = {
+        "invoice_id": "I2",
+        "account_id": "A1",
+        "reason": "ANULACIÓN-SINIESTRO",
+        "cancelled_on": "2026-01-10",
+    }
+    send(platform, "cobranza.invoice.cancelled", cancelled, Topics.INVOICES)
+    assert platform.broker.topics.get(Topics.DEAD_LETTER, []) == []
+    with platform.context("aging").sessions() as session:
+        rows = session.execute(select(invoices.c.invoice_id, invoices.c.open_amount, invoices.c.status)).all()
+    assert sorted(tuple(r) for r in rows) == [
+        ("I1", Decimal("80000"), "open"),
+        ("I2", Decimal("0"), "cancelled"),
+    ]

@@ -350,3 +350,42 @@ def test_the_stage_aging_announces_wins_over_bucket_names(make_platform) -> None
     assert tuple(row) == ("al_dia", "current")
     assert on_time is True
     assert changes(platform)[-1]["data"]["reasons"][0]["attributes"]["stage"] == "current"
+
+
+def test_labels_nobody_listed_are_counted_not_dead_lettered(make_platform) -> None:
+    platform = make_platform(["segmentation"])
+    platform.publish(envelope("cobranza.invoice.issued", INVOICE), Topics.INVOICES)
+    for n, method in enumerate(("nequi", "Transferencia", "PSE")):
+        pay = {
+            "payment_id": f"PAY{n}",
+            "account_id": "A1",
+            "amount": "10000",
+            "currency": "COP",
+            "received_on": "2025-12-10",
+            "method": method,
+        }
+        platform.publish(envelope("cobranza.payment.received", pay), Topics.PAYMENTS)
+    reversal = {
+        "payment_id": "PAY0",
+        "account_id": "A1",
+        "reversed_on": "2025-12-11",
+        "reason": "Devolución R99",
+    }
+    platform.publish(envelope("cobranza.payment.reversed", reversal), Topics.PAYMENTS)
+    adjusted = {
+        "adjustment_id": "ADJ1",
+        "invoice_id": "I1",
+        "account_id": "A1",
+        "new_amount": "250000",
+        "currency": "COP",
+        "reason": "recálculo actuarial",
+        "effective_on": "2025-12-05",
+    }
+    platform.publish(envelope("cobranza.invoice.adjusted", adjusted), Topics.INVOICES)
+    platform.run_until_quiet()
+    assert not platform.broker.topics.get(Topics.DEAD_LETTER)
+    with platform.context("segmentation").sessions() as session:
+        counted = dict(session.execute(select(payments.c.payment_id, payments.c.reversed)).all())
+        row = session.execute(select(accounts)).one()
+    assert counted == {"PAY0": True, "PAY1": False, "PAY2": False}
+    assert row.total_balance == Decimal("230000.0000")
