@@ -164,7 +164,7 @@ def follow_allocations(platform: InMemoryPlatform) -> dict[str, Any]:
     unapplied: dict[tuple[str, str], tuple[str, Decimal]] = {}
     settled: set[tuple[str, str]] = set()
     for published in platform.broker.topics.get(Topics.ALLOCATIONS, []):
-        envelope = json.loads(published.record.value)
+        envelope = json.loads(published.record.value or b"{}")
         tenant, data, kind = envelope["tenantid"], envelope["data"], envelope["type"]
         payment = (tenant, data["payment_id"])
         if kind == "cobranza.payment.unapplied":
