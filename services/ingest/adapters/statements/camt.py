@@ -50,17 +50,12 @@ def _local(tag: str) -> str:
 
 
 def _children(element: ET.Element, name: str) -> list[ET.Element]:
-    return [child for child in element if _local(child.tag) == name]
+    return element.findall(name)
 
 
 def _find(element: ET.Element | None, path: str) -> ET.Element | None:
-    """Namespace-agnostic ``find`` for a slash-separated path of local names."""
-    current = element
-    for name in path.split("/"):
-        if current is None:
-            return None
-        current = next((child for child in current if _local(child.tag) == name), None)
-    return current
+    """``find`` by local names: ``iter_camt`` strips every tag of its namespace as it parses."""
+    return None if element is None else element.find(path)
 
 
 def _text(element: ET.Element | None, *paths: str) -> str | None:
@@ -93,42 +88,42 @@ def root_kind(head: str) -> str | None:
 
 
 def iter_camt(path: Path) -> Iterator[StatementLine]:
-    """Every entry's lines (one per batched transaction), in file order."""
-    stack: list[str] = []
-    info: dict[str, str] = {}
+    """Every entry's lines (one per batched transaction), in file order.
+
+    The statement's own fields (``Id``, ``Acct``, ``FrToDt``…) come before its entries, so
+    they are complete when the first entry ends; each entry is dropped once read.
+    """
+    container: ET.Element | None = None
+    context: StatementContext | None = None
     position = 0
     for event, element in ET.iterparse(path, events=("start", "end")):
-        name = _local(element.tag)
         if event == "start":
-            stack.append(name)
-            if name in CONTAINERS:
-                info, position = {}, 0
+            element.tag = _local(element.tag)  # every camt version has its own namespace
+            if container is None and element.tag in CONTAINERS:
+                container, context, position = element, None, 0
             continue
-        stack.pop()
-        parent = stack[-1] if stack else ""
-        if parent in CONTAINERS and name in ("Id", "ElctrncSeqNb", "LglSeqNb", "CreDtTm"):
-            info[name] = (element.text or "").strip()
-        elif parent in CONTAINERS and name == "FrToDt":
-            info["FrDtTm"] = (_text(element, "FrDtTm") or "")[:10]
-        elif parent in CONTAINERS and name == "Acct":
-            info["account"] = _text(element, "Id/IBAN", "Id/Othr/Id") or ""
-            info["currency"] = _text(element, "Ccy") or ""
-        elif parent in CONTAINERS and name == "Ntry":
+        if container is None:
+            continue
+        if element is container:
+            element.clear()
+            container = None
+        elif element.tag == "Ntry":
+            if context is None:
+                context = _context(container)
             position += 1
-            yield from _entry(element, _context(info), position)
+            yield from _entry(element, context, position)
             element.clear()
-        elif name in CONTAINERS:
-            element.clear()
+            container.remove(element)
 
 
-def _context(info: dict[str, str]) -> StatementContext:
-    number = "/".join(
-        p for p in (info.get("Id", ""), info.get("ElctrncSeqNb") or info.get("LglSeqNb", "")) if p
-    )
+def _context(statement: ET.Element) -> StatementContext:
+    sequence = _text(statement, "ElctrncSeqNb") or _text(statement, "LglSeqNb")
+    number = "/".join(p for p in (_text(statement, "Id"), sequence) if p)
+    opened = _text(statement, "FrToDt/FrDtTm") or _text(statement, "CreDtTm") or ""
     return StatementContext(
-        account=info.get("account", ""),
+        account=_text(statement, "Acct/Id/IBAN", "Acct/Id/Othr/Id") or "",
         number=number,
-        date=info.get("FrDtTm") or info.get("CreDtTm", "")[:10],
+        date=opened[:10],
     )
 
 
