@@ -73,12 +73,14 @@ MAX_BULK_ITEMS = 10_000
 IdempotencyKey = Annotated[
     str | None, Header(description="retry-safe key: the same key and body return the original response")
 ]
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]+$"
+"""One printable line: a source system's name is stored, compared and put in event sources."""
 SourceSystem = Annotated[
     str,
     Header(
         min_length=1,
         max_length=100,
-        pattern=r"^[^\x00-\x1f\x7f]+$",
+        pattern=PRINTABLE,
         description="the core system sending this data",
     ),
 ]
@@ -481,8 +483,17 @@ def router(ctx: ServiceContext) -> APIRouter:
 
     @api.post("/files", tags=["files"])
     def upload_file(
+        tenant: TenantDep,
         file: Annotated[UploadFile, File(description="CSV, xlsx, camt.053 XML or MT940")],
-        source: Annotated[str | None, Form(description="mapping name; defaults to X-Source-System")] = None,
+        source: Annotated[
+            str | None,
+            Form(
+                min_length=1,
+                max_length=100,
+                pattern=PRINTABLE,
+                description="mapping name; defaults to X-Source-System",
+            ),
+        ] = None,
         kind: Annotated[KindChoice, Form()] = "auto",
         x_source_system: SourceSystem = "api",
     ) -> dict[str, Any]:
@@ -496,7 +507,9 @@ def router(ctx: ServiceContext) -> APIRouter:
             shutil.copyfileobj(file.file, tmp)
             tmp.flush()
             try:
-                summary = import_file(ctx, Path(tmp.name), source=chosen, kind=kind, keep_results=True)
+                summary = import_file(
+                    ctx, Path(tmp.name), source=chosen, kind=kind, keep_results=True, tenant=tenant
+                )
             except (FileRejected, FileNotFoundError) as exc:
                 raise _unprocessable("file", str(exc)) from None
         summary.file = file.filename or summary.file

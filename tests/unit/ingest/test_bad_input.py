@@ -203,3 +203,16 @@ def test_reason_labels_are_accepted_and_forwarded_normalised(
         "castigo de cartera",
     )
     assert (reversed_["data"]["reason"], reversed_["data"]["reason_detail"]) == ("other", "something new")
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [("X-Source-System", "core\x01"), ("Idempotency-Key", "k\x00"), ("X-Cobranza-Tenant", "t\x1b")],
+)
+def test_control_characters_in_headers_are_422(
+    api: TestClient, emitted: Emitted, payment_body: Body, header: str, value: str
+) -> None:
+    response = api.post("/v1/payments", json=payment_body(), headers={header: value})
+    assert response.status_code == 422, response.text
+    assert [part.lower() for part in response.json()["detail"][0]["loc"]] == ["header", header.lower()]
+    assert emitted() == []
