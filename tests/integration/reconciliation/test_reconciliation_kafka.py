@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -103,14 +104,14 @@ def test_payment_reaches_reconciliation_and_closes_the_invoice(
 def test_suspense_is_placed_when_the_account_becomes_known_across_topics(
     service_database, kafka_settings, wait_until, make_envelope, produce_records
 ) -> None:
-    """Payments topic first (an account nobody knows yet, in two tenants), then the customers and
-    invoices topics: each tenant's payment leaves suspense for its own account, on a real broker."""
+    """Payments topic first (an account nobody knows yet, in two tenants), then the customers
+    topic: only the linked tenant's payment leaves suspense, as credit on its account."""
     settings = kafka_settings(service_database(["reconciliation"]))
     recon = ServiceWorker(load_spec("reconciliation"), settings)
     recon.start_background()
     try:
 
-        def envelope(kind: str, data: dict[str, object], event_id: str, tenant: str, subject: str):  # type: ignore[no-untyped-def]
+        def envelope(kind: str, data: dict[str, Any], event_id: str, tenant: str, subject: str):  # type: ignore[no-untyped-def]
             built = make_envelope(
                 kind, data, event_id=event_id, subject=subject, source="/cobranza/ingest", at=BILLED_AT
             )
