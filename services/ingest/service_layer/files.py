@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import csv
 import time
+import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from openpyxl.utils.exceptions import InvalidFileException
 from pydantic import ValidationError
 
 from libs.events.payloads.payments import PaymentReceived
@@ -227,26 +230,54 @@ def import_file(
     """Import ``path`` for ``source`` into ``tenant`` (default: the platform's); write one
     report line per row to ``report`` (CSV: row,status,id,reason)."""
     started = time.perf_counter()
-    plan = _plan(path, kind, mapping or load_mapping(source))
+    chosen = mapping or load_mapping(source)
+    try:
+        plan = _plan(path, kind, chosen)
+    except UNREADABLE as exc:
+        raise FileRejected(_unreadable(path, exc, chosen, imported=None)) from None
     summary = ImportSummary(file=path.name, source=source, kind=plan.kind, format=plan.format)
     writer = csv.writer(report) if report is not None else None
     if writer is not None:
         writer.writerow(REPORT_HEADER)
-    for chunk in _chunks(plan.rows, chunk_size):
-        results = _import_chunk(
-            ctx, plan, source, chunk, correlation_id=f"file:{source}:{path.name}", tenant=tenant
-        )
-        for result in results:
-            summary.count(result)
-            if writer is not None:
-                writer.writerow((result.index, result.status, result.id or "", report_reason(result)))
-        if keep_results:
-            summary.results.extend(results)
-        summary.seconds = time.perf_counter() - started
-        if progress is not None:
-            progress(summary)
+    try:
+        for chunk in _chunks(plan.rows, chunk_size):
+            results = _import_chunk(
+                ctx, plan, source, chunk, correlation_id=f"file:{source}:{path.name}", tenant=tenant
+            )
+            for result in results:
+                summary.count(result)
+                if writer is not None:
+                    writer.writerow((result.index, result.status, result.id or "", report_reason(result)))
+            if keep_results:
+                summary.results.extend(results)
+            summary.seconds = time.perf_counter() - started
+            if progress is not None:
+                progress(summary)
+    except UNREADABLE as exc:
+        raise FileRejected(_unreadable(path, exc, chosen, imported=summary.rows)) from None
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+UNREADABLE = (ET.ParseError, UnicodeDecodeError, zipfile.BadZipFile, InvalidFileException)
+"""What a damaged file raises while it streams: the file is refused with where it broke."""
+
+
+def _unreadable(path: Path, exc: Exception, mapping: SourceMapping, *, imported: int | None) -> str:
+    if isinstance(exc, ET.ParseError):
+        line, column = exc.position
+        what = f"not well-formed XML at line {line}, column {column}"
+    elif isinstance(exc, UnicodeDecodeError):
+        what = f"not {mapping.encoding} text (set ``encoding`` in the source's mapping)".replace("``", "'")
+    else:
+        what = "not a readable xlsx workbook"
+    done = (
+        f"; the {imported} rows before it were imported (after fixing the file, re-import it: "
+        "they come back as duplicates)"
+        if imported
+        else ""
+    )
+    return f"{path.name} is {what}{done}"
 
 
 def _chunks(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:

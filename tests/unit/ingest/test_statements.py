@@ -148,6 +148,11 @@ def test_direct_debit_return_reverses_the_collected_payment(make_platform) -> No
     day2 = report_of(ctx, STATEMENTS / "mt940_startumse_day2.sta")
     assert (day2[1]["status"], day2[1]["id"]) == ("accepted", collected)
     reversal = reversed_(ctx)[collected]
+    subjects = {(e["type"], e["subject"]) for e in outbox_events(ctx) if e["data"]["payment_id"] == collected}
+    assert subjects == {  # one key on the payments topic: the reversal is ordered after its payment
+        ("cobranza.payment.received", f"unidentified:{collected}"),
+        ("cobranza.payment.reversed", f"unidentified:{collected}"),
+    }
     assert reversal["reversed_on"] == "2026-01-07"
     assert reversal["reason"] == "direct_debit_return"
     assert "RUECKLASTSCHRIFT" in reversal["note"]
@@ -374,3 +379,29 @@ def test_a_batch_detailing_fewer_transactions_than_it_declares_is_not_one_debtor
     assert (row["status"], row["id"]) == ("rejected", "BK-1")
     assert row["reason"] == "transactions: the batch declares 3 transactions, the entry details 1"
     assert received(ctx) == {}
+
+
+def test_damaged_files_are_refused_with_where_they_broke_never_a_500(make_platform, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from libs.runtime.http import create_app
+
+    platform = make_platform(["ingest"])
+    ctx = platform.context("ingest")
+    whole = (STATEMENTS / "camt053_sepa_collection.xml").read_text(encoding="utf-8")
+    truncated = tmp_path / "cut.xml"
+    truncated.write_text(whole[: whole.index("<Ntry>", whole.index("PDNG") - 400)], encoding="utf-8")
+    with pytest.raises(FileRejected, match=r"cut.xml is not well-formed XML at line \d+, column \d+"):
+        import_file(ctx, truncated, source="banco", chunk_size=2)
+    latin = tmp_path / "pagos.csv"
+    latin.write_bytes("payment_id,amount,received_on,payer_name\nP1,10,2026-01-05,Muñoz\n".encode("latin-1"))
+    with pytest.raises(FileRejected, match="not utf-8-sig text"):
+        import_file(ctx, latin, source="banco")
+    broken = tmp_path / "recaudos.xlsx"
+    broken.write_bytes(b"PK\x03\x04 not really a workbook")
+    with pytest.raises(FileRejected, match="not a readable xlsx workbook"):
+        import_file(ctx, broken, source="banco")
+    response = TestClient(create_app(ctx)).post(
+        "/v1/files", files={"file": ("cut.xml", truncated.read_bytes(), "application/xml")}
+    )
+    assert response.status_code == 422, response.text
