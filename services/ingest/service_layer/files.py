@@ -51,7 +51,7 @@ from services.ingest.service_layer.commands import (
 )
 from services.ingest.service_layer.statements import (
     NOT_A_PAYMENT,
-    not_a_payment,
+    not_payments,
     remember_credits,
     settle_returns,
 )
@@ -311,13 +311,11 @@ def _import_chunk(
     invoices: list[tuple[int, InvoiceIn]] = []
     payments: list[tuple[int, PaymentReceived]] = []
     returns: list[tuple[int, StatementLine]] = []
+    others: list[tuple[int, StatementLine]] = []
     for row in chunk:
         line = row.statement
         if line is not None and not row.errors and line.movement != "credit":
-            if line.movement == "return":
-                returns.append((row.number, line))
-            else:
-                results[row.number] = not_a_payment(row.number, line)
+            (returns if line.movement == "return" else others).append((row.number, line))
             continue
         item, errors = _validate(plan, row)
         if item is None:
@@ -333,7 +331,7 @@ def _import_chunk(
         if plan.format in STATEMENT_FORMATS:
             lines = {row.number: row.statement for row in chunk if row.statement is not None}
             remember_credits(uow, source, [(lines[r.index], r) for r in accepted if r.index in lines])
-            accepted += settle_returns(uow, source, returns)
+            accepted += settle_returns(uow, source, returns) + not_payments(uow, source, others)
     for result in accepted:
         results[result.index] = (
             ItemResult(

@@ -8,7 +8,8 @@
   reference or one of the keys; otherwise the line is rejected with "return, original not
   found: …" for a person to resolve. Nothing is skipped in silence.
 - Debits (fees, outgoing transfers), reversed debits and entries not booked yet are not
-  debtor payments: each is a rejected row that says so (``NOT_A_PAYMENT``).
+  debtor payments: each is a rejected row that says so (``NOT_A_PAYMENT``), remembered
+  (kind ``statement_line``, no event) so the same statement imported again is all duplicates.
 """
 
 from __future__ import annotations
@@ -23,11 +24,37 @@ from services.ingest.adapters.orm import received
 from services.ingest.adapters.statements.model import StatementLine
 from services.ingest.domain.requests import ReversalIn
 from services.ingest.service_layer.commands import FieldError, ItemResult, reverse_payment
-from services.ingest.service_layer.documents import record_new
+from services.ingest.service_layer.documents import natural_event_id, record_new
 
 KEY_KIND = "statement_key"
+LINE_KIND = "statement_line"
 NOT_A_PAYMENT = "not a debtor payment"
 NOT_FOUND = "return, original not found"
+
+
+def not_payments(
+    uow: UnitOfWork, source: str, lines: Sequence[tuple[int, StatementLine]]
+) -> list[ItemResult]:
+    """Report each line that is not a debtor payment; one already reported by an earlier import
+    of the statement is a duplicate. One insert for the chunk."""
+    ids = {line.payment_id for _, line in lines if line.payment_id}
+    new = record_new(
+        uow,
+        source,
+        LINE_KIND,
+        [(i, natural_event_id(uow.tenant, source, LINE_KIND, i), None, None) for i in sorted(ids)],
+    )
+    reported: set[str] = set()
+    results = []
+    for index, line in lines:
+        pid = line.payment_id
+        if pid is not None and (pid not in new or pid in reported):
+            results.append(ItemResult(index, "duplicate", pid))
+        else:
+            results.append(not_a_payment(index, line))
+        if pid is not None:
+            reported.add(pid)
+    return results
 
 
 def not_a_payment(index: int, line: StatementLine) -> ItemResult:
