@@ -128,7 +128,9 @@ ABROAD = (
         60,
         0.5,
     ),
-    Abroad("ES", (("Madrid", "Europe/Madrid", ("6",)), ("Cataluña", "Europe/Madrid", ("6",))), "34", 9, 15, 0.0),
+    Abroad(
+        "ES", (("Madrid", "Europe/Madrid", ("6",)), ("Cataluña", "Europe/Madrid", ("6",))), "34", 9, 15, 0.0
+    ),
     Abroad("MX", (("Ciudad de México", "America/Mexico_City", ("55",)),), "52", 10, 8, 0.0),
     Abroad("PA", (("Panamá", "America/Panama", ("6",)),), "507", 8, 7, 1.0),
     Abroad("EC", (("Pichincha", "America/Guayaquil", ("99",)),), "593", 9, 10, 1.0),

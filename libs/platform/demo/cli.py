@@ -15,21 +15,29 @@ demo_app = typer.Typer(help="A realistic demo portfolio: generate it, load it in
 
 @demo_app.command("generate")
 def generate_command(
-    accounts: Annotated[int, typer.Option("--accounts", min=1, help="how many accounts (policies and loans)")],
+    accounts: Annotated[
+        int, typer.Option("--accounts", min=1, help="how many accounts (policies and loans)")
+    ],
     months: Annotated[int, typer.Option("--months", min=1, max=120, help="how many calendar months")] = 12,
     seed: Annotated[int, typer.Option("--seed", help="same seed, same bytes")] = 1,
     start: Annotated[str, typer.Option("--start", help="YYYY-MM-DD, first day of the period")] = "2026-01-01",
     tenant: Annotated[str, typer.Option("--tenant", min=1, max=64)] = "default",
     out: Annotated[Path | None, typer.Option("--out", help="write here instead of stdout")] = None,
-    buffer_lines: Annotated[int, typer.Option("--buffer", min=1000, help="events sorted in memory at once")] = 100_000,
-    tmp_dir: Annotated[Path | None, typer.Option("--tmp-dir", file_okay=False, help="for sorted runs")] = None,
+    buffer_lines: Annotated[
+        int, typer.Option("--buffer", min=1000, help="events sorted in memory at once")
+    ] = 100_000,
+    tmp_dir: Annotated[
+        Path | None, typer.Option("--tmp-dir", file_okay=False, help="for sorted runs")
+    ] = None,
 ) -> None:
     """Write the portfolio as CloudEvents JSON lines in time order (the format ``cobranza simulate --events`` reads)."""
     from libs.platform.demo.portfolio import DemoSpec
     from libs.platform.demo.stream import generate, peak_rss_mb
 
     try:
-        spec = DemoSpec(accounts=accounts, months=months, seed=seed, start=date.fromisoformat(start), tenant=tenant)
+        spec = DemoSpec(
+            accounts=accounts, months=months, seed=seed, start=date.fromisoformat(start), tenant=tenant
+        )
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -53,6 +61,12 @@ def load_command(
     batch: Annotated[int, typer.Option("--batch", min=1, max=10_000, help="items per bulk request")] = 500,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="parallel single requests")] = 4,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds per request")] = 120.0,
+    kafka: Annotated[
+        str | None,
+        typer.Option(
+            "--kafka", help="bootstrap servers for the inbound topic (default KAFKA_BOOTSTRAP_SERVERS)"
+        ),
+    ] = None,
 ) -> None:
     """Feed FILE to a running platform through ingest (REST bulk API; promises via the Kafka inbound topic)."""
     import httpx
@@ -66,12 +80,11 @@ def load_command(
     errors = Console(stderr=True)
     settings = PlatformSettings()
     publisher: Publisher | None = None
-    if settings.kafka_bootstrap_servers:
+    bootstrap = kafka or settings.kafka_bootstrap_servers
+    if bootstrap:
         from libs.runtime.transport.kafka import KafkaPublisher
 
-        publisher = KafkaPublisher(
-            settings.kafka_bootstrap_servers, "cobranza-demo-load", topic_prefix=settings.kafka_topic_prefix
-        )
+        publisher = KafkaPublisher(bootstrap, "cobranza-demo-load", topic_prefix=settings.kafka_topic_prefix)
     progress = Progress(
         TextColumn("[bold]loading[/bold] {task.description}"),
         BarColumn(),
@@ -88,7 +101,9 @@ def load_command(
             batch=batch,
             workers=workers,
             publisher=publisher,
-            on_reject=lambda reject: progress.console.print(str(reject), style="red", markup=False, highlight=False),
+            on_reject=lambda reject: progress.console.print(
+                str(reject), style="red", markup=False, highlight=False
+            ),
         )
 
         def advance(size: int) -> None:

@@ -34,7 +34,12 @@ from libs.runtime.transport.base import OutgoingRecord, Publisher
 
 TENANT_HEADER = "X-Cobranza-Tenant"
 SOURCE_HEADER = "X-Source-System"
-REFERENCE_PATHS = {"product_line": "product-lines", "office": "offices", "advisor": "advisors", "agency": "agencies"}
+REFERENCE_PATHS = {
+    "product_line": "product-lines",
+    "office": "offices",
+    "advisor": "advisors",
+    "agency": "agencies",
+}
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,9 @@ def _without(data: dict[str, Any], *names: str) -> dict[str, Any]:
 
 
 def _reference(data: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    path = f"/v1/reference/{REFERENCE_PATHS.get(data['entity_type'], data['entity_type'])}/{data['entity_id']}"
+    path = (
+        f"/v1/reference/{REFERENCE_PATHS.get(data['entity_type'], data['entity_type'])}/{data['entity_id']}"
+    )
     return "PUT", path, _without(data, "entity_type", "entity_id")
 
 
@@ -319,7 +326,9 @@ class Loader:
                 self._reject(item, "no REST endpoint and no Kafka (set KAFKA_BOOTSTRAP_SERVERS)")
             return
         records = [
-            OutgoingRecord(self.topic, i.envelope.subject, i.envelope.to_json_bytes(), {"ce_type": i.envelope.type})
+            OutgoingRecord(
+                self.topic, i.envelope.subject, i.envelope.to_json_bytes(), {"ce_type": i.envelope.type}
+            )
             for i in items
         ]
         for item, error in zip(items, self.publisher.publish(records), strict=True):

@@ -14,7 +14,18 @@ from typing import Any
 from libs.platform.demo import catalog
 
 NIT_WEIGHTS = (3, 7, 13, 17, 19, 23, 29, 37, 41, 43, 47, 53, 59, 67, 71)
-ENGLISH_FIRST = ("John", "Mary", "Michael", "Jennifer", "Robert", "Linda", "William", "Emily", "James", "Sarah")
+ENGLISH_FIRST = (
+    "John",
+    "Mary",
+    "Michael",
+    "Jennifer",
+    "Robert",
+    "Linda",
+    "William",
+    "Emily",
+    "James",
+    "Sarah",
+)
 ENGLISH_LAST = ("Smith", "Johnson", "Williams", "Brown", "Miller", "Davis", "Wilson", "Anderson", "Taylor")
 
 
@@ -114,7 +125,9 @@ def make_person(rng: random.Random, customer_id: str) -> Person:
         region, zone, areas = rng.choice(where.regions)
         english = where.country == "US" and rng.random() < 0.25
         name, first, surname = person_name(rng, english)
-        document = cedula(rng) if not english and rng.random() < 0.7 else f"PA-{rng.randint(10**7, 10**8 - 1)}"
+        document = (
+            cedula(rng) if not english and rng.random() < 0.7 else f"PA-{rng.randint(10**7, 10**8 - 1)}"
+        )
         phone = abroad_phone(rng, where, rng.choice(areas))
         address = f"{rng.randint(10, 9999)} {rng.choice(('Main St', 'Oak Ave', 'Calle Mayor', 'Park Rd'))}, {region}"
         return Person(
@@ -128,7 +141,9 @@ def make_person(rng: random.Random, customer_id: str) -> Person:
             zone,
             region,
             address,
-            rng.choice((REGION_INDEX["Bogotá D.C."], REGION_INDEX["Antioquia"], REGION_INDEX["Valle del Cauca"])),
+            rng.choice(
+                (REGION_INDEX["Bogotá D.C."], REGION_INDEX["Antioquia"], REGION_INDEX["Valle del Cauca"])
+            ),
         )
     region = _weighted(rng, catalog.CO_REGIONS)
     city = catalog.CO_CITIES[region]
@@ -139,13 +154,12 @@ def make_person(rng: random.Random, customer_id: str) -> Person:
     if company:
         name = f"{rng.choice(catalog.COMPANY_WORDS)} {rng.choice(catalog.COMPANY_NAMES)} {rng.choice(catalog.COMPANY_FORMS)}"
         digits = str(rng.randint(800_000_000, 901_999_999))
-        email = f"cartera.{ascii_slug(name)[:20]}@{domain}"
         return Person(
             customer_id,
             name,
             "company",
             f"NIT-{digits}-{nit_check_digit(digits)}",
-            email,
+            f"cartera.{ascii_slug(name)[:20]}@{domain}",
             co_mobile(rng),
             "CO",
             "America/Bogota",

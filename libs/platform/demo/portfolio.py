@@ -118,7 +118,9 @@ class EventSink:
             envelope["subject"] = subject
         envelope["data"] = data
         envelope["tenantid"] = self.spec.tenant
-        self.items.append((epoch, len(self.items), json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))))
+        self.items.append(
+            (epoch, len(self.items), json.dumps(envelope, ensure_ascii=False, separators=(",", ":")))
+        )
         return True
 
 
@@ -165,7 +167,14 @@ def reference_events(spec: DemoSpec) -> list[tuple[int, int, str]]:
         nonlocal count
         count += 1
         payload = {"entity_type": entity_type, "entity_id": entity_id, **data}
-        sink.add(at, catalog.REFERENCE_SOURCE, "reference.upserted", f"REF-{count:06d}", f"{entity_type}:{entity_id}", payload)
+        sink.add(
+            at,
+            catalog.REFERENCE_SOURCE,
+            "reference.upserted",
+            f"REF-{count:06d}",
+            f"{entity_type}:{entity_id}",
+            payload,
+        )
 
     for line in catalog.PRODUCT_LINES:
         upsert("product_line", line.line_id, {"name": line.name, "active": True})
@@ -175,10 +184,18 @@ def reference_events(spec: DemoSpec) -> list[tuple[int, int, str]]:
         upsert(
             "office",
             office.office_id,
-            {"name": office.name, "active": True, "parent_id": office.parent_id, "region": office.region, "country": "CO"},
+            {
+                "name": office.name,
+                "active": True,
+                "parent_id": office.parent_id,
+                "region": office.region,
+                "country": "CO",
+            },
         )
     for agency_id, name in catalog.PARENT_AGENCIES:
-        upsert("agency", agency_id, {"name": name, "active": True, "commission_rate": "0.0200", "country": "CO"})
+        upsert(
+            "agency", agency_id, {"name": name, "active": True, "commission_rate": "0.0200", "country": "CO"}
+        )
     for index, name in enumerate(catalog.AGENCY_NAMES):
         office = catalog.OFFICES[rng.randrange(len(catalog.OFFICES))]
         upsert(
@@ -250,19 +267,25 @@ class Customer:
         opened = 0
         if spec.months > 1 and rng.random() < catalog.LATE_JOINERS:
             opened = rng.randint(1, spec.months - 1)
-        billing_day = 1 if rng.random() < 0.6 else rng.randint(2, 5) if rng.random() < 0.6 else rng.randint(6, 28)
+        billing_day = (
+            1 if rng.random() < 0.6 else rng.randint(2, 5) if rng.random() < 0.6 else rng.randint(6, 28)
+        )
         if opened == 0:
             onboarded = spec.opening + timedelta(minutes=10)
         else:
             first_bill = _month_day(add_months(spec.start.replace(day=1), opened), billing_day)
-            onboarded = _local(first_bill - timedelta(days=rng.randint(3, 20)), person.timezone, rng.randint(9, 17))
+            onboarded = _local(
+                first_bill - timedelta(days=rng.randint(3, 20)), person.timezone, rng.randint(9, 17)
+            )
         account_ids = [f"ACC-{self.first_account + i + 1:08d}" for i in range(self.accounts)]
         points = contact_points(rng, person, iso_z(onboarded))
         self._upsert(person, account_ids, points, onboarded, 1)
         if rng.random() < catalog.CONSENT_CHANGE_SHARE:
             self._consent_change(person, account_ids, points, onboarded)
         for offset, account_id in enumerate(account_ids):
-            Account(self, person, profile, account_id, self.first_account + offset + 1, opened, billing_day).run()
+            Account(
+                self, person, profile, account_id, self.first_account + offset + 1, opened, billing_day
+            ).run()
         return self.sink.items
 
     def _upsert(
@@ -343,7 +366,9 @@ class Account:
         abroad = next((a for a in catalog.ABROAD if a.country == person.country), None)
         self.currency = "USD" if abroad is not None and rng.random() < abroad.usd_share else "COP"
         low, high = (
-            (self.line.usd_min, self.line.usd_max) if self.currency == "USD" else (self.line.min_amount, self.line.max_amount)
+            (self.line.usd_min, self.line.usd_max)
+            if self.currency == "USD"
+            else (self.line.min_amount, self.line.max_amount)
         )
         raw = math.exp(rng.uniform(math.log(low), math.log(high)))
         step = Decimal("1") if self.currency == "USD" else Decimal("100")
@@ -355,7 +380,9 @@ class Account:
             if self.line.policy_prefix == "CRE"
             else f"{self.line.policy_prefix}-{code}-{self.number:08d}"
         )
-        self.advisor = advisor(self.spec.seed, person.office_index, rng.randrange(self.spec.advisors_per_office))
+        self.advisor = advisor(
+            self.spec.seed, person.office_index, rng.randrange(self.spec.advisors_per_office)
+        )
         self.term = rng.choice((12, 24, 36, 48, 60)) if self.line.line_id == "consumo" else None
         self.first_instalment = rng.randint(1, 12) if opened == 0 else 1
         if self.term is not None and opened == 0:
@@ -452,7 +479,9 @@ class Account:
         )
         at = _local(issued, self.person.timezone, 2, rng.randint(0, 119))
         at = max(at, self.spec.opening + timedelta(minutes=20))
-        self.sink.add(at, self.line.source, "invoice.issued", f"INV-{invoice.invoice_id}", self.account_id, data)
+        self.sink.add(
+            at, self.line.source, "invoice.issued", f"INV-{invoice.invoice_id}", self.account_id, data
+        )
         if self.term is None and month >= 0 and rng.random() < catalog.ADJUSTMENT_SHARE:
             self._adjust(invoice)
         return invoice
@@ -461,7 +490,9 @@ class Account:
         rng = self.rng
         on = invoice.issued_on + timedelta(days=rng.randint(1, 5))
         reason = rng.choice(("endorsement", "premium_change", "credit_note", "discount"))
-        factor = Decimal(rng.randint(105, 120) if reason in ("endorsement", "premium_change") else rng.randint(85, 98))
+        factor = Decimal(
+            rng.randint(105, 120) if reason in ("endorsement", "premium_change") else rng.randint(85, 98)
+        )
         step = Decimal("1") if self.currency == "USD" else Decimal("100")
         new_amount = (invoice.amount * factor / 100 / step).quantize(Decimal("1")) * step
         data = {
@@ -475,7 +506,9 @@ class Account:
             "note": "Endoso de la póliza" if reason in ("endorsement", "premium_change") else "Nota crédito",
         }
         at = _local(on, self.person.timezone, 11, rng.randint(0, 59))
-        if self.sink.add(at, self.line.source, "invoice.adjusted", f"ADJ-{invoice.invoice_id}", self.account_id, data):
+        if self.sink.add(
+            at, self.line.source, "invoice.adjusted", f"ADJ-{invoice.invoice_id}", self.account_id, data
+        ):
             invoice.amount = new_amount
             invoice.issued_on = on  # nothing is paid before the endorsement is known
 
@@ -488,7 +521,9 @@ class Account:
             "note": "Terminación automática por mora (art. 1068 C.Co.)",
         }
         at = _local(on, self.person.timezone, 3)
-        self.sink.add(at, self.line.source, "invoice.cancelled", f"CAN-{invoice.invoice_id}", self.account_id, data)
+        self.sink.add(
+            at, self.line.source, "invoice.cancelled", f"CAN-{invoice.invoice_id}", self.account_id, data
+        )
 
     # -- paying ----------------------------------------------------------------------------
 
@@ -502,7 +537,11 @@ class Account:
                 promise_due = made + timedelta(days=rng.randint(3, 10))
                 self._promise(invoice, made, promise_due, invoice.amount)
                 if rng.random() < profile.promise_kept:
-                    self._pay_invoice(invoice, made + timedelta(days=rng.randint(0, (promise_due - made).days)), invoice.amount)
+                    self._pay_invoice(
+                        invoice,
+                        made + timedelta(days=rng.randint(0, (promise_due - made).days)),
+                        invoice.amount,
+                    )
                 elif rng.random() < 0.2:  # a token payment: still a broken promise
                     token = (invoice.amount * Decimal(rng.randint(10, 30)) / 100).quantize(Decimal("1"))
                     self._pay_invoice(invoice, made + timedelta(days=rng.randint(1, 3)), token, suffix="T")
@@ -511,7 +550,11 @@ class Account:
         late = invoice.month < 0 or rng.random() < min(0.97, profile.late_share * seasonal)
         if not late:
             earliest = max(0, min(12, (invoice.due_on - invoice.issued_on).days - 1))
-            paid_on = invoice.due_on if self.method == "direct_debit" else invoice.due_on - timedelta(days=rng.randint(0, earliest))
+            paid_on = (
+                invoice.due_on
+                if self.method == "direct_debit"
+                else invoice.due_on - timedelta(days=rng.randint(0, earliest))
+            )
             self._pay_with_variations(invoice, paid_on)
             return
         low, high, mode = profile.late_days
@@ -542,7 +585,9 @@ class Account:
         if not whole and rng.random() < self.profile.partial_share:
             first = (amount * Decimal(rng.randint(40, 80)) / 100).quantize(Decimal("1"))
             self._pay_invoice(invoice, paid_on, first, suffix="A")
-            self._pay_invoice(invoice, paid_on + timedelta(days=rng.randint(15, 45)), amount - first, suffix="B")
+            self._pay_invoice(
+                invoice, paid_on + timedelta(days=rng.randint(15, 45)), amount - first, suffix="B"
+            )
             return
         if rng.random() < catalog.OVERPAY_SHARE:
             step = Decimal("10") if self.currency == "USD" else Decimal("50000")
@@ -554,7 +599,11 @@ class Account:
     def _pay_invoice(self, invoice: Invoice, paid_on: date, amount: Decimal, suffix: str = "") -> None:
         payment_id = f"PAY-{invoice.invoice_id.removeprefix('FAC-')}{suffix}"
         reference = self.rng.choices(
-            (invoice.invoice_id, self.policy_number.replace("-", " "), f"PAGO CUOTA {self.person.name.upper()}"),
+            (
+                invoice.invoice_id,
+                self.policy_number.replace("-", " "),
+                f"PAGO CUOTA {self.person.name.upper()}",
+            ),
             weights=(50, 30, 20),
         )[0]
         self._pay(payment_id, paid_on, amount, reference)
@@ -579,7 +628,9 @@ class Account:
             currency=self.currency,
             received_on=paid_on.isoformat(),
             method=method,
-            reference=reference if identified else rng.choice((self.policy_number, reference, "CONSIGNACION NACIONAL")),
+            reference=reference
+            if identified
+            else rng.choice((self.policy_number, reference, "CONSIGNACION NACIONAL")),
             payer_name=self.person.name.upper(),
         )
         at = _local(paid_on, self.person.timezone, rng.randint(7, 20), rng.randint(0, 59))
@@ -594,16 +645,29 @@ class Account:
             if self._reverse(payment_id, bounced, "bounced_cheque", "Cheque devuelto: fondos insuficientes"):
                 self._pay(f"{payment_id}R", bounced + timedelta(days=rng.randint(3, 20)), amount, reference)
         elif method == "card" and rng.random() < catalog.CHARGEBACK:
-            self._reverse(payment_id, paid_on + timedelta(days=rng.randint(10, 40)), "chargeback", "Contracargo del emisor")
+            self._reverse(
+                payment_id,
+                paid_on + timedelta(days=rng.randint(10, 40)),
+                "chargeback",
+                "Contracargo del emisor",
+            )
 
     def _reverse(self, payment_id: str, on: date, reason: str, note: str) -> bool:
-        data = {"payment_id": payment_id, "account_id": self.account_id, "reversed_on": on.isoformat(), "reason": reason, "note": note}
+        data = {
+            "payment_id": payment_id,
+            "account_id": self.account_id,
+            "reversed_on": on.isoformat(),
+            "reason": reason,
+            "note": note,
+        }
         at = _local(on, self.person.timezone, 9, self.rng.randint(0, 59))
         return self.sink.add(at, "banco", "payment.reversed", f"REV-{payment_id}", self.account_id, data)
 
     def _promise(self, invoice: Invoice, made: date, due: date, amount: Decimal) -> None:
         rng = self.rng
-        via = rng.choices(("call_center", "agent", "portal", "whatsapp", "ivr"), weights=(45, 15, 15, 15, 10))[0]
+        via = rng.choices(
+            ("call_center", "agent", "portal", "whatsapp", "ivr"), weights=(45, 15, 15, 15, 10)
+        )[0]
         data: dict[str, Any] = {
             "promise_id": f"PRM-{invoice.invoice_id.removeprefix('FAC-')}",
             "account_id": self.account_id,
@@ -615,7 +679,14 @@ class Account:
         if via in ("call_center", "agent"):
             data["agent_id"] = f"AGT-{rng.randint(1, 60):03d}"
         at = _local(made, self.person.timezone, rng.randint(8, 18), rng.randint(0, 59))
-        self.sink.add(at, catalog.PROMISE_SOURCES[via], "promise.made", f"PRM-{invoice.invoice_id}", self.account_id, data)
+        self.sink.add(
+            at,
+            catalog.PROMISE_SOURCES[via],
+            "promise.made",
+            f"PRM-{invoice.invoice_id}",
+            self.account_id,
+            data,
+        )
 
 
 def customers(spec: DemoSpec) -> Iterator[tuple[int, list[tuple[int, int, str]]]]:

@@ -88,7 +88,9 @@ def test_the_simulator_reads_the_file(tmp_path: Path) -> None:
     assert len(events) == len(path.read_text().splitlines())
 
 
-def test_every_invoice_names_a_customer_and_reference_data_published_before_it(year: list[dict[str, Any]]) -> None:
+def test_every_invoice_names_a_customer_and_reference_data_published_before_it(
+    year: list[dict[str, Any]],
+) -> None:
     customer_of: dict[str, str] = {}
     reference: set[tuple[str, str]] = set()
     lines: set[str] = set()
@@ -166,7 +168,9 @@ def test_partial_over_unidentified_and_unknown_account_payments(year: list[dict[
     assert 0 < len(unknown) / len(payments) <= 0.01
     assert all(p.get("reference") for p in unidentified)
     amounts = {e["data"]["invoice_id"]: Decimal(e["data"]["amount"]) for e in of_type(year, "invoice.issued")}
-    adjusted = {e["data"]["invoice_id"]: Decimal(e["data"]["new_amount"]) for e in of_type(year, "invoice.adjusted")}
+    adjusted = {
+        e["data"]["invoice_id"]: Decimal(e["data"]["new_amount"]) for e in of_type(year, "invoice.adjusted")
+    }
     amounts.update(adjusted)
     over = partial = 0
     for invoice, paid in _payments_by_invoice(year).items():
@@ -176,7 +180,9 @@ def test_partial_over_unidentified_and_unknown_account_payments(year: list[dict[
         if any(p["payment_id"].endswith("A") for p in paid):
             partial += 1
     assert over > 50 and partial > 50
-    assert any(e["data"]["payment_id"].count("-P") for e in of_type(year, "payment.received"))  # prima catch-up
+    assert any(
+        e["data"]["payment_id"].count("-P") for e in of_type(year, "payment.received")
+    )  # prima catch-up
     methods = Counter(p["method"] for p in payments)
     assert {"pse", "bank_transfer", "direct_debit", "card", "cash", "wallet", "cheque"} <= set(methods)
     reasons = Counter(e["data"]["reason"] for e in of_type(year, "payment.reversed"))

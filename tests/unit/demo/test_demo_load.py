@@ -82,31 +82,38 @@ def test_loading_twice_reports_duplicates(platform, client: TestClient, portfoli
 
 
 def test_rejects_are_reported_with_line_and_reason(platform, client: TestClient, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    good = {
+    payment: dict[str, Any] = {
+        "payment_id": "P-1",
+        "account_id": "ACC-1",
+        "amount": "1000.00",
+        "currency": "COP",
+        "received_on": "2026-01-05",
+        "method": "pse",
+    }
+    good: dict[str, Any] = {
         "specversion": "1.0",
         "id": "e1",
         "source": "/sources/banco",
         "type": "cobranza.payment.received",
         "time": "2026-01-05T15:00:00Z",
         "subject": "ACC-1",
-        "data": {
-            "payment_id": "P-1",
-            "account_id": "ACC-1",
-            "amount": "1000.00",
-            "currency": "COP",
-            "received_on": "2026-01-05",
-            "method": "pse",
-        },
+        "data": payment,
     }
-    bad_amount = {**good, "id": "e2", "data": {**good["data"], "payment_id": "P-2", "amount": "-5"}}
+    bad_amount = {**good, "id": "e2", "data": {**payment, "payment_id": "P-2", "amount": "-5"}}
     unknown_invoice = {
         **good,
         "id": "e3",
         "type": "cobranza.invoice.cancelled",
-        "data": {"invoice_id": "NOPE", "reason": "issued_in_error", "cancelled_on": "2026-01-06"},  # no account: ingest must know the invoice
+        "data": {
+            "invoice_id": "NOPE",
+            "reason": "issued_in_error",
+            "cancelled_on": "2026-01-06",
+        },  # no account: ingest must know the invoice
     }
     path = tmp_path / "mixed.jsonl"
-    path.write_text("\n".join([json.dumps(good), "not json", json.dumps(bad_amount), json.dumps(unknown_invoice)]) + "\n")
+    path.write_text(
+        "\n".join([json.dumps(good), "not json", json.dumps(bad_amount), json.dumps(unknown_invoice)]) + "\n"
+    )
     rejects: list[Reject] = []
     summary = load_file(path, Loader(client, batch=10, workers=1, on_reject=rejects.append))
     assert summary.totals.accepted == 1 and summary.totals.rejected == 3
@@ -128,7 +135,9 @@ def test_server_errors_are_retried_with_the_same_idempotency_key(tmp_path: Path,
         if request.url.path.endswith(":bulk"):
             items: list[dict[str, Any]] = json.loads(request.content)["items"]
             results = [{"index": i, "status": "accepted", "id": None} for i in range(len(items))]
-            return httpx.Response(200, json={"accepted": len(items), "duplicate": 0, "rejected": 0, "items": results})
+            return httpx.Response(
+                200, json={"accepted": len(items), "duplicate": 0, "rejected": 0, "items": results}
+            )
         return httpx.Response(202, json={"status": "accepted"})
 
     client = httpx.Client(transport=httpx.MockTransport(handler), base_url="http://ingest")
@@ -138,7 +147,10 @@ def test_server_errors_are_retried_with_the_same_idempotency_key(tmp_path: Path,
     # one bulk request per source system (core_polizas, core_creditos); the first failed twice and was
     # retried under its own key, so ingest replays rather than double-counts
     assert sorted(Counter(invoice_keys).values()) == [1, 3]
-    assert summary.by_type["cobranza.invoice.issued"].accepted == file_types(portfolio)["cobranza.invoice.issued"]
+    assert (
+        summary.by_type["cobranza.invoice.issued"].accepted
+        == file_types(portfolio)["cobranza.invoice.issued"]
+    )
     # no Kafka configured: the promises are rejects with a reason, never dropped
     assert summary.by_type["cobranza.promise.made"].rejected == file_types(portfolio)["cobranza.promise.made"]
     assert all("KAFKA_BOOTSTRAP_SERVERS" in r.reason for r in summary.rejects)
