@@ -410,3 +410,22 @@ def test_damaged_files_are_refused_with_where_they_broke_never_a_500(make_platfo
         "/v1/files", files={"file": ("cut.xml", truncated.read_bytes(), "application/xml")}
     )
     assert response.status_code == 422, response.text
+
+
+def test_latin1_mt940_and_control_characters_in_bank_text_never_cost_a_payment(
+    make_platform, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    ctx = make_platform(["ingest"]).context("ingest")
+    text = (
+        ":20:STARTUMSE\r\n:25:10020030/1234567890\r\n:28C:00000\r\n:60F:C260110EUR0,00\r\n"
+        ":61:2601100110CR42,00NTRFNONREF\r\n"
+        ":86:166?00SEPA-GUTSCHRIFT?20SVWZ+Prämie\x0cFebruar\x00 KFZ-22?32JÖRG MÜLLER\r\n"
+        ":62F:C260110EUR42,00\r\n-\r\n"
+    )
+    path = tmp_path / "umsatz.sta"
+    path.write_bytes(text.encode("latin-1"))
+    (row,) = report_of(ctx, path)
+    assert row["status"] == "accepted", row
+    payment = received(ctx)[row["id"]]
+    assert payment["reference"] == "Prämie Februar KFZ-22"
+    assert payment["payer_name"] == "JÖRG MÜLLER"

@@ -22,6 +22,7 @@ from services.ingest.adapters.statements.model import (
     Movement,
     StatementContext,
     StatementLine,
+    clean_text,
     fingerprint,
     matching_keys,
     real_reference,
@@ -42,7 +43,6 @@ METHOD_BY_FAMILY = {
     "CCRD": "card",
     "MCRD": "card",
 }
-REMITTANCE_LENGTH = 300
 
 
 def _local(tag: str) -> str:
@@ -235,7 +235,7 @@ def _remittance(tx: ET.Element | None, entry: ET.Element) -> str | None:
     if not parts:
         extra = _text(tx, "AddtlTxInf") if tx is not None else None
         parts = [p for p in (extra or _text(entry, "AddtlNtryInf"),) if p]
-    return " ".join(parts)[:REMITTANCE_LENGTH] or None
+    return clean_text(" ".join(parts))
 
 
 def _line(
@@ -253,12 +253,14 @@ def _line(
     family: str | None,
 ) -> StatementLine:
     remittance = _remittance(tx, entry)
-    payer = _text(
-        tx,
-        "RltdPties/Dbtr/Nm",
-        "RltdPties/Dbtr/Pty/Nm",
-        "RltdPties/UltmtDbtr/Nm",
-        "RltdPties/UltmtDbtr/Pty/Nm",
+    payer = clean_text(
+        _text(
+            tx,
+            "RltdPties/Dbtr/Nm",
+            "RltdPties/Dbtr/Pty/Nm",
+            "RltdPties/UltmtDbtr/Nm",
+            "RltdPties/UltmtDbtr/Pty/Nm",
+        )
     )
     e2e = _text(tx, "Refs/EndToEndId")
     mandate = _text(tx, "Refs/MndtId")
@@ -288,5 +290,5 @@ def _line(
         keys=keys,
         original_ids=[r for r in (bank_ref,) if r],
         return_reason=reason,
-        description=_text(entry, "AddtlNtryInf") or remittance or "",
+        description=clean_text(_text(entry, "AddtlNtryInf")) or remittance or "",
     )

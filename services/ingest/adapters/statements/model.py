@@ -16,6 +16,7 @@ remittance): the same statement imported twice gives the same ids, two lines nev
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
@@ -30,12 +31,33 @@ FINGERPRINT_PREFIX = "BS-"
 FINGERPRINT_LENGTH = 24  # hex digits of sha256: 96 bits, no collision in any bank's lifetime
 
 
+TEXT_LENGTH = 300
+"""What the contract keeps of a remittance text or a payer's name."""
+
+
 def real_reference(value: str | None) -> str | None:
-    """``value`` stripped, or None when it is one of the banks' ways of saying "no reference"."""
+    """``value`` stripped, or None when it is one of the banks' ways of saying "no reference"
+    (or is broken: a control character in a reference is a bank's bug, not an id)."""
     if value is None:
         return None
     text = value.strip()
-    return None if text.upper() in PLACEHOLDER_REFERENCES else text
+    if text.upper() in PLACEHOLDER_REFERENCES or any(_control(ch) for ch in text):
+        return None
+    return text
+
+
+def clean_text(value: str | None, limit: int = TEXT_LENGTH) -> str | None:
+    """Bank free text as one printable line: control characters dropped, whitespace collapsed,
+    cut to ``limit``. Remittance is for matching and for a person to read; money is never
+    rejected for the bytes a bank put in it."""
+    if value is None:
+        return None
+    printable = "".join(" " if _control(ch) else ch for ch in value)
+    return " ".join(printable.split())[:limit] or None
+
+
+def _control(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cs")
 
 
 @dataclass(frozen=True)

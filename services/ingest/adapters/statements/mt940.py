@@ -30,6 +30,7 @@ from services.ingest.adapters.statements.model import (
     Movement,
     StatementContext,
     StatementLine,
+    clean_text,
     fingerprint,
     matching_keys,
     real_reference,
@@ -56,7 +57,6 @@ GERMAN_RETURN_CODES = frozenset({"108", "109", "111"})
 """DK business codes of a direct debit or cheque given back (Rücklastschrift, Rückscheck)."""
 RETURN_WORDS = ("RUECKLASTSCHRIFT", "RÜCKLASTSCHRIFT", "RUECKBELASTUNG", "RÜCKBELASTUNG", "RETOURE", "STORNO")
 METHOD_BY_CODE = {"DDT": "direct_debit", "CHK": "cheque", "CSH": "cash", "TRF": "bank_transfer"}
-REMITTANCE_LENGTH = 300
 
 
 @dataclass
@@ -81,8 +81,8 @@ def parse_details(text: str) -> Details:
         return _german(german.group("gvc"), flat[3:])
     if DUTCH_TAG.search(flat) is not None and flat.lstrip().startswith("/"):
         return _dutch(flat)
-    clean = " ".join(text.split())
-    details = Details(remittance=clean[:REMITTANCE_LENGTH] or None)
+    clean = clean_text(text, limit=len(text)) or ""
+    details = Details(remittance=clean_text(clean))
     _sepa_keywords(clean, details)
     return details
 
@@ -94,13 +94,13 @@ def _german(gvc: str, rest: str) -> Details:
         fields[number] = fields.get(number, "") + value
     purpose = "".join(fields.get(f"{n}", "") for n in [*range(20, 30), *range(60, 64)])
     details = Details(
-        payer_name=" ".join((fields.get("32", "") + fields.get("33", "")).split()) or None,
-        return_code=fields.get("34", "").strip() or None,
-        posting_text=fields.get("00", "").strip() or None,
+        payer_name=clean_text(fields.get("32", "") + fields.get("33", "")),
+        return_code=clean_text(fields.get("34")),
+        posting_text=clean_text(fields.get("00")),
         business_code=gvc,
     )
     if not _sepa_keywords(purpose, details):
-        details.remittance = " ".join(purpose.split())[:REMITTANCE_LENGTH] or None
+        details.remittance = clean_text(purpose)
     return details
 
 
@@ -112,13 +112,13 @@ def _sepa_keywords(purpose: str, details: Details) -> bool:
     values: dict[str, str] = {}
     for i, match in enumerate(found):
         end = found[i + 1].start() if i + 1 < len(found) else len(purpose)
-        values.setdefault(match.group(1), " ".join(purpose[match.end() : end].split()))
+        values.setdefault(match.group(1), clean_text(purpose[match.end() : end], limit=len(purpose)) or "")
     details.end_to_end_id = values.get("EREF") or None
     details.mandate_id = values.get("MREF") or None
     details.customer_reference = values.get("KREF") or None
-    details.remittance = (values.get("SVWZ") or "")[:REMITTANCE_LENGTH] or None
+    details.remittance = clean_text(values.get("SVWZ"))
     if details.payer_name is None and values.get("ABWA"):
-        details.payer_name = values["ABWA"]
+        details.payer_name = clean_text(values["ABWA"])
     details.extra = values
     return True
 
@@ -139,8 +139,8 @@ def _dutch(flat: str) -> Details:
         counterparty = values["CNTP"].split("/")
         name = counterparty[2] if len(counterparty) > 2 else None
     return Details(
-        remittance=" ".join(remittance.split())[:REMITTANCE_LENGTH] or None,
-        payer_name=name or None,
+        remittance=clean_text(remittance),
+        payer_name=clean_text(name),
         end_to_end_id=values.get("EREF") or None,
         mandate_id=values.get("MARF") or None,
         return_code=values.get("RTRN") or None,
@@ -210,10 +210,18 @@ def _entry_date(value_date: date, mmdd: str | None) -> date:
     return date(year, month, day)
 
 
+def decode(raw: bytes) -> str:
+    """UTF-8 when it is; else Latin-1 (ISO 8859-1), what German and Dutch banks' MT940 files are
+    written in when they carry umlauts (and what never fails to decode)."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def iter_mt940(path: Path) -> Iterator[StatementLine]:
     """Every ``:61:`` line of every statement in the file, in file order."""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    for statement in _statements(text):
+    for statement in _statements(decode(path.read_bytes())):
         for position, (raw, info) in enumerate(statement.lines, start=1):
             yield _line(statement, position, raw, info)
 
@@ -271,7 +279,7 @@ def _line(statement: _Statement, position: int, raw: str, info: str) -> Statemen
     own_ref = real_reference(customer_ref)
     if own_ref is not None and own_ref.upper() in POINTERS:
         own_ref = None
-    remittance = " ".join(p for p in (own_ref, details.remittance) if p)[:REMITTANCE_LENGTH] or None
+    remittance = clean_text(" ".join(p for p in (own_ref, details.remittance) if p))
     bank = real_reference(bank_ref)
     value_iso = value_date.isoformat() if value_date else None
     payment = {
