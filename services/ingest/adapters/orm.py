@@ -16,6 +16,9 @@ SOURCE = 500
 EXTERNAL_ID = 300
 """A natural key as sent (an adjustment's is ``invoice/adjustment``: two identifiers and a slash)."""
 
+MINTED_KINDS = ("invoice", "payment")
+"""The documents whose canonical ids are minted (unique per tenant and kind); follow-ups are named after them."""
+
 received = Table(
     "received",
     metadata,
@@ -34,7 +37,7 @@ received = Table(
         "kind",
         "canonical_id",
         unique=True,
-        postgresql_where=text("kind IN ('invoice', 'payment')"),
+        postgresql_where=text("kind IN ('invoice', 'payment')"),  # MINTED_KINDS
     ),
 )
 """What each source system already sent us, under its own id, and the canonical id ingest minted

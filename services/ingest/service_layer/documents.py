@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from libs.runtime.ids import derived_id
 from libs.runtime.uow import UnitOfWork
-from services.ingest.adapters.orm import received
+from services.ingest.adapters.orm import MINTED_KINDS, received
 from services.ingest.domain.identity import candidates, choose
 
 MINT_ATTEMPTS = 3
@@ -85,6 +85,8 @@ def record_documents(
         first.setdefault(document.external_id, document)
     if not first:
         return {}
+    if kind not in MINTED_KINDS:  # named after their document: no unique canonical id to race for
+        return _record(uow, source, kind, first)
     for attempt in range(1, MINT_ATTEMPTS + 1):
         try:
             with uow.session.begin_nested():
