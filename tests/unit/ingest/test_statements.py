@@ -429,3 +429,32 @@ def test_latin1_mt940_and_control_characters_in_bank_text_never_cost_a_payment(
     payment = received(ctx)[row["id"]]
     assert payment["reference"] == "Prämie Februar KFZ-22"
     assert payment["payer_name"] == "JÖRG MÜLLER"
+
+
+def test_camt052_report_and_several_statements_in_one_file(make_platform, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ctx = make_platform(["ingest"]).context("ingest")
+    one = camt(
+        tmp_path, "R1", "2026-02-02", entry("10.00", "CRDT", "NONREF", ""), entry("11.00", "CRDT", "A-2", "")
+    )
+    text = one.read_text(encoding="utf-8")
+    start, end = text.index("<Stmt>"), text.index("</Stmt>") + len("</Stmt>")
+    second = text[start:end].replace("<Id>R1</Id>", "<Id>R2</Id>").replace("A-2", "B-2")
+    report = (
+        (text[:end] + second + text[end:])
+        .replace("camt.053.001.08", "camt.052.001.08")
+        .replace("BkToCstmrStmt", "BkToCstmrAcctRpt")
+        .replace("Stmt>", "Rpt>")
+    )
+    path = tmp_path / "intraday.xml"
+    path.write_text(report, encoding="utf-8")
+    assert detect_format(path) == "camt052"
+    rows = report_of(ctx, path)
+    assert [(r["row"], r["status"]) for r in rows] == [(str(n), "accepted") for n in range(1, 5)]
+    assert (rows[1]["id"], rows[3]["id"]) == ("A-2", "B-2")
+    assert rows[0]["id"] != rows[2]["id"]  # same position and amount, another statement
+    assert [row.statement.position for row in iter_statement(path, "camt052") if row.statement] == [
+        "1",
+        "2",
+        "1",
+        "2",
+    ]
