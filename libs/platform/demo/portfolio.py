@@ -22,6 +22,7 @@ import calendar
 import json
 import math
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -35,6 +36,7 @@ from libs.platform.demo import catalog
 from libs.platform.demo.people import Person, ascii_slug, contact_points, make_person, person_name
 
 CENT = Decimal("0.01")
+TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DEFAULT_START = date(2026, 1, 1)
 
 
@@ -75,6 +77,10 @@ class DemoSpec:
             raise ValueError("--accounts must be at least 1")
         if not 1 <= self.months <= 120:
             raise ValueError("--months must be between 1 and 120")
+        if not TENANT_PATTERN.fullmatch(self.tenant):
+            raise ValueError(
+                f"--tenant {self.tenant!r}: 1-64 letters, digits, '.', '_' or '-' (what the APIs accept)"
+            )
 
     @property
     def end(self) -> date:
@@ -277,6 +283,7 @@ class Customer:
             onboarded = _local(
                 first_bill - timedelta(days=rng.randint(3, 20)), person.timezone, rng.randint(9, 17)
             )
+            onboarded = max(onboarded, spec.opening + timedelta(minutes=10))  # a period starting mid-month
         account_ids = [f"ACC-{self.first_account + i + 1:08d}" for i in range(self.accounts)]
         points = contact_points(rng, person, iso_z(onboarded))
         self._upsert(person, account_ids, points, onboarded, 1)
@@ -555,7 +562,7 @@ class Account:
                 if self.method == "direct_debit"
                 else invoice.due_on - timedelta(days=rng.randint(0, earliest))
             )
-            self._pay_with_variations(invoice, paid_on)
+            self._pay_with_variations(invoice, max(paid_on, start))
             return
         low, high, mode = profile.late_days
         delay = max(1, round(rng.triangular(low, high, mode) * seasonal))

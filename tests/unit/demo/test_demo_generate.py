@@ -81,6 +81,26 @@ def test_every_line_is_a_valid_contract_event_in_time_order(year: list[dict[str,
         ids.add(key)
 
 
+def test_a_period_starting_mid_month_keeps_every_invoice_after_its_customer() -> None:
+    spec = DemoSpec(accounts=300, months=3, seed=13, start=date(2026, 1, 20))
+    events = [json.loads(line) for line in render(spec).splitlines()]
+    known: set[str] = set()
+    for e in events:
+        assert "2026-01-20T00:00:00Z" <= e["time"] < "2026-04-20T00:00:00Z"
+        if e["type"] == "cobranza.customer.upserted":
+            known.update(e["data"]["account_ids"])
+        elif e["type"] in ("cobranza.invoice.issued", "cobranza.promise.made"):
+            assert e["data"]["account_id"] in known
+    assert len(known) == 300
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="tenant"):
+        DemoSpec(accounts=1, months=1, seed=1, tenant="no spaces")
+    with pytest.raises(ValueError, match="accounts"):
+        DemoSpec(accounts=0, months=1, seed=1)
+
+
 def test_the_simulator_reads_the_file(tmp_path: Path) -> None:
     path = tmp_path / "portfolio.jsonl"
     path.write_text(render(DemoSpec(accounts=40, months=3, seed=2)))
