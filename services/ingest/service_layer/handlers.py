@@ -4,18 +4,21 @@ An inbound event keeps its CloudEvents identity (source, id): the runtime's inbo
 redelivery of the same (tenant, source, id), while the same id from another source is another
 event. On top of that, a document a source re-sends under a new event id is recognised by its
 natural key per (tenant, source), exactly as on the REST API, and forwarded under the canonical
-ids ingest minted for that source's documents.
+ids ingest minted for that source's documents and customers.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from libs.events.payloads.customers import CustomerUpserted
 from libs.events.payloads.invoices import InvoiceAdjusted, InvoiceCancelled, InvoiceIssued
 from libs.events.payloads.payments import PaymentReceived, PaymentReversed
 from libs.events.registry import DecodedEvent, InvalidEvent, decode_envelope
 from libs.runtime.uow import UnitOfWork
 from services.ingest.domain.identity import source_system
+from services.ingest.domain.standardise import KnownCustomer
+from services.ingest.service_layer.commands import link_customers, resolve_customer
 from services.ingest.service_layer.documents import Incoming, record_documents, resolve_documents
 
 
@@ -27,7 +30,10 @@ def _fresh(uow: UnitOfWork, source: str, kind: str, document: Incoming) -> str |
 
 def _as_canonical(uow: UnitOfWork, source: str, payload: Any) -> Any | None:
     """``payload`` under the canonical ids of ``source``'s documents; None when it is a re-send."""
+    if isinstance(payload, CustomerUpserted):
+        return _linked_customer(uow, source, payload)
     if isinstance(payload, InvoiceIssued):
+        payload = _with_linked_debtor(uow, source, payload)
         invoice_id = _fresh(
             uow, source, "invoice", Incoming(payload.invoice_id, payload.account_id, payload.currency)
         )
@@ -61,6 +67,36 @@ def _as_canonical(uow: UnitOfWork, source: str, payload: Any) -> Any | None:
             return None
         return payload.model_copy(update={"payment_id": payment.canonical_id, "account_id": account_id})
     return payload
+
+
+def _linked_customer(uow: UnitOfWork, source: str, payload: CustomerUpserted) -> CustomerUpserted:
+    """The customer under its canonical id, linked to the same person from other sources (as on REST)."""
+    resolved = resolve_customer(
+        uow,
+        source,
+        payload.customer_id,
+        document_id=payload.document_id,
+        email=payload.email,
+        phone=payload.phone,
+    )
+    return payload.model_copy(
+        update={
+            "customer_id": resolved.customer_id,
+            "linked_customer_ids": sorted(set(payload.linked_customer_ids) | set(resolved.linked_ids)),
+            "link_rule": resolved.link_rule or payload.link_rule,
+        }
+    )
+
+
+def _with_linked_debtor(uow: UnitOfWork, source: str, payload: InvoiceIssued) -> InvoiceIssued:
+    debtor = payload.customer
+    known = KnownCustomer(
+        source, debtor.customer_id, debtor.customer_id, debtor.document_id, debtor.email, debtor.phone
+    )
+    customer_id = link_customers(uow, source, [known])[debtor.customer_id]
+    if customer_id == debtor.customer_id:
+        return payload
+    return payload.model_copy(update={"customer": debtor.model_copy(update={"customer_id": customer_id})})
 
 
 def forward_inbound(event: DecodedEvent[Any], uow: UnitOfWork) -> None:

@@ -230,3 +230,41 @@ def test_bad_input_over_kafka_is_dead_lettered_with_its_path_never_forwarded(
     assert forwarded(platform, Topics.PAYMENTS) == []
     [reason] = dead_letters(platform)
     assert reason.startswith(f"InvalidEvent: {path}:")
+
+
+def test_customers_over_kafka_get_canonical_ids_and_links_as_on_rest(platform: InMemoryPlatform) -> None:
+    def customer(phone: str, document_id: str) -> dict[str, Any]:
+        return {
+            "customer_id": "C1",
+            "account_ids": ["A1"],
+            "name": "Ana",
+            "kind": "person",
+            "country": "CO",
+            "timezone": "America/Bogota",
+            "phone": phone,
+            "document_id": document_id,
+        }
+
+    sends = [
+        ("/sources/core", customer("+573001234567", "CC-1")),
+        ("/sources/billing", customer("+573109999999", "CC-2")),  # another person reusing C1
+        ("/sources/crm", customer("+573001234567", "CC-1")),  # the core's C1 again, linked by document
+    ]
+    for index, (source, data) in enumerate(sends):
+        event = inbound("cobranza.customer.upserted", data, event_id=f"c{index}", source=source)
+        platform.publish(event, Topics.INBOUND)
+    debtor = invoice("INV-9")
+    debtor["customer"] = {**debtor["customer"], "phone": "+573109999999", "document_id": "CC-2"}
+    platform.publish(
+        inbound("cobranza.invoice.issued", debtor, event_id="i9", source="/sources/billing"), Topics.INBOUND
+    )
+    platform.run_until_quiet()
+    customers = [e for _, e in forwarded(platform, Topics.CUSTOMERS)]
+    assert [(e.data["customer_id"], e.data.get("link_rule")) for e in customers] == [
+        ("C1", None),
+        ("billing:C1", None),
+        ("C1", "document_id"),
+    ]
+    assert [key for key, _ in forwarded(platform, Topics.CUSTOMERS)] == ["C1", "billing:C1", "C1"]
+    [(_, issued)] = forwarded(platform, Topics.INVOICES)
+    assert issued.data["customer"]["customer_id"] == "billing:C1"
