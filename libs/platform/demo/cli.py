@@ -106,15 +106,29 @@ def load_command(
             ),
         )
 
+        unreported = 0
+
         def advance(size: int) -> None:
+            """Redraw every 256 KiB read: a per-line update would cost more than parsing the line."""
+            nonlocal unreported
+            unreported += size
+            if unreported < 1 << 18:
+                return
             totals = loader.summary.totals
             progress.update(
                 task,
-                advance=size,
+                advance=unreported,
                 tally=f"{totals.accepted} accepted, {totals.duplicate} duplicate, {totals.rejected} rejected",
             )
+            unreported = 0
 
         summary = load_file(file, loader, advance)
+        totals = summary.totals
+        progress.update(
+            task,
+            advance=unreported,
+            tally=f"{totals.accepted} accepted, {totals.duplicate} duplicate, {totals.rejected} rejected",
+        )
     for event_type, counts in sorted(summary.by_type.items()):
         typer.echo(
             f"{event_type:<32} accepted {counts.accepted:>9}  duplicate {counts.duplicate:>9}  "

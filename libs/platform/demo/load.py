@@ -282,14 +282,18 @@ class Loader:
             for item in items:
                 self._reject(item, f"HTTP {response.status_code}: {response.text[:500]}")
             return
-        results = response.json()["items"]
-        for result in results:
-            item = items[result["index"]]
-            status = result["status"]
-            if status == "rejected":
-                self._reject(item, result.get("reason") or "rejected")
+        try:
+            results = {int(r["index"]): r for r in response.json()["items"]}
+        except (ValueError, KeyError, TypeError) as exc:
+            results, answer = {}, f"unreadable bulk answer ({exc!r}): {response.text[:300]}"
+        for index, item in enumerate(items):
+            result = results.get(index)
+            if result is None:
+                self._reject(item, answer if not results else "no result for this item in the bulk answer")
+            elif result.get("status") in ("accepted", "duplicate"):
+                self.summary.count(item.envelope.type, result["status"])
             else:
-                self.summary.count(item.envelope.type, status)
+                self._reject(item, result.get("reason") or f"status {result.get('status')!r}")
 
     def _singles(self, route: Route, items: list[Item]) -> None:
         assert route.single is not None

@@ -154,3 +154,50 @@ def test_server_errors_are_retried_with_the_same_idempotency_key(tmp_path: Path,
     # no Kafka configured: the promises are rejects with a reason, never dropped
     assert summary.by_type["cobranza.promise.made"].rejected == file_types(portfolio)["cobranza.promise.made"]
     assert all("KAFKA_BOOTSTRAP_SERVERS" in r.reason for r in summary.rejects)
+
+
+def test_an_unreadable_bulk_answer_rejects_its_items_with_the_answer(portfolio: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/payments:bulk":
+            return httpx.Response(200, text="<html>proxy error</html>")
+        if request.url.path.endswith(":bulk"):
+            items = json.loads(request.content)["items"]
+            return httpx.Response(
+                200, json={"items": [{"index": i, "status": "accepted"} for i in range(len(items))]}
+            )
+        return httpx.Response(200, json={})
+
+    client = httpx.Client(transport=httpx.MockTransport(handler), base_url="http://ingest")
+    summary = load_file(portfolio, Loader(client, batch=1000, workers=1, publisher=None))
+    payments = summary.by_type["cobranza.payment.received"]
+    assert payments.accepted == 0 and payments.rejected == file_types(portfolio)["cobranza.payment.received"]
+    assert any(
+        "proxy error" in r.reason for r in summary.rejects if r.event_type == "cobranza.payment.received"
+    )
+
+
+def test_cli_prints_the_summary_and_fails_on_rejects(
+    portfolio: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functools import partial
+
+    from typer.testing import CliRunner
+
+    from libs.platform.cli import app
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(":bulk"):
+            items = json.loads(request.content)["items"]
+            return httpx.Response(
+                200, json={"items": [{"index": i, "status": "duplicate"} for i in range(len(items))]}
+            )
+        return httpx.Response(202, json={"status": "accepted"})
+
+    monkeypatch.setattr(httpx, "Client", partial(httpx.Client, transport=httpx.MockTransport(handler)))
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    result = CliRunner().invoke(app, ["demo", "load", str(portfolio), "--url", "http://ingest"])
+    expected = file_types(portfolio)
+    invoices = expected["cobranza.invoice.issued"]
+    assert f"cobranza.invoice.issued          accepted         0  duplicate {invoices:>9}" in result.output
+    assert "KAFKA_BOOTSTRAP_SERVERS" in result.output  # the promises' rejects, printed with their reason
+    assert result.exit_code == 1
