@@ -255,6 +255,43 @@ class UnitOfWork:
         )
         self.session.execute(stmt)
 
+    def schedule_many(self, name: str, items: Iterable[tuple[str, datetime]]) -> None:
+        """``schedule`` for a batch: one multi-row upsert of this tenant's timers ``name`` (key, at).
+
+        A key given twice keeps its last time, as successive ``schedule`` calls would.
+        """
+        latest: dict[str, datetime] = {}
+        for key, at in items:
+            if at.tzinfo is None:
+                raise ValueError("timers need a timezone-aware time")
+            latest.pop(key, None)
+            latest[key] = at
+        if not latest:
+            return
+        stmt = pg_insert(self._tables.timers).values(
+            [
+                {"tenant_id": self.tenant, "name": name, "key": key, "fire_at": at, "data": {}}
+                for key, at in sorted(latest.items())
+            ]
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "name", "key"],
+            set_={"fire_at": stmt.excluded.fire_at, "data": stmt.excluded.data},
+        )
+        self.session.execute(stmt)
+
+    def cancel_many(self, name: str, keys: Iterable[str]) -> None:
+        """``cancel`` for a batch: one delete of this tenant's timers ``name`` with these keys."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return
+        timers = self._tables.timers
+        self.session.execute(
+            delete(timers).where(
+                timers.c.tenant_id == self.tenant, timers.c.name == name, timers.c.key.in_(wanted)
+            )
+        )
+
     def cancel(self, name: str, key: str) -> None:
         """Forget this tenant's timer ``name``/``key`` (a no-op when there is none)."""
         timers = self._tables.timers

@@ -13,15 +13,18 @@ SPEC = ServiceSpec(
     name="strategy",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations" / "versions",
-    handlers={
-        "cobranza.promise.made": handlers.on_promise_made,
-        "cobranza.payment.applied": handlers.on_payment_applied,
-        "cobranza.payment.reversal_applied": handlers.on_payment_reversal_applied,
-        "cobranza.customer.upserted": handlers.on_customer_upserted,
-        "cobranza.invoice.issued": handlers.on_invoice_issued,
-        "cobranza.segment.changed": handlers.on_segment_changed,
-        "cobranza.account.aged": handlers.on_account_aged,
-    },
+    batch_handlers=dict.fromkeys(
+        (
+            "cobranza.promise.made",
+            "cobranza.payment.applied",
+            "cobranza.payment.reversal_applied",
+            "cobranza.customer.upserted",
+            "cobranza.invoice.issued",
+            "cobranza.segment.changed",
+            "cobranza.account.aged",
+        ),
+        handlers.on_events,
+    ),
     timers={
         handlers.PROMISE_TIMER: handlers.on_promise_deadline,
         handlers.CONTACT_TIMER: handlers.on_contact_step,
