@@ -31,7 +31,7 @@ class ApplyRequest(BaseModel):
 Limit = Annotated[int, Query(ge=1, le=1000)]
 PathId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
 QueryId = Annotated[str | None, Query(min_length=1, max_length=128, pattern=ID_PATTERN)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
 
 
 def _rejected(exc: CommandRejected) -> JSONResponse:

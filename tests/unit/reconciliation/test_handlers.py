@@ -639,5 +639,7 @@ def test_bad_path_and_query_ids_are_422(make_platform) -> None:
     assert client.get("/v1/suspense/P%00/candidates").status_code == 422
     assert client.get("/v1/audit", params={"payment_id": "P\x00"}).status_code == 422
     assert client.get("/v1/accounts/" + "x" * 129 + "/statement").status_code == 422
+    assert client.get("/v1/suspense", params={"offset": "9" * 20}).status_code == 422  # beyond bigint: no 500
+    assert client.get("/v1/suspense", headers={"X-Cobranza-Tenant": "bad\ttenant"}).status_code == 422
     bad = client.post("/v1/suspense/P1/apply", json={"account_id": "A1", "reason": "no\x00pe", "user": "ops"})
     assert bad.status_code == 422 and ["body", "reason"] in [d["loc"] for d in bad.json()["detail"]]
