@@ -27,6 +27,7 @@ from services.ingest.service_layer.commands import FieldError, ItemResult, rever
 from services.ingest.service_layer.documents import natural_event_id, record_new
 
 KEY_KIND = "statement_key"
+AMBIGUOUS_KIND = "statement_key_ambiguous"
 LINE_KIND = "statement_line"
 NOT_A_PAYMENT = "not a debtor payment"
 NOT_FOUND = "return, original not found"
@@ -73,21 +74,45 @@ def not_a_payment(index: int, line: StatementLine) -> ItemResult:
 def remember_credits(
     uow: UnitOfWork, source: str, credits: Sequence[tuple[StatementLine, ItemResult]]
 ) -> None:
-    """Record the matching keys of accepted (or already known) statement credits, one insert."""
+    """Record the matching keys of accepted (or already known) statement credits.
+
+    A key that already names another payment (a debtor reusing an end-to-end id, a mandate
+    collecting the same amount every month) is marked ambiguous: a return never takes back a
+    payment it cannot tell apart from another. One insert, one read, one insert per chunk.
+    """
     rows = [
         (key, result.event_id, line.payment.get("account_id"), line.payment.get("currency"))
         for line, result in credits
         if result.status in ("accepted", "duplicate") and result.event_id
         for key in line.keys
     ]
-    record_new(uow, source, KEY_KIND, rows)
+    new = record_new(uow, source, KEY_KIND, rows)
+    wanted: dict[str, set[str]] = {}
+    for key, event_id, _, _ in rows:
+        wanted.setdefault(key, set()).add(event_id)
+    known = [key for key, events in wanted.items() if key not in new or len(events) > 1]
+    if not known:
+        return
+    c = received.c
+    stored = {
+        row.external_id: row.event_id
+        for row in uow.session.execute(
+            select(c.external_id, c.event_id).where(
+                c.tenant_id == uow.tenant, c.source == source, c.kind == KEY_KIND, c.external_id.in_(known)
+            )
+        )
+    }
+    ambiguous = sorted(key for key in known if wanted[key] - {stored.get(key)})
+    record_new(
+        uow, source, AMBIGUOUS_KIND, [(key, stored[key], None, None) for key in ambiguous if key in stored]
+    )
 
 
 def settle_returns(
     uow: UnitOfWork, source: str, returns: Sequence[tuple[int, StatementLine]]
 ) -> list[ItemResult]:
     """Reverse the original payment of each return found; reject the others with the reason."""
-    originals = find_originals(uow, source, [line for _, line in returns])
+    originals, ambiguous = find_originals(uow, source, [line for _, line in returns])
     results = []
     for index, line in returns:
         reversed_on = _date(line.payment.get("received_on"))
@@ -104,7 +129,9 @@ def settle_returns(
         found = originals.get(id(line))
         if found is None:
             results.append(
-                ItemResult(index, "rejected", line.payment_id, errors=[FieldError("", _not_found(line))])
+                ItemResult(
+                    index, "rejected", line.payment_id, errors=[FieldError("", _not_found(line, ambiguous))]
+                )
             )
             continue
         original_source, payment_id = found
@@ -122,8 +149,9 @@ def settle_returns(
 
 def find_originals(
     uow: UnitOfWork, source: str, lines: Sequence[StatementLine]
-) -> dict[int, tuple[str, str]]:
-    """``id(line)`` -> (source, payment id) of the payment each return takes back.
+) -> tuple[dict[int, tuple[str, str]], set[str]]:
+    """``id(line)`` -> (source, payment id) of the payment each return takes back, and the
+    keys that could not decide because they name several payments.
 
     Two reads for the whole chunk, both within the tenant: payments whose id is the return's
     bank reference, and payments a remembered key points at (by the payment's event id). The return's own source wins over another source
@@ -163,21 +191,42 @@ def find_originals(
             )
         ):
             by_key.setdefault(hit.key, []).append((hit.source, hit.external_id))
+    ambiguous = _ambiguous(uow, keys)
+    undecided: set[str] = set()
     found: dict[int, tuple[str, str]] = {}
     for line in lines:
         candidates = [c for ref in line.original_ids for c in by_id.get(ref, [])]
-        candidates += [c for key in line.keys for c in by_key.get(key, [])]
+        for key in line.keys:
+            for candidate in by_key.get(key, []):
+                if (candidate[0], key) in ambiguous:
+                    undecided.add(key)
+                else:
+                    candidates.append(candidate)
         if candidates:
             found[id(line)] = next((c for c in candidates if c[0] == source), candidates[0])
-    return found
+    return found, undecided
 
 
-def _not_found(line: StatementLine) -> str:
+def _ambiguous(uow: UnitOfWork, keys: Sequence[str]) -> set[tuple[str, str]]:
+    """(source, key) of the keys that name more than one payment."""
+    if not keys:
+        return set()
+    c = received.c
+    rows = uow.session.execute(
+        select(c.source, c.external_id).where(
+            c.tenant_id == uow.tenant, c.kind == AMBIGUOUS_KIND, c.external_id.in_(keys)
+        )
+    )
+    return {(row.source, row.external_id) for row in rows}
+
+
+def _not_found(line: StatementLine, undecided: set[str]) -> str:
     looked = [f"bank reference {ref}" for ref in line.original_ids]
     for key in line.keys:
         kind, _, value = key.partition(":")
         label = {"e2e": "end-to-end id", "mandate": "mandate", "ref": "reference"}[kind]
-        looked.append(f"{label} {value.split(':')[0] if kind == 'mandate' else value}")
+        several = " (names several payments)" if key in undecided else ""
+        looked.append(f"{label} {value.split(':')[0] if kind == 'mandate' else value}{several}")
     amount = " ".join(v for v in (line.payment.get("amount"), line.payment.get("currency")) if v)
     searched = ", ".join(looked) if looked else "the line names no reference of the original payment"
     return f"{NOT_FOUND}: {amount} taken back ({line.return_reason}); looked for {searched}"

@@ -458,3 +458,33 @@ def test_camt052_report_and_several_statements_in_one_file(make_platform, tmp_pa
         "1",
         "2",
     ]
+
+
+def test_a_key_naming_several_payments_never_picks_one(make_platform, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ctx = make_platform(["ingest"]).context("ingest")
+    mandate = "<EndToEndId>NOTPROVIDED</EndToEndId><MndtId>M-7</MndtId>"
+    january = camt(tmp_path, "S1", "2026-01-02", entry("50.00", "CRDT", "C-1", mandate, day="2026-01-02"))
+    february = camt(tmp_path, "S2", "2026-02-02", entry("50.00", "CRDT", "C-2", mandate, day="2026-02-02"))
+    assert [r["status"] for r in report_of(ctx, january) + report_of(ctx, february)] == [
+        "accepted",
+        "accepted",
+    ]
+    returned = camt(
+        tmp_path,
+        "S3",
+        "2026-02-05",
+        entry(
+            "50.00",
+            "DBIT",
+            "R-9",
+            mandate,
+            day="2026-02-05",
+            extra="<RtrInf><Rsn><Cd>AM04</Cd></Rsn></RtrInf>",
+        ),
+    )
+    (row,) = report_of(ctx, returned)
+    assert row["status"] == "rejected"
+    assert "mandate M-7 (names several payments)" in row["reason"]
+    assert reversed_(ctx) == {}
+    report_of(ctx, january)  # importing January again keeps the key ambiguous, not January's
+    assert report_of(ctx, returned)[0]["status"] == "rejected"
