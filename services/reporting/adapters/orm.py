@@ -62,7 +62,7 @@ invoices = Table(
     Column("open_amount", MONEY, nullable=False, doc="what reconciliation says is still owed"),
     Column("open_as_of", DateTime(timezone=True), doc="time of the allocation event that set open_amount"),
     Column("open_cause", String(200), doc="the event that caused that allocation (envelope causationid)"),
-    Column("issued_on", Date, doc="NULL until invoice.issued is seen"),
+    Column("issued_on", Date, doc="from invoice.issued (NULL for rows projected before tenants)"),
     Column("due_on", Date),
     Column("product_line", String(128)),
     Column("status", String(16), nullable=False, doc="open or cancelled"),

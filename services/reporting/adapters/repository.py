@@ -152,7 +152,7 @@ def record_issued(session: Session, *, tenant: str, values: dict[str, Any], now:
         stmt.on_conflict_do_update(
             index_elements=[invoices.c.tenant_id, invoices.c.invoice_id],
             set_={**{name: stmt.excluded[name] for name in filled}, "updated_at": now},
-            where=invoices.c.issued_on.is_(None),
+            where=invoices.c.amount.is_(None),  # only a row an allocation created is filled in
         )
     )
 

@@ -358,7 +358,7 @@ def test_allocation_before_its_invoice_and_redelivered_issue(make_platform) -> N
     send(platform, "cobranza.payment.applied", applied("X1", "A1", [("I1", "600", "400")]))
     assert money(balances(platform, "A1")["COP"], "open_amount") == (Decimal(400),)
     send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "1000"))
-    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "1000"))  # re-sent by the core system
+    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "999"))  # re-sent: the first issue stands
     row = balances(platform, "A1")["COP"]
     assert money(row, "invoiced", "open_amount", "balance") == (Decimal(1000), Decimal(400), Decimal(400))
     assert row["product_line"] == "auto"
