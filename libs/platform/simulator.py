@@ -1,8 +1,12 @@
 """``cobranza simulate``: every service in one process on the in-memory transport and a simulated clock.
 
-Input events are delivered, at their ``time``, to the inbound topic as a core
-system would publish them; timers fire at their simulated times; every event a
-service emits is written to OUT in emission order. Deterministic.
+Input events go to the inbound topic as a core system would publish them, in
+time slices: every input event due before the next timer or the next (UTC) day
+boundary is published at once, with the clock at the slice's last event, and the
+services take what waits for them as batches (all of it, or ``batch_size`` at a
+time; ``batch_size=1`` is one event at a time). Timers fire at their simulated
+times, before any input event at or after them. Every event a service emits is
+written to OUT in emission order. Deterministic.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -88,6 +92,7 @@ class Simulation:
         config_dir: Path | None = None,
         specs: list[ServiceSpec] | None = None,
         settings: PlatformSettings | None = None,
+        batch_size: int | None = None,
     ) -> None:
         self.server_url = server_url
         self.specs = specs or available_specs()
@@ -104,12 +109,44 @@ class Simulation:
             )
             ctx.extras["config_dir"] = config_dir
             self.contexts.append(ctx)
-        self.platform = InMemoryPlatform(self.contexts, self.broker, self.clock)
+        self.platform = InMemoryPlatform(self.contexts, self.broker, self.clock, batch_size=batch_size)
 
     def feed(self, envelope: Envelope) -> None:
+        """One input event at its own time (after every timer due by then)."""
         self.platform.advance_to(envelope.time)
-        self.platform.publish(envelope, Topics.INBOUND)
+        self.feed_slice([envelope])
+
+    def slice_end(self) -> datetime:
+        """Where the slice starting now ends: the next timer or the next UTC midnight, whichever is first."""
+        now = self.clock.now()
+        boundary = day_start(now.astimezone(UTC).date() + timedelta(days=1))
+        timer = self.platform.next_timer_at()
+        return min(boundary, timer) if timer is not None else boundary
+
+    def feed_slice(self, envelopes: Sequence[InputEvent | Envelope]) -> None:
+        """Publish a slice's input events at once, the clock at its last one, and let the services settle."""
+        items = [e.envelope if isinstance(e, InputEvent) else e for e in envelopes]
+        if not items:
+            return
+        self.clock.advance_to(max(e.time for e in items))
+        self.platform.publish_many(items, Topics.INBOUND)
         self.platform.run_until_quiet()
+
+    def run(self, events: Sequence[InputEvent], finish: datetime) -> None:
+        """Every input event up to ``finish`` in time slices, then the timers up to ``finish``."""
+        i = 0
+        while i < len(events):
+            first = events[i].envelope
+            if first.time > finish:
+                break
+            self.platform.advance_to(first.time)  # timers due by then fire first
+            end = min(self.slice_end(), finish + timedelta(microseconds=1))
+            j = i + 1
+            while j < len(events) and events[j].envelope.time < end:
+                j += 1
+            self.feed_slice(events[i:j])
+            i = j
+        self.platform.advance_to(finish)
 
     def close(self) -> None:
         for ctx in self.contexts:
@@ -124,6 +161,7 @@ def run_simulation(
     out_path: Path,
     config_dir: Path | None = None,
     settings: PlatformSettings | None = None,
+    batch_size: int | None = None,
 ) -> int:
     if end < start:
         raise SimulationInputError("--end is before --start")
@@ -132,7 +170,9 @@ def run_simulation(
     finish = day_start(end + timedelta(days=1)) - timedelta(microseconds=1)
     written = 0
     with database_server(settings) as server, out_path.open("w", encoding="utf-8") as out:
-        sim = Simulation(server, day_start(start), config_dir=config_dir, settings=settings)
+        sim = Simulation(
+            server, day_start(start), config_dir=config_dir, settings=settings, batch_size=batch_size
+        )
 
         def write(published: Published, sink: IO[str] = out) -> None:
             nonlocal written
@@ -146,9 +186,7 @@ def run_simulation(
             for item in events:
                 if item.envelope.time > finish:
                     log.warning("line %s is after --end; not delivered", item.line)
-                    continue
-                sim.feed(item.envelope)
-            sim.platform.advance_to(finish)
+            sim.run(events, finish)
         finally:
             sim.close()
     return written

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from opentelemetry import propagate
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -268,28 +268,28 @@ class UnitOfWork:
             latest[key] = at
         if not latest:
             return
-        stmt = pg_insert(self._tables.timers).values(
-            [
-                {"tenant_id": self.tenant, "name": name, "key": key, "fire_at": at, "data": {}}
-                for key, at in sorted(latest.items())
-            ]
+        keys = sorted(latest)
+        self.session.execute(
+            text(
+                f"INSERT INTO {self._tables.timers.fullname} (tenant_id, name, key, fire_at, data) "
+                "SELECT :tenant, :name, v.key, v.fire_at, '{}'::jsonb "
+                "FROM unnest(CAST(:keys AS text[]), CAST(:fire_at AS timestamptz[])) AS v(key, fire_at) "
+                "ON CONFLICT (tenant_id, name, key) DO UPDATE SET fire_at = EXCLUDED.fire_at, data = EXCLUDED.data"
+            ),
+            {"tenant": self.tenant, "name": name, "keys": keys, "fire_at": [latest[k] for k in keys]},
         )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "name", "key"],
-            set_={"fire_at": stmt.excluded.fire_at, "data": stmt.excluded.data},
-        )
-        self.session.execute(stmt)
 
     def cancel_many(self, name: str, keys: Iterable[str]) -> None:
         """``cancel`` for a batch: one delete of this tenant's timers ``name`` with these keys."""
         wanted = sorted(set(keys))
         if not wanted:
             return
-        timers = self._tables.timers
         self.session.execute(
-            delete(timers).where(
-                timers.c.tenant_id == self.tenant, timers.c.name == name, timers.c.key.in_(wanted)
-            )
+            text(
+                f"DELETE FROM {self._tables.timers.fullname} "
+                "WHERE tenant_id = :tenant AND name = :name AND key = ANY(CAST(:keys AS text[]))"
+            ),
+            {"tenant": self.tenant, "name": name, "keys": wanted},
         )
 
     def cancel(self, name: str, key: str) -> None:
