@@ -153,9 +153,11 @@ def find_originals(
     """``id(line)`` -> (source, payment id) of the payment each return takes back, and the
     keys that could not decide because they name several payments.
 
-    Two reads for the whole chunk, both within the tenant: payments whose id is the return's
-    bank reference, and payments a remembered key points at (by the payment's event id). The return's own source wins over another source
-    of the tenant; the bank reference wins over the keys, the keys in their order.
+    Three reads for the whole chunk, all within the tenant: payments of this bank (source)
+    whose id is the return's bank reference; payments of any of the tenant's banks a
+    remembered key points at (by the payment's event id); and the keys that are ambiguous.
+    The return's own source wins over another source of the tenant; the bank reference wins
+    over the keys, the keys in their order.
     """
     ids = sorted({ref for line in lines for ref in line.original_ids})
     keys = sorted({key for line in lines for key in line.keys})
@@ -164,6 +166,7 @@ def find_originals(
         for row in uow.session.execute(
             select(received.c.source, received.c.external_id).where(
                 received.c.tenant_id == uow.tenant,
+                received.c.source == source,  # a bank reference means something at its own bank only
                 received.c.kind == "payment",
                 received.c.external_id.in_(ids),
             )

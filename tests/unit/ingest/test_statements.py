@@ -319,6 +319,8 @@ def test_reversal_found_by_the_bank_reference_of_the_original(make_platform, tmp
             "<CdtDbtInd>DBIT</CdtDbtInd>", "<CdtDbtInd>DBIT</CdtDbtInd><RvslInd>true</RvslInd>"
         ),
     )
+    (row,) = report_of(ctx, reversal, source="other_bank")
+    assert row["status"] == "rejected"  # another bank's BK-77 is another payment
     (row,) = report_of(ctx, reversal)
     assert (row["status"], row["id"]) == ("accepted", "BK-77")
     assert reversed_(ctx)["BK-77"]["reason"] == "bank_error"  # a reversal without a return reason
