@@ -43,6 +43,13 @@ accounts = Table(
     Column("agency_id", String(128)),
     Column("first_issued_on", Date),
     Column("total_balance", Numeric(18, 4), nullable=False, server_default="0"),
+    Column(
+        "credit_balance",
+        Numeric(18, 4),
+        nullable=False,
+        server_default="0",
+        comment="reconciliation's credit_balance_after in the account's currency",
+    ),
     Column("bucket", String(32), nullable=False, server_default="current"),
     Column("stage", String(32), comment="the bucket's stage in the tenant's scheme, as aging announced it"),
     Column("days_past_due", Integer, nullable=False, server_default="0"),
@@ -68,6 +75,11 @@ invoices = Table(
     Column("invoice_id", String(128), primary_key=True),
     Column("account_id", String(128), nullable=False),
     Column("amount", Numeric(18, 4), nullable=False),
+    Column(
+        "open_amount",
+        Numeric(18, 4),
+        comment="as reconciliation last set it (invoice_open_amount_after); NULL: no allocation yet, owes amount",
+    ),
     Column("currency", String(3), nullable=False),
     Column("issued_on", Date, nullable=False),
     Column("due_on", Date, nullable=False),
@@ -158,4 +170,14 @@ models = Table(
     Column("artifact", LargeBinary, nullable=False),
     Column("path", String(500)),
     Column("active", Boolean, nullable=False, server_default="false"),
+)
+
+early_open_amounts = Table(
+    "early_open_amounts",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("invoice_id", String(128), primary_key=True),
+    Column("open_amount", Numeric(18, 4), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    comment="open amounts reconciliation set for invoices segmentation had not seen issued yet",
 )

@@ -11,13 +11,14 @@ subject, so the customers topic can be keyed by customer.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import case, func, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from libs.events.payloads.accounts import AccountAged
-from libs.events.payloads.allocations import PaymentApplied
+from libs.events.payloads.allocations import PaymentApplied, PaymentReversalApplied
 from libs.events.payloads.customers import CustomerUpserted
 from libs.events.payloads.invoices import InvoiceAdjusted, InvoiceCancelled, InvoiceIssued
 from libs.events.payloads.payments import PaymentReceived, PaymentReversed
@@ -90,6 +91,7 @@ def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> No
             invoice_id=inv.invoice_id,
             account_id=inv.account_id,
             amount=inv.amount,
+            open_amount=repo.take_early_open_amount(uow.session, uow.tenant, inv.invoice_id),
             currency=inv.currency,
             issued_on=inv.issued_on,
             due_on=inv.due_on,
@@ -119,7 +121,14 @@ def on_invoice_adjusted(event: DecodedEvent[InvoiceAdjusted], uow: UnitOfWork) -
     adj = event.payload
     _known_invoice(uow, adj.invoice_id, adj.account_id)
     _ensure_account(uow, adj.account_id, adj.currency)
-    values: dict[str, Any] = {"amount": adj.new_amount}
+    # what was paid stays paid: the open amount moves with the billed amount (never below 0)
+    values: dict[str, Any] = {
+        "amount": adj.new_amount,
+        "open_amount": case(
+            (invoices.c.open_amount.is_(None), None),
+            else_=func.greatest(0, adj.new_amount - (invoices.c.amount - invoices.c.open_amount)),
+        ),
+    }
     if adj.new_due_on is not None:
         values["due_on"] = adj.new_due_on
     uow.session.execute(_invoice_update(uow, adj.invoice_id).values(**values))
@@ -215,15 +224,28 @@ def on_payment_received(event: DecodedEvent[PaymentReceived], uow: UnitOfWork) -
     _after(uow, pay.account_id)
 
 
-def on_payment_applied(event: DecodedEvent[PaymentApplied], uow: UnitOfWork) -> None:
-    """Reconciliation's application of a payment: counts the payments that arrived unidentified.
+def _set_credit(uow: UnitOfWork, account_id: str | None, currency: str, credit_after: Decimal) -> None:
+    """Reconciliation's credit balance of the account, in the account's own currency only."""
+    if account_id is None:
+        return
+    uow.session.execute(
+        _account_update(uow, account_id)
+        .where(accounts.c.currency == currency)
+        .values(credit_balance=credit_after)
+    )
 
-    Keyed by payment id like ``payment.received``, so a payment seen on both
-    topics is counted once.
+
+def on_payment_applied(event: DecodedEvent[PaymentApplied], uow: UnitOfWork) -> None:
+    """Reconciliation's application of a payment: the money truth for balances, and payment history.
+
+    Invoices' open amounts and the credit balance are *set* from the event
+    (``invoice_open_amount_after``, ``credit_balance_after``), so a redelivery
+    changes nothing. The history row is keyed by payment id like
+    ``payment.received``, so a payment seen on both topics is counted once.
     """
     applied = event.payload
     row = _ensure_account(uow, applied.account_id, applied.currency)
-    inserted = uow.session.execute(
+    uow.session.execute(
         pg_insert(payments)
         .values(
             tenant_id=uow.tenant,
@@ -235,10 +257,24 @@ def on_payment_applied(event: DecodedEvent[PaymentApplied], uow: UnitOfWork) -> 
             on_time=row.days_past_due == 0,
         )
         .on_conflict_do_nothing()
-        .returning(payments.c.payment_id)
-    ).first()
-    if inserted is not None:
-        _after(uow, applied.account_id)
+    )
+    changes = [(a.invoice_id, a.invoice_open_amount_after) for a in applied.allocations]
+    touched = repo.set_open_amounts(uow.session, uow.tenant, changes, uow.now())
+    _set_credit(uow, applied.account_id, applied.currency, applied.credit_balance_after)
+    for account_id in sorted(touched | {applied.account_id}):
+        _after(uow, account_id)
+
+
+def on_payment_reversal_applied(event: DecodedEvent[PaymentReversalApplied], uow: UnitOfWork) -> None:
+    """A reversal undone by reconciliation: its invoices owe again and its credit is gone."""
+    reversal = event.payload
+    changes = [(r.invoice_id, r.invoice_open_amount_after) for r in reversal.reopened]
+    touched = repo.set_open_amounts(uow.session, uow.tenant, changes, uow.now())
+    _set_credit(uow, reversal.account_id, reversal.currency, reversal.credit_balance_after)
+    if reversal.account_id is not None and repo.account_row(uow.session, uow.tenant, reversal.account_id):
+        touched.add(reversal.account_id)
+    for account_id in sorted(touched):
+        _after(uow, account_id)
 
 
 def on_payment_reversed(event: DecodedEvent[PaymentReversed], uow: UnitOfWork) -> None:
@@ -302,5 +338,6 @@ HANDLERS: dict[str, Handler] = {
     "cobranza.payment.received": on_payment_received,
     "cobranza.payment.reversed": on_payment_reversed,
     "cobranza.payment.applied": on_payment_applied,
+    "cobranza.payment.reversal_applied": on_payment_reversal_applied,
     "cobranza.customer.upserted": on_customer_upserted,
 }

@@ -82,3 +82,40 @@ def broken(promise_id: str) -> Envelope:
 
 def changes(platform: Any) -> list[dict[str, Any]]:
     return [json.loads(p.record.value) for p in platform.broker.topics.get(Topics.SEGMENTS, [])]
+
+
+def applied(
+    payment_id: str,
+    *allocations: tuple[str, str],
+    credit_after: str = "0",
+    account_id: str = "A1",
+    applied_on: str = "2025-12-10",
+) -> dict[str, Any]:
+    """Reconciliation's ``payment.applied``: (invoice, open amount after) per allocation."""
+    return {
+        "payment_id": payment_id,
+        "account_id": account_id,
+        "currency": "COP",
+        "amount_applied": "1",
+        "allocations": [
+            {"invoice_id": inv, "amount": "1", "invoice_open_amount_after": after}
+            for inv, after in allocations
+        ],
+        "credit_balance_after": credit_after,
+        "rule": "reference",
+        "applied_on": applied_on,
+    }
+
+
+def reversal_applied(payment_id: str, *reopened: tuple[str, str], credit_after: str = "0") -> dict[str, Any]:
+    return {
+        "payment_id": payment_id,
+        "account_id": "A1",
+        "currency": "COP",
+        "reopened": [
+            {"invoice_id": inv, "amount": "1", "invoice_open_amount_after": after} for inv, after in reopened
+        ],
+        "credit_balance_after": credit_after,
+        "reversed_on": "2025-12-30",
+        "reason": "bounced_cheque",
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from segmentation_helpers import INVOICE, aged, broken, changes, envelope
+from segmentation_helpers import INVOICE, aged, applied, broken, changes, envelope, reversal_applied
 from sqlalchemy import select
 
 from libs.events.catalog import Topics
@@ -114,16 +114,34 @@ def test_payments_record_on_time_history_and_adjustments_change_balances(make_pl
     }
     platform.publish(envelope("cobranza.payment.received", pay), Topics.PAYMENTS)
     platform.run_until_quiet()
+    with platform.context("segmentation").sessions() as session:
+        assert session.execute(select(accounts.c.total_balance)).scalar_one() == Decimal("250000.0000")
+    platform.publish(
+        envelope("cobranza.payment.applied", applied("PAY1", ("I1", "150000"))), Topics.ALLOCATIONS
+    )
+    platform.run_until_quiet()
     platform.publish(aged("dpd_1_30", 1, "150000"), Topics.ACCOUNTS)
     platform.run_until_quiet()
     late = dict(pay, payment_id="PAY2", received_on="2025-12-28")
     platform.publish(envelope("cobranza.payment.received", late), Topics.PAYMENTS)
+    platform.publish(
+        envelope("cobranza.payment.applied", applied("PAY2", ("I1", "50000"), applied_on="2025-12-28")),
+        Topics.ALLOCATIONS,
+    )
     platform.run_until_quiet()
     with platform.context("segmentation").sessions() as session:
         on_time = dict(session.execute(select(payments.c.payment_id, payments.c.on_time)).all())
         row = session.execute(select(accounts)).one()
     assert on_time == {"PAY1": True, "PAY2": False}
     assert row.total_balance == Decimal("50000.0000")
+
+    platform.publish(
+        envelope("cobranza.payment.reversal_applied", reversal_applied("PAY2", ("I1", "150000"))),
+        Topics.ALLOCATIONS,
+    )
+    platform.run_until_quiet()
+    with platform.context("segmentation").sessions() as session:
+        assert session.execute(select(accounts.c.total_balance)).scalar_one() == Decimal("150000.0000")
     assert str(row.last_payment_on) == "2025-12-28"
 
     platform.publish(
@@ -267,8 +285,11 @@ def test_two_tenants_with_the_same_ids_are_independent(make_platform) -> None:
     }
     platform.publish(envelope("cobranza.payment.received", pay, tenant="aseguradora"), Topics.PAYMENTS)
     platform.publish(
-        aged("dpd_31_60", 31, "2500000"), Topics.ACCOUNTS
-    )  # the default tenant: no such account yet
+        envelope("cobranza.payment.applied", applied("PAY1", ("I1", "0")), tenant="aseguradora"),
+        Topics.ALLOCATIONS,
+    )
+    # the default tenant: no such account yet
+    platform.publish(aged("dpd_31_60", 31, "2500000"), Topics.ACCOUNTS)
     platform.run_until_quiet()
     with platform.context("segmentation").sessions() as session:
         rows = session.execute(
@@ -388,4 +409,27 @@ def test_labels_nobody_listed_are_counted_not_dead_lettered(make_platform) -> No
         counted = dict(session.execute(select(payments.c.payment_id, payments.c.reversed)).all())
         row = session.execute(select(accounts)).one()
     assert counted == {"PAY0": True, "PAY1": False, "PAY2": False}
-    assert row.total_balance == Decimal("230000.0000")
+    assert row.total_balance == Decimal("250000.0000")  # received, not yet applied by reconciliation
+
+
+def test_the_balance_is_reconciliations_credit_shows_and_allocations_may_come_first(make_platform) -> None:
+    platform = make_platform(["segmentation"])
+    # reconciliation applied I2 before segmentation saw it issued (independent topics)
+    platform.publish(
+        envelope("cobranza.payment.applied", applied("EARLY", ("I2", "100000"))), Topics.ALLOCATIONS
+    )
+    platform.run_until_quiet()
+    platform.publish(envelope("cobranza.invoice.issued", INVOICE), Topics.INVOICES)
+    platform.publish(envelope("cobranza.invoice.issued", dict(INVOICE, invoice_id="I2")), Topics.INVOICES)
+    platform.run_until_quiet()
+    with platform.context("segmentation").sessions() as session:
+        assert session.execute(select(accounts.c.total_balance)).scalar_one() == Decimal("400000.0000")
+    # an over-payment: both invoices closed, 50000 left as credit, shown as a negative balance
+    over = applied("OVER", ("I1", "0"), ("I2", "0"), credit_after="50000")
+    platform.publish(envelope("cobranza.payment.applied", over), Topics.ALLOCATIONS)
+    platform.publish(envelope("cobranza.payment.applied", over), Topics.ALLOCATIONS)  # redelivered
+    platform.run_until_quiet()
+    with platform.context("segmentation").sessions() as session:
+        row = session.execute(select(accounts.c.total_balance, accounts.c.credit_balance)).one()
+    assert tuple(row) == (Decimal("-50000.0000"), Decimal("50000.0000"))
+    assert not platform.broker.topics.get(Topics.DEAD_LETTER)
