@@ -166,3 +166,25 @@ def test_a_batch_unit_of_work_needs_a_cause_to_emit(probe_platform) -> None:
     assert json.loads(emitted.to_json_bytes())["causationid"] == "E-1"
     assert emitted.tenantid == "acme" and emitted.id != again.id
     assert uow.emitted == [emitted, again]
+
+
+def test_batches_are_measured_per_consumer(probe_platform) -> None:
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, labels: dict[str, str]) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = sample("cobranza_consumer_batch_size_sum", {"service": "probe"})
+    calls_before = sample(
+        "cobranza_batch_handler_seconds_count", {"service": "probe", "handler": "probe_spec.<locals>.record"}
+    )
+    platform = probe_platform(batch=True)
+    platform.publish_many([office(f"E-{i}", f"O{i}") for i in range(4)], Topics.REFERENCE)
+    platform.run_until_quiet()
+
+    assert (
+        sample("cobranza_consumer_batch_size_sum", {"service": "probe"}) - before == 8
+    )  # 4 offices, 4 answers
+    assert sample("cobranza_consumer_batch_seconds_count", {"service": "probe"}) >= 2
+    handler = {"service": "probe", "handler": "probe_spec.<locals>.record"}
+    assert sample("cobranza_batch_handler_seconds_count", handler) - calls_before == 2
