@@ -51,6 +51,16 @@ accounts = Table(
     comment="one row per (tenant, account, currency): balances and buckets never mix currencies",
 )
 
+first_buckets = Table(
+    "first_buckets",
+    metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("bucket", String(200), nullable=False),
+    Column("stage", String(200)),
+    Column("learned_at", DateTime(timezone=True), nullable=False),
+    comment="the first bucket of each tenant's scheme, learned from aging's events (it is never announced)",
+)
+
 invoices = Table(
     "invoices",
     metadata,

@@ -15,7 +15,8 @@ from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from services.reporting.adapters.orm import accounts, invoices, payment_states
+from services.reporting.adapters.orm import accounts, first_buckets, invoices, payment_states
+from services.reporting.domain.buckets import FirstBucket
 from services.reporting.domain.money import PAYMENT_STATES, state_rank
 
 
@@ -135,6 +136,33 @@ def set_bucket(
                 "updated_at": stmt.excluded.updated_at,
             },
             where=or_(accounts.c.aged_at.is_(None), accounts.c.aged_at <= stmt.excluded.aged_at),
+        )
+    )
+
+
+def was_announced(session: Session, *, tenant: str, account_id: str, currency: str) -> bool:
+    """Has any ``account.aged`` for this (account, currency) been projected already?"""
+    found = session.execute(
+        select(accounts.c.bucket).where(
+            accounts.c.tenant_id == tenant,
+            accounts.c.account_id == account_id,
+            accounts.c.currency == currency,
+            accounts.c.bucket.is_not(None),
+        )
+    ).first()
+    return found is not None
+
+
+def learn_first_bucket(session: Session, *, tenant: str, first: FirstBucket, as_of: datetime) -> None:
+    """The tenant's first bucket, as the latest evidence says (a scheme may be renamed)."""
+    stmt = pg_insert(first_buckets).values(
+        tenant_id=tenant, bucket=first.bucket, stage=first.stage, learned_at=as_of
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[first_buckets.c.tenant_id],
+            set_={"bucket": stmt.excluded.bucket, "stage": stmt.excluded.stage, "learned_at": as_of},
+            where=first_buckets.c.learned_at <= stmt.excluded.learned_at,
         )
     )
 

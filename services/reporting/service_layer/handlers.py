@@ -22,6 +22,7 @@ from libs.events.registry import DecodedEvent, InvalidEvent
 from libs.runtime.uow import UnitOfWork
 from services.reporting.adapters import repository as repo
 from services.reporting.adapters.orm import contacts, payments, promises
+from services.reporting.domain.buckets import first_bucket_evidence
 from services.reporting.domain.money import last_open_amount_per_invoice
 
 
@@ -87,13 +88,18 @@ def on_invoice_cancelled(event: DecodedEvent[InvoiceCancelled], uow: UnitOfWork)
 
 
 def on_account_aged(event: DecodedEvent[AccountAged], uow: UnitOfWork) -> None:
-    """Per (account, currency), named as the tenant's scheme names it; may overtake the invoice."""
+    """Per (account, currency), named as the tenant's scheme names it; may overtake the invoice.
+
+    Also learns the tenant's first bucket (``domain/buckets.py``), which aging never announces.
+    """
     aged = event.payload
+    scope = {"tenant": uow.tenant, "account_id": aged.account_id, "currency": aged.currency}
+    first = first_bucket_evidence(aged, announced_before=repo.was_announced(uow.session, **scope))
+    if first is not None:
+        repo.learn_first_bucket(uow.session, tenant=uow.tenant, first=first, as_of=event.envelope.time)
     repo.set_bucket(
         uow.session,
-        tenant=uow.tenant,
-        account_id=aged.account_id,
-        currency=aged.currency,
+        **scope,
         bucket=aged.bucket,
         stage=aged.stage,
         days_past_due=aged.days_past_due,

@@ -185,8 +185,7 @@ def test_portfolio_by_bucket_and_dimensions_agrees_with_reconciliation(make_plat
                 currency,
             )
             assert cents(mine[currency]["balance"]) == cents(row["balance"]), (account, currency)
-            if mine[currency]["bucket"] is not None:  # aging announces changes; the first bucket is silent
-                assert mine[currency]["bucket"] == buckets[currency], (account, currency)
+            assert mine[currency]["bucket"] == buckets[currency], (account, currency)
             expected_groups[(mine[currency]["bucket"], *DIMS[account], currency)] += cents(row["balance"])
 
     body = reporting.get(
@@ -208,8 +207,8 @@ def test_portfolio_by_bucket_and_dimensions_agrees_with_reconciliation(make_plat
     assert got == {
         ("dpd_31_60", "auto", "ADV1", "BOG", "AG1", "COP"): cents("1050"),
         ("dpd_31_60", "vida", "ADV2", "MED", "AG2", "USD"): cents("200"),
-        (None, "vida", "ADV2", "MED", "AG2", "COP"): cents("150"),
-        (None, "hogar", "ADV1", "BOG", "AG1", "COP"): cents("0"),
+        ("current", "vida", "ADV2", "MED", "AG2", "COP"): cents("150"),  # never announced by aging
+        ("current", "hogar", "ADV1", "BOG", "AG1", "COP"): cents("0"),
         ("dpd_31_60", "auto", "ADV2", "MED", "AG2", "COP"): cents("120.25"),
     }
     assert platform.broker.topics[Topics.DEAD_LETTER] == []  # no money dead-lettered anywhere

@@ -147,7 +147,14 @@ def received(payment: str, account: str | None, amount: str) -> dict[str, Any]:
     return data
 
 
-def aged(account: str, bucket: str, dpd: int, currency: str = "COP", stage: str | None = None) -> dict:
+def aged(
+    account: str,
+    bucket: str,
+    dpd: int,
+    currency: str = "COP",
+    stage: str | None = None,
+    previous: tuple[str, str] | None = None,
+) -> dict:
     data: dict[str, Any] = {
         "account_id": account,
         "bucket": bucket,
@@ -157,6 +164,8 @@ def aged(account: str, bucket: str, dpd: int, currency: str = "COP", stage: str 
     }
     if stage is not None:
         data["stage"] = stage
+    if previous is not None:
+        data["previous_bucket"], data["previous_stage"] = previous
     return data
 
 
@@ -300,6 +309,36 @@ def test_two_currencies_on_one_account_are_kept_apart(make_platform) -> None:
         ("al_dia", "current", "USD", Decimal(-20)),
         ("mora_temprana", "early", "COP", Decimal(1000)),
     ]
+
+
+def test_never_announced_accounts_take_the_first_bucket_aging_revealed(make_platform) -> None:
+    """Aging announces changes only; the tenant's first bucket is learned, never assumed to be 'current'."""
+    platform = make_platform(["reporting"])
+    for tenant in ("aseguradora_x", "banco_y"):
+        send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "100"), tenant=tenant)
+        send(platform, "cobranza.invoice.issued", invoice("I2", "A2", "200"), tenant=tenant)
+    assert balances(platform, "A2", "aseguradora_x")["COP"]["bucket"] is None
+    send(
+        platform,
+        "cobranza.account.aged",
+        aged("A1", "mora_30", 12, stage="early", previous=("al_dia", "current")),
+        tenant="aseguradora_x",
+    )
+    a2 = balances(platform, "A2", "aseguradora_x")["COP"]
+    assert (a2["bucket"], a2["stage"]) == ("al_dia", "current")
+    assert balances(platform, "A1", "aseguradora_x")["COP"]["bucket"] == "mora_30"
+    assert balances(platform, "A2", "banco_y")["COP"]["bucket"] is None  # another tenant, another scheme
+    # a later move between two announced buckets says nothing about the first one
+    send(
+        platform,
+        "cobranza.account.aged",
+        aged("A1", "mora_60", 40, stage="late", previous=("mora_30", "early")),
+        tenant="aseguradora_x",
+    )
+    assert balances(platform, "A2", "aseguradora_x")["COP"]["bucket"] == "al_dia"
+    # 0 days past due is only ever in the first bucket
+    send(platform, "cobranza.account.aged", aged("A1", "corriente", 0, stage="current"), tenant="banco_y")
+    assert balances(platform, "A2", "banco_y")["COP"]["bucket"] == "corriente"
 
 
 def test_two_tenants_with_the_same_ids_are_kept_apart(make_platform) -> None:
