@@ -243,3 +243,19 @@ def test_cli_imports_with_progress_and_report(make_platform, tmp_path: Path, mon
         ["ingest", "file", str(FIXTURES / "statements" / "camt053_returns.xml"), "--source", "banco_y"],
     )
     assert returns.exit_code == 3  # returns whose original nobody knows need a person
+
+    other_tenant = CliRunner().invoke(
+        app,
+        [
+            "ingest",
+            "file",
+            str(FIXTURES / "statement.mt940"),
+            "--source",
+            "banco_y",
+            "--tenant",
+            "aseguradora-b",
+        ],
+    )
+    assert other_tenant.exit_code == 0, other_tenant.output
+    assert json.loads(other_tenant.stdout.strip().splitlines()[-1])["accepted"] == 2  # another tenant's money
+    assert {e["tenantid"] for e in outbox_events(ctx)} == {"default", "aseguradora-b"}
