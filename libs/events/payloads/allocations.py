@@ -39,6 +39,12 @@ class InvoiceAllocation(BaseModel):
     written_off: NonNegativeAmount = Field(
         default=Decimal("0"), description="underpayment closed within tolerance (not cash)"
     )
+    invoice_settled_after: NonNegativeAmount | None = Field(
+        default=None,
+        description="everything settled on the invoice so far (cash plus write-offs): a consumer that keeps "
+        "the invoice's amount from the invoices topic computes open = max(amount - settled, 0) whatever order "
+        "adjustments and allocations arrive in",
+    )
 
 
 class PaymentApplied(EventPayload):
@@ -90,6 +96,10 @@ class ReopenedInvoice(BaseModel):
     invoice_id: Identifier
     amount: NonNegativeAmount = Field(description="amount owed again (cash plus any write-off undone)")
     invoice_open_amount_after: NonNegativeAmount
+    invoice_settled_after: NonNegativeAmount | None = Field(
+        default=None,
+        description="everything still settled on the invoice after the reversal (see InvoiceAllocation)",
+    )
 
 
 class PaymentReversalApplied(EventPayload):

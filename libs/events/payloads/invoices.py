@@ -47,6 +47,11 @@ class InvoiceIssued(EventPayload):
     topic = Topics.INVOICES
 
     invoice_id: Identifier
+    natural_id: Identifier | None = Field(
+        default=None,
+        description="the id the source system uses, when ingest minted invoice_id as <source>:<id> because "
+        "another source of the tenant already held it (remittance text names this one)",
+    )
     account_id: Identifier
     customer: Customer
     amount: PositiveAmount
