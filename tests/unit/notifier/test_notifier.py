@@ -285,3 +285,25 @@ def test_letters_are_served_per_tenant(make_platform, clock) -> None:
         b"%PDF"
     )
     assert client.get("/v1/letters/L1.pdf").status_code == 404
+
+
+def test_the_dispatcher_records_each_outcome_in_its_tenant(make_platform, clock, monkeypatch) -> None:
+    from services.notifier.service_layer.dispatch import dispatch_ready
+
+    monkeypatch.setenv("COBRANZA_NOTIFIER_SMS_HTTP_URL", "http://127.0.0.1:9/sms")
+    platform = make_platform(["notifier"])
+    platform.advance_to(T0)
+    for tenant in ("aseguradora", "financiera"):
+        platform.publish(env("cobranza.customer.upserted", CUSTOMER, tenant=tenant), Topics.CUSTOMERS)
+        platform.publish(
+            env("cobranza.contact.due", due("S1", "sms", "sms_mora"), tenant=tenant), Topics.CONTACTS
+        )
+    platform.run_until_quiet()
+    assert dispatch_ready(platform.context("notifier")) == 2
+    platform.run_until_quiet()
+    got = sorted(
+        (body["tenantid"], body["data"]["contact_id"], body["data"]["status"])
+        for body in (json.loads(p.record.value or b"") for p in platform.broker.topics[Topics.CONTACTS])
+        if body["type"] == "cobranza.contact.outcome"
+    )
+    assert got == [("aseguradora", "S1", "failed"), ("financiera", "S1", "failed")]
