@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import phonenumbers
@@ -34,6 +35,12 @@ class StandardisationError(ValueError):
 
 def normalise_phone(raw: str, country: str | None, *, field: str = "phone") -> tuple[str, str | None]:
     """Return the E.164 form and the number's ISO country; numbers without ``+`` need ``country``."""
+    return _phone(raw, country, field)
+
+
+@lru_cache(maxsize=65_536)
+def _phone(raw: str, country: str | None, field: str) -> tuple[str, str | None]:
+    """Parsing costs ~0.3 ms and a batch repeats its debtors' phones (one per invoice): parse each once."""
     text = raw.strip()
     if text.startswith("00"):
         text = "+" + text[2:]

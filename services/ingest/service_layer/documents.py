@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import String, and_, any_, literal, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from libs.runtime.ids import derived_id
@@ -62,16 +63,21 @@ class Resolved:
     """False: the source never sent it; ``canonical_id`` is what it would have been given."""
 
 
-def _rows(uow: UnitOfWork, source: str, kind: str, naturals: Collection[str], minted: Collection[str]):  # type: ignore[no-untyped-def]
+def _any(values: Collection[str]) -> Any:
+    """``= ANY(:array)``: one bind parameter however many ids a batch carries."""
+    return any_(literal(sorted(values), ARRAY(String())))
+
+
+def _rows(
+    uow: UnitOfWork, source: str, kind: str, naturals: Collection[str], minted: Collection[str]
+) -> Sequence[Any]:
+    """This source's rows for ``naturals`` and anyone's rows holding one of the ``minted`` ids: one read."""
     c = received.c
     return uow.session.execute(
         select(c.source, c.external_id, c.canonical_id, c.account_id, c.currency).where(
             c.tenant_id == uow.tenant,
             c.kind == kind,
-            or_(
-                and_(c.source == source, c.external_id.in_(list(naturals))),
-                c.canonical_id.in_(list(minted)),
-            ),
+            or_(and_(c.source == source, c.external_id == _any(naturals)), c.canonical_id == _any(minted)),
         )
     ).all()
 
@@ -109,8 +115,7 @@ def _record(uow: UnitOfWork, source: str, kind: str, first: dict[str, Incoming])
         if r.source == source and r.external_id in first
     }
     taken = {r.canonical_id for r in rows}
-    now = uow.now()
-    params = []
+    new: list[_Row] = []
     minted: dict[str, str] = {}
     for ext, document in first.items():
         if ext in out:
@@ -118,27 +123,9 @@ def _record(uow: UnitOfWork, source: str, kind: str, first: dict[str, Incoming])
         canonical = document.canonical_id or choose(source, ext, taken)
         taken.add(canonical)
         minted[ext] = canonical
-        params.append(
-            {
-                "tenant_id": tenant,
-                "source": source,
-                "kind": kind,
-                "external_id": ext,
-                "canonical_id": canonical,
-                "event_id": natural_event_id(tenant, source, kind, ext),
-                "received_at": now,
-                "account_id": document.account_id,
-                "currency": document.currency,
-            }
-        )
-    inserted: set[str] = set()
-    if params:
-        stmt = (
-            pg_insert(received)
-            .on_conflict_do_nothing(index_elements=["tenant_id", "source", "kind", "external_id"])
-            .returning(received.c.external_id)
-        )
-        inserted = set(uow.session.execute(stmt, params).scalars())
+        event_id = natural_event_id(tenant, source, kind, ext)
+        new.append(_Row(ext, canonical, event_id, document.account_id, document.currency))
+    inserted = _insert(uow, source, kind, new)
     lost = [ext for ext in minted if ext not in inserted]  # a concurrent request of this source won
     if lost:
         for r in _rows(uow, source, kind, lost, ()):
@@ -154,29 +141,53 @@ def record_new(
     """Record (external_id, event_id, account_id, currency) rows of an auxiliary kind (a statement's
     matching keys pointing at a payment's event): no canonical id is minted, the key is its own.
     Returns the ids that were new."""
+    return _insert(
+        uow,
+        source,
+        kind,
+        [_Row(ext, ext, event, account, currency) for ext, event, account, currency in rows],
+    )
+
+
+@dataclass(frozen=True)
+class _Row:
+    external_id: str
+    canonical_id: str
+    event_id: str
+    account_id: str | None
+    currency: str | None
+
+
+_INSERT = text(
+    """
+    INSERT INTO ingest.received
+           (tenant_id, source, kind, external_id, canonical_id, event_id, received_at, account_id, currency)
+    SELECT :tenant, :source, :kind, u.external_id, u.canonical_id, u.event_id, :now, u.account_id, u.currency
+      FROM unnest(CAST(:external_ids AS text[]), CAST(:canonical_ids AS text[]), CAST(:event_ids AS text[]),
+                  CAST(:account_ids AS text[]), CAST(:currencies AS text[]))
+           AS u(external_id, canonical_id, event_id, account_id, currency)
+    ON CONFLICT (tenant_id, source, kind, external_id) DO NOTHING
+    RETURNING external_id
+    """
+)
+
+
+def _insert(uow: UnitOfWork, source: str, kind: str, rows: Sequence[_Row]) -> set[str]:
+    """One multi-row insert through ``unnest`` (one statement, five array parameters); the ids that were new."""
     if not rows:
         return set()
-    now = uow.now()
-    stmt = (
-        pg_insert(received)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "source", "kind", "external_id"])
-        .returning(received.c.external_id)
-    )
-    params = [
-        {
-            "tenant_id": uow.tenant,
-            "source": source,
-            "kind": kind,
-            "external_id": ext,
-            "canonical_id": ext,
-            "event_id": event_id,
-            "received_at": now,
-            "account_id": account,
-            "currency": currency,
-        }
-        for ext, event_id, account, currency in rows
-    ]
-    return set(uow.session.execute(stmt, params).scalars())
+    params = {
+        "tenant": uow.tenant,
+        "source": source,
+        "kind": kind,
+        "now": uow.now(),
+        "external_ids": [r.external_id for r in rows],
+        "canonical_ids": [r.canonical_id for r in rows],
+        "event_ids": [r.event_id for r in rows],
+        "account_ids": [r.account_id for r in rows],
+        "currencies": [r.currency for r in rows],
+    }
+    return set(uow.session.execute(_INSERT, params).scalars())
 
 
 def resolve_documents(
