@@ -149,13 +149,14 @@ def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
 
 _WRITE_ACCOUNTS = text(
     """
-    UPDATE strategy.accounts AS a
-    SET customer_id = v.customer_id, timezone = v.timezone, country = v.country, segment = v.segment,
-        updated_at = :now
+    INSERT INTO strategy.accounts AS a
+        (tenant_id, account_id, customer_id, timezone, country, segment, updated_at)
+    SELECT :tenant, v.*, :now
     FROM unnest(CAST(:account_id AS text[]), CAST(:customer_id AS text[]), CAST(:timezone AS text[]),
-                CAST(:country AS text[]), CAST(:segment AS text[]))
-         AS v(account_id, customer_id, timezone, country, segment)
-    WHERE a.tenant_id = :tenant AND a.account_id = v.account_id
+                CAST(:country AS text[]), CAST(:segment AS text[])) AS v
+    ON CONFLICT (tenant_id, account_id) DO UPDATE
+    SET customer_id = EXCLUDED.customer_id, timezone = EXCLUDED.timezone, country = EXCLUDED.country,
+        segment = EXCLUDED.segment, updated_at = EXCLUDED.updated_at
     """
 )
 _WRITE_BUCKETS = text(
