@@ -169,3 +169,19 @@ def test_customer_upserted_is_keyed_by_customer_id(api: TestClient, emitted: Emi
     assert event["type"] == "cobranza.customer.upserted"
     assert (event["subject"], event["key"]) == ("C9", "C9")
     assert event["data"]["account_ids"] == ["A1", "A2"]
+
+
+def test_a_follow_up_of_a_document_ingest_never_saw_gets_the_id_the_source_would_have(
+    api: TestClient, emitted: Emitted, invoice_body: Body
+) -> None:
+    api.post("/v1/invoices", json=invoice_body("INV-1"), headers=CORE)
+    cancellation = {"reason": "policy_cancelled", "cancelled_on": "2026-01-09", "account_id": "A7"}
+    legacy = api.post("/v1/invoices/INV-1/cancellation", json=cancellation, headers=BILLING)
+    free = api.post("/v1/invoices/OLD-9/cancellation", json=cancellation, headers=BILLING)
+    assert (legacy.status_code, free.status_code) == (202, 202)
+    assert (legacy.json()["canonical_id"], free.json()["canonical_id"]) == ("billing:INV-1", "OLD-9")
+    cancelled = _by_type(emitted(), "cobranza.invoice.cancelled")
+    assert [(e["data"]["invoice_id"], e["data"]["account_id"]) for e in cancelled] == [
+        ("billing:INV-1", "A7"),
+        ("OLD-9", "A7"),
+    ]
