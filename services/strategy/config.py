@@ -1,8 +1,9 @@
 """Where strategy's rule files come from: the platform's config dir, else the packaged defaults.
 
 * ``strategy.yaml`` (playbooks, contact policy): strategy's own, ``config/playbooks.yaml`` by default.
-* ``aging.yaml`` (bucket scheme): aging's file, read here only to know which bucket is a tenant's
-  *current* stage when an ``account.aged`` event predates the ``stage`` field.
+* ``aging.yaml`` (bucket scheme): aging's file, read through ``libs/bucket_scheme.py`` (shared with
+  reporting) only to know which bucket is a tenant's *current* stage when an ``account.aged`` event
+  predates the ``stage`` field.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from typing import Any
 
 import yaml
 
-from services.strategy.domain.cure import CURRENT_STAGE
+from libs.bucket_scheme import SchemeBucket, tenant_buckets
 from services.strategy.domain.playbooks import StrategyConfig, parse_config
 
 PACKAGED = Path(__file__).parent / "config" / "playbooks.yaml"
-AGING_PACKAGED = Path(__file__).resolve().parent.parent / "aging" / "config" / "buckets.yaml"
 
 
 @lru_cache(maxsize=8)
@@ -37,37 +37,11 @@ def strategy_config(extras: Mapping[str, Any]) -> StrategyConfig:
     return load_config_file(PACKAGED)
 
 
-def _aging_path(extras: Mapping[str, Any]) -> Path:
-    config_dir = extras.get("config_dir")
-    if config_dir is not None:
-        candidate = Path(config_dir) / "aging.yaml"
-        if candidate.is_file():
-            return candidate.resolve()
-    return AGING_PACKAGED
+def bucket_stages(extras: Mapping[str, Any], tenant: str) -> Mapping[str, str]:
+    """Bucket name -> stage in the tenant's scheme (``tenants.<tenant>.buckets`` overrides the default)."""
+    return _stages(tenant_buckets(extras.get("config_dir"), tenant))
 
 
 @lru_cache(maxsize=256)
-def _stages(path: Path, mtime_ns: int, tenant: str) -> Mapping[str, str]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        return {}
-    override = (data.get("tenants") or {}).get(tenant) or {}
-    buckets = override.get("buckets") if isinstance(override, dict) else None
-    if not isinstance(buckets, list):
-        buckets = data.get("buckets")
-    if not isinstance(buckets, list):
-        return {}
-    stages: dict[str, str] = {}
-    for position, item in enumerate(buckets):
-        if not isinstance(item, dict) or "name" not in item:
-            continue  # aging validates its own scheme; strategy only reads the names it can
-        # aging's rule: the first bucket (0 days past due) is the current one
-        default = CURRENT_STAGE if position == 0 else ""
-        stages[str(item["name"])] = str(item.get("stage", default))
-    return stages
-
-
-def bucket_stages(extras: Mapping[str, Any], tenant: str) -> Mapping[str, str]:
-    """Bucket name -> stage in the tenant's scheme (``tenants.<tenant>.buckets`` overrides the default)."""
-    path = _aging_path(extras)
-    return _stages(path, path.stat().st_mtime_ns, tenant)
+def _stages(buckets: tuple[SchemeBucket, ...]) -> Mapping[str, str]:
+    return {bucket.name: bucket.stage for bucket in buckets}
