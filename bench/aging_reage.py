@@ -45,9 +45,9 @@ def load(ctx: ServiceContext, invoices: int, per_account: int) -> float:
         session.execute(
             text(
                 """
-                INSERT INTO aging.invoices (invoice_id, tenant, account_id, amount, open_amount, currency,
+                INSERT INTO aging.invoices (tenant_id, invoice_id, account_id, amount, open_amount, currency,
                     due_on, timezone, product_line, policy_number, grace_days, status, dpd, updated_at)
-                SELECT 'INV' || g, 'default', 'ACC' || (g / :per), 100000 + (g % 997),
+                SELECT 'default', 'INV' || g, 'ACC' || (g / :per), 100000 + (g % 997),
                        CASE WHEN g % 5 = 0 THEN 40000 ELSE 100000 + (g % 997) END, 'COP',
                        CAST(:day AS date) - ((g::bigint * 7919) % 450)::int + 30, :tz,
                        CASE WHEN g % 4 = 0 THEN 'vida' ELSE 'cumplimiento' END,
@@ -61,9 +61,9 @@ def load(ctx: ServiceContext, invoices: int, per_account: int) -> float:
         session.execute(
             text(
                 """
-                INSERT INTO aging.account_state (tenant, account_id, currency, timezone, bucket, dpd,
+                INSERT INTO aging.account_state (tenant_id, account_id, currency, timezone, bucket, dpd,
                     overdue_amount, bucket_since, updated_at)
-                SELECT DISTINCT 'default', account_id, 'COP', :tz, 'current', 0, 0, CAST(:day AS date), :at
+                SELECT DISTINCT tenant_id, account_id, 'COP', :tz, 'current', 0, 0, CAST(:day AS date), :at
                   FROM aging.invoices
                 """
             ),
