@@ -83,7 +83,7 @@ def add_runtime_tenant_keys(schema: str) -> None:
 
     Rows already there belong to the default tenant (the only one before this step). Their inbox
     rows get an empty source: an event handled before the upgrade and replayed after it is handled
-    again, so drain consumers (lag 0) before upgrading, as the runbook says for every migration.
+    again: upgrade with consumers drained (lag 0), so no event from before the step is redelivered.
     """
     op.add_column(
         "inbox",
