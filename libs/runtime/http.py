@@ -221,6 +221,18 @@ def bounded_errors(errors: Sequence[Any], limit: int) -> list[dict[str, Any]]:
     return out
 
 
+MAX_CORRELATION_ID = 200
+"""The envelope's ``correlationid`` bound: a longer header would make every emitted event invalid."""
+
+
+def usable_correlation_id(value: str | None) -> str | None:
+    """The caller's ``x-correlation-id`` when it fits an event envelope (one printable line of at most
+    200 characters); otherwise None, and the request gets a fresh id instead of failing."""
+    if not value or len(value) > MAX_CORRELATION_ID or _control_character(value) is not None:
+        return None
+    return value
+
+
 def _route_template(request: Request) -> str:
     for route in request.app.routes:
         match, _ = route.matches(request.scope)
@@ -257,7 +269,7 @@ def create_app(
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        cid = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+        cid = usable_correlation_id(request.headers.get("x-correlation-id")) or str(uuid.uuid4())
         token = correlation_id.set(cid)
         started = time.perf_counter()
         route = _route_template(request)

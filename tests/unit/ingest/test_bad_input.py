@@ -216,3 +216,23 @@ def test_control_characters_in_headers_are_422(
     assert response.status_code == 422, response.text
     assert [part.lower() for part in response.json()["detail"][0]["loc"]] == ["header", header.lower()]
     assert emitted() == []
+
+
+@pytest.mark.parametrize("correlation", ["c" * 201, "bad\x01id"])
+def test_an_unusable_correlation_id_is_replaced_not_a_failure(
+    api: TestClient, emitted: Emitted, payment_body: Body, correlation: str
+) -> None:
+    response = api.post("/v1/payments", json=payment_body(), headers={"x-correlation-id": correlation})
+    assert response.status_code == 202, response.text
+    fresh = response.headers["x-correlation-id"]
+    assert fresh != correlation
+    [event] = emitted()
+    assert event["correlationid"] == fresh
+
+
+def test_a_usable_correlation_id_travels_on_the_events(
+    api: TestClient, emitted: Emitted, payment_body: Body
+) -> None:
+    response = api.post("/v1/payments", json=payment_body(), headers={"x-correlation-id": "lote-2026-01"})
+    assert response.headers["x-correlation-id"] == "lote-2026-01"
+    assert emitted()[0]["correlationid"] == "lote-2026-01"
