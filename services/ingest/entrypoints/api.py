@@ -11,6 +11,11 @@
   received from that source, 422 with field paths for bad input, 404 for an unknown invoice/payment.
 * Bulk commands always answer 200 with one result per item; rejected items carry field paths
   such as ``items.3.amount``.
+* Labels are open: a payment ``method`` or a ``reason`` nobody listed is accepted and forwarded as
+  the contract normalises it (``other`` plus the original in ``*_detail``); money is never refused
+  for a label. Amounts beyond NUMERIC(18,4), ids over 128 characters and control characters in any
+  id, text, header or path parameter are 422; bodies over ``COBRANZA_HTTP_MAX_BODY_BYTES`` (10 MiB)
+  are 413 (``libs.runtime.http``).
 """
 
 from __future__ import annotations
