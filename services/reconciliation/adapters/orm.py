@@ -60,11 +60,19 @@ invoices = Table(
     Column("policy_number", String(128), nullable=True),
     Column("reference_key", String(128), nullable=False, comment="normalised invoice id"),
     Column("policy_key", String(128), nullable=True, comment="normalised policy number"),
+    Column(
+        "natural_id",
+        String(128),
+        nullable=True,
+        comment="the source system's id when ingest minted invoice_id as <source>:<id>",
+    ),
+    Column("natural_key", String(128), nullable=True, comment="normalised natural id"),
     Column("status", String(16), nullable=False, comment="open | paid | cancelled"),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_reconciliation_invoices_account", "tenant_id", "account_id"),
     Index("ix_reconciliation_invoices_reference_key", "tenant_id", "reference_key"),
     Index("ix_reconciliation_invoices_policy_key", "tenant_id", "policy_key"),
+    Index("ix_reconciliation_invoices_natural_key", "tenant_id", "natural_key"),
 )
 
 payments = Table(

@@ -8,12 +8,11 @@ invoices or payments costs one statement per table.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, any_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Row, and_, any_, bindparam, delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
@@ -27,16 +26,19 @@ from services.reconciliation.adapters.orm import (
     payments,
     suspense_references,
 )
-from services.reconciliation.domain.matching import reference_keys
+from services.reconciliation.domain.books import (
+    AccountRecord,
+    AllocationRecord,
+    CreditRecord,
+    InvoiceRecord,
+    PaymentRecord,
+)
+from services.reconciliation.domain.matching import normalize_reference, reference_keys
 from services.reconciliation.domain.model import (
     ZERO,
-    Allocation,
     Application,
-    CreditLot,
-    CreditUse,
     InvoiceState,
 )
-from services.reconciliation.domain.suspense import ParkedPayment
 
 KEY_LENGTH = 128
 """An invoice id or policy number is at most this long, so a longer remittance key names nothing."""
@@ -62,14 +64,8 @@ def to_invoice(row: Row[Any]) -> InvoiceState:
         due_on=row.due_on,
         issued_on=row.issued_on,
         policy_number=row.policy_number,
+        natural_id=row.natural_id,
     )
-
-
-@dataclass(frozen=True)
-class AccountLink:
-    account_id: str
-    customer_id: str | None = None
-    customer_name: str | None = None
 
 
 def lock_reference_keys(session: Session, tenant: str, keys: Iterable[str]) -> None:
@@ -92,37 +88,6 @@ def lock_reference_keys(session: Session, tenant: str, keys: Iterable[str]) -> N
     )
 
 
-def link_accounts(session: Session, tenant: str, links: Sequence[AccountLink], now: datetime) -> None:
-    """An invoice or customer link names these accounts: they are known from now on."""
-    if not links:
-        return
-    by_id = {link.account_id: link for link in links}
-    stmt = pg_insert(accounts).values(
-        [
-            {
-                "tenant_id": tenant,
-                "account_id": link.account_id,
-                "customer_id": link.customer_id,
-                "customer_name": link.customer_name,
-                "known": True,
-                "updated_at": now,
-            }
-            for link in (by_id[a] for a in sorted(by_id))  # stable order: no deadlock between workers
-        ]
-    )
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "account_id"],
-            set_={
-                "known": True,
-                "customer_id": func.coalesce(stmt.excluded.customer_id, accounts.c.customer_id),
-                "customer_name": func.coalesce(stmt.excluded.customer_name, accounts.c.customer_name),
-                "updated_at": now,
-            },
-        )
-    )
-
-
 def lock_accounts(session: Session, tenant: str, account_ids: Collection[str]) -> dict[str, bool]:
     """Take the accounts' row locks (in id order) for the rest of the transaction; id -> known."""
     if not account_ids:
@@ -134,16 +99,6 @@ def lock_accounts(session: Session, tenant: str, account_ids: Collection[str]) -
         .with_for_update()
     ).all()
     return {r.account_id: r.known for r in rows}
-
-
-def lock_account(session: Session, tenant: str, account_id: str, now: datetime) -> bool:
-    """Take the account's lock, creating its (not yet known) row if needed; whether it is known."""
-    session.execute(
-        pg_insert(accounts)
-        .values(tenant_id=tenant, account_id=account_id, known=False, updated_at=now)
-        .on_conflict_do_nothing()
-    )
-    return lock_accounts(session, tenant, [account_id])[account_id]
 
 
 def account_invoices(
@@ -159,21 +114,6 @@ def account_invoices(
         query = query.where(invoices.c.currency == currency)
     rows = session.execute(query.order_by(invoices.c.due_on, invoices.c.invoice_id).with_for_update()).all()
     return [to_invoice(r) for r in rows]
-
-
-def account_credit(session: Session, tenant: str, account_id: str, currency: str) -> list[CreditLot]:
-    rows = session.execute(
-        select(credits)
-        .where(
-            credits.c.tenant_id == tenant,
-            credits.c.account_id == account_id,
-            credits.c.currency == currency,
-            credits.c.amount > 0,
-        )
-        .order_by(credits.c.payment_id)
-        .with_for_update()
-    ).all()
-    return [CreditLot(r.payment_id, r.currency, r.amount, r.received_on) for r in rows]
 
 
 def credit_totals(
@@ -194,21 +134,34 @@ def credit_total(session: Session, tenant: str, account_id: str, currency: str) 
     return credit_totals(session, tenant, [account_id]).get((account_id, currency), ZERO)
 
 
-def invoices_by_reference(session: Session, tenant: str, references: Sequence[str]) -> list[InvoiceState]:
-    """Non-cancelled invoices whose id equals a reference or whose (normalised) id/policy one names."""
-    exact = [r.strip() for r in references if r and r.strip()]
-    keys = [k for r in references for k in searchable_keys(r)]
+def invoice_rows_by_reference(
+    session: Session, tenant: str, references: Iterable[str | None]
+) -> list[Row[Any]]:
+    """Non-cancelled invoices whose id (or natural id) equals a reference, or whose normalised
+    id, natural id or policy number one names; one read, unlocked (the caller locks accounts after)."""
+    texts = [r for r in references if r]
+    exact = sorted({r.strip() for r in texts if r.strip()})
+    keys = sorted({k for r in texts for k in searchable_keys(r)})
     if not exact and not keys:
         return []
-    conditions = [invoices.c.invoice_id == _any(exact)]
+    conditions = [invoices.c.invoice_id == _any(exact), invoices.c.natural_id == _any(exact)]
     if keys:
-        conditions += [invoices.c.reference_key == _any(keys), invoices.c.policy_key == _any(keys)]
-    rows = session.execute(
-        select(invoices)
-        .where(invoices.c.tenant_id == tenant, or_(*conditions), invoices.c.status != "cancelled")
-        .order_by(invoices.c.invoice_id)
-    ).all()
-    return [to_invoice(r) for r in rows]
+        conditions += [
+            invoices.c.reference_key == _any(keys),
+            invoices.c.policy_key == _any(keys),
+            invoices.c.natural_key == _any(keys),
+        ]
+    return list(
+        session.execute(
+            select(invoices)
+            .where(invoices.c.tenant_id == tenant, or_(*conditions), invoices.c.status != "cancelled")
+            .order_by(invoices.c.invoice_id)
+        ).all()
+    )
+
+
+def invoices_by_reference(session: Session, tenant: str, references: Sequence[str]) -> list[InvoiceState]:
+    return [to_invoice(r) for r in invoice_rows_by_reference(session, tenant, references)]
 
 
 def set_open_amounts(session: Session, tenant: str, changes: dict[str, Decimal], now: datetime) -> None:
@@ -227,12 +180,6 @@ def set_open_amounts(session: Session, tenant: str, changes: dict[str, Decimal],
         ),
         {"tenant": tenant, "ids": ids, "open_after": [changes[i] for i in ids], "now": now},
     )
-
-
-def set_open_amount(
-    session: Session, tenant: str, invoice_id: str, open_after: Decimal, now: datetime
-) -> None:
-    set_open_amounts(session, tenant, {invoice_id: open_after}, now)
 
 
 def record_allocations(
@@ -305,19 +252,6 @@ def add_credits(
     )
 
 
-def add_credit(
-    session: Session,
-    tenant: str,
-    payment_id: str,
-    account_id: str,
-    currency: str,
-    amount: Decimal,
-    received_on: date,
-    now: datetime,
-) -> None:
-    add_credits(session, tenant, [(payment_id, account_id, currency, amount, received_on)], now)
-
-
 def persist_applications(
     session: Session,
     tenant: str,
@@ -348,140 +282,11 @@ def persist_application(
     persist_applications(session, tenant, [(application, applied_on, received_on)], now)
 
 
-def consume_credit(
-    session: Session,
-    tenant: str,
-    invoice: InvoiceState,
-    uses: Sequence[CreditUse],
-    applied_on: date,
-    now: datetime,
-) -> None:
-    if not uses:
-        return
-    ids = [use.payment_id for use in uses]
-    session.execute(
-        text(
-            "UPDATE reconciliation.credits AS c SET amount = u.remaining, updated_at = :now"
-            " FROM unnest(CAST(:ids AS text[]), CAST(:remaining AS numeric[])) AS u(payment_id, remaining)"
-            " WHERE c.tenant_id = :tenant AND c.payment_id = u.payment_id"
-        ),
-        {"tenant": tenant, "ids": ids, "remaining": [use.lot_remaining for use in uses], "now": now},
-    )
-    record_allocations(
-        session,
-        tenant,
-        [
-            (
-                Application(
-                    use.payment_id,
-                    invoice.account_id,
-                    invoice.currency,
-                    "credit_balance",
-                    (Allocation(use.payment_id, invoice.invoice_id, use.amount, use.open_after),),
-                    ZERO,
-                ),
-                applied_on,
-            )
-            for use in uses
-        ],
-        now,
-    )
-
-
-def live_allocations(
-    session: Session, tenant: str, *, payment_id: str | None = None, invoice_id: str | None = None
-) -> list[Allocation]:
-    query = select(allocations).where(allocations.c.tenant_id == tenant, allocations.c.reversed.is_(False))
-    if payment_id is not None:
-        query = query.where(allocations.c.payment_id == payment_id)
-    if invoice_id is not None:
-        query = query.where(allocations.c.invoice_id == invoice_id)
-    rows = session.execute(query.order_by(allocations.c.id)).all()
-    return [Allocation(r.payment_id, r.invoice_id, r.amount, ZERO, r.written_off) for r in rows]
-
-
-def mark_reversed(session: Session, tenant: str, payment_id: str) -> None:
-    session.execute(
-        update(allocations)
-        .where(
-            and_(
-                allocations.c.tenant_id == tenant,
-                allocations.c.payment_id == payment_id,
-                allocations.c.reversed.is_(False),
-            )
-        )
-        .values(reversed=True)
-    )
-    session.execute(
-        update(credits)
-        .where(credits.c.tenant_id == tenant, credits.c.payment_id == payment_id)
-        .values(amount=ZERO)
-    )
-
-
 def payment_row(session: Session, tenant: str, payment_id: str, *, lock: bool = False) -> Row[Any] | None:
     query = select(payments).where(payments.c.tenant_id == tenant, payments.c.payment_id == payment_id)
     if lock:
         query = query.with_for_update()
     return session.execute(query).first()
-
-
-def received_dates(session: Session, tenant: str, payment_ids: Collection[str]) -> dict[str, date]:
-    if not payment_ids:
-        return {}
-    rows = session.execute(
-        select(payments.c.payment_id, payments.c.received_on).where(
-            payments.c.tenant_id == tenant, payments.c.payment_id == _any(payment_ids)
-        )
-    ).all()
-    return {r.payment_id: r.received_on for r in rows}
-
-
-def park_payment(session: Session, tenant: str, values: dict[str, Any], reason: str, index: bool) -> None:
-    """Insert the payment in suspense; ``index`` its remittance keys when it named no account."""
-    session.execute(
-        payments.insert().values(
-            **values, tenant_id=tenant, account_id=None, status="suspense", suspense_reason=reason
-        )
-    )
-    keys = searchable_keys(values.get("reference")) if index else []
-    if keys:
-        session.execute(
-            suspense_references.insert(),
-            [{"tenant_id": tenant, "reference_key": k, "payment_id": values["payment_id"]} for k in keys],
-        )
-
-
-def parked_payments(
-    session: Session, tenant: str, account_ids: Collection[str], keys: Collection[str]
-) -> list[ParkedPayment]:
-    """The suspense payments an arrival may place, in one locked read, oldest first.
-
-    Those that named one of ``account_ids``, and those that named no account but whose
-    remittance contains one of ``keys`` (a new invoice's normalised id or policy number).
-    """
-    if not account_ids and not keys:
-        return []
-    named = payments.c.claimed_account_id == _any(account_ids)
-    by_reference = and_(
-        payments.c.claimed_account_id.is_(None),
-        payments.c.payment_id.in_(
-            select(suspense_references.c.payment_id).where(
-                suspense_references.c.tenant_id == tenant,
-                suspense_references.c.reference_key == _any(keys),
-            )
-        ),
-    )
-    rows = session.execute(
-        select(payments)
-        .where(payments.c.tenant_id == tenant, payments.c.status == "suspense", or_(named, by_reference))
-        .order_by(payments.c.received_on, payments.c.payment_id)
-        .with_for_update()
-    ).all()
-    return [
-        ParkedPayment(r.payment_id, r.currency, r.amount, r.received_on, r.reference, r.claimed_account_id)
-        for r in rows
-    ]
 
 
 def leave_suspense(session: Session, tenant: str, placed: Sequence[Application], now: datetime) -> None:
@@ -516,50 +321,400 @@ def forget_suspense_keys(session: Session, tenant: str, payment_ids: Collection[
     )
 
 
-def release_allocations(
-    session: Session, tenant: str, invoice_id: str, freed: Sequence[tuple[str, Decimal]]
-) -> None:
-    """Take cash back from an invoice that shrank: newest allocation rows of each payment first."""
-    wanted = dict(freed)
-    rows = session.execute(
-        select(allocations.c.id, allocations.c.payment_id, allocations.c.amount)
-        .where(
-            allocations.c.tenant_id == tenant,
-            allocations.c.invoice_id == invoice_id,
-            allocations.c.payment_id == _any(wanted),
-            allocations.c.reversed.is_(False),
-        )
-        .order_by(allocations.c.id.desc())
-        .with_for_update()
-    ).all()
-    ids: list[int] = []
-    amounts: list[Decimal] = []
-    for row in rows:
-        remaining = wanted[row.payment_id]
-        if remaining <= 0:
-            continue
-        take = min(row.amount, remaining)
-        wanted[row.payment_id] = remaining - take
-        ids.append(row.id)
-        amounts.append(row.amount - take)
-    if ids:
-        session.execute(
-            text(
-                "UPDATE reconciliation.allocations AS a SET amount = c.amount"
-                " FROM unnest(CAST(:ids AS bigint[]), CAST(:amounts AS numeric[])) AS c(id, amount)"
-                " WHERE a.tenant_id = :tenant AND a.id = c.id"
-            ),
-            {"tenant": tenant, "ids": ids, "amounts": amounts},
-        )
+# -- a batch's books: read once per table under lock, written back once per table -------------
 
 
-def clear_write_offs(session: Session, tenant: str, invoice_id: str) -> None:
-    session.execute(
-        update(allocations)
-        .where(
-            allocations.c.tenant_id == tenant,
-            allocations.c.invoice_id == invoice_id,
-            allocations.c.reversed.is_(False),
-        )
-        .values(written_off=ZERO)
+def payment_rows(
+    session: Session, tenant: str, payment_ids: Collection[str], *, lock: bool = False
+) -> list[Row[Any]]:
+    """The payments with these ids (locked in id order when ``lock``)."""
+    if not payment_ids:
+        return []
+    query = (
+        select(payments)
+        .where(payments.c.tenant_id == tenant, payments.c.payment_id == _any(payment_ids))
+        .order_by(payments.c.payment_id)
     )
+    return list(session.execute(query.with_for_update() if lock else query).all())
+
+
+def ensure_accounts(session: Session, tenant: str, account_ids: Collection[str], now: datetime) -> None:
+    """Create the rows (not yet known) of accounts a batch names, so that they can be locked."""
+    if not account_ids:
+        return
+    session.execute(
+        text(
+            "INSERT INTO reconciliation.accounts (tenant_id, account_id, known, updated_at)"
+            " SELECT :tenant, a, false, :now FROM unnest(CAST(:ids AS text[])) AS a ORDER BY a"
+            " ON CONFLICT (tenant_id, account_id) DO NOTHING"
+        ),
+        {"tenant": tenant, "ids": sorted(set(account_ids)), "now": now},
+    )
+
+
+def lock_account_rows(session: Session, tenant: str, account_ids: Collection[str]) -> list[Row[Any]]:
+    """Take the accounts' row locks in id order (replicas never deadlock) and read them."""
+    if not account_ids:
+        return []
+    query = (
+        select(accounts)
+        .where(accounts.c.tenant_id == tenant, accounts.c.account_id == _any(account_ids))
+        .order_by(accounts.c.account_id)
+        .with_for_update()
+    )
+    return list(session.execute(query).all())
+
+
+def lock_invoice_rows(
+    session: Session, tenant: str, account_ids: Collection[str], invoice_ids: Collection[str]
+) -> list[Row[Any]]:
+    """The accounts' non-cancelled invoices and the invoices named by id (any state), locked in id order."""
+    if not account_ids and not invoice_ids:
+        return []
+    return list(
+        session.execute(
+            select(invoices)
+            .where(
+                invoices.c.tenant_id == tenant,
+                or_(
+                    and_(invoices.c.account_id == _any(account_ids), invoices.c.status != "cancelled"),
+                    invoices.c.invoice_id == _any(invoice_ids),
+                ),
+            )
+            .order_by(invoices.c.invoice_id)
+            .with_for_update()
+        ).all()
+    )
+
+
+def lock_credit_rows(session: Session, tenant: str, account_ids: Collection[str]) -> list[Row[Any]]:
+    """The accounts' credit lots with money left, locked in payment order."""
+    if not account_ids:
+        return []
+    return list(
+        session.execute(
+            select(credits)
+            .where(
+                credits.c.tenant_id == tenant, credits.c.account_id == _any(account_ids), credits.c.amount > 0
+            )
+            .order_by(credits.c.payment_id)
+            .with_for_update()
+        ).all()
+    )
+
+
+def lock_allocation_rows(
+    session: Session, tenant: str, payment_ids: Collection[str], invoice_ids: Collection[str]
+) -> list[Row[Any]]:
+    """Live allocations of these payments or invoices, oldest first, with their payment's receipt date."""
+    if not payment_ids and not invoice_ids:
+        return []
+    return list(
+        session.execute(
+            select(allocations, payments.c.received_on)
+            .join(
+                payments,
+                and_(
+                    payments.c.tenant_id == allocations.c.tenant_id,
+                    payments.c.payment_id == allocations.c.payment_id,
+                ),
+            )
+            .where(
+                allocations.c.tenant_id == tenant,
+                allocations.c.reversed.is_(False),
+                or_(
+                    allocations.c.payment_id == _any(payment_ids),
+                    allocations.c.invoice_id == _any(invoice_ids),
+                ),
+            )
+            .order_by(allocations.c.id)
+            .with_for_update(of=allocations)
+        ).all()
+    )
+
+
+def settled_amounts(session: Session, tenant: str, invoice_ids: Collection[str]) -> dict[str, Decimal]:
+    """invoice -> live cash plus write-offs settled on it."""
+    if not invoice_ids:
+        return {}
+    rows = session.execute(
+        select(allocations.c.invoice_id, func.sum(allocations.c.amount + allocations.c.written_off))
+        .where(
+            allocations.c.tenant_id == tenant,
+            allocations.c.invoice_id == _any(invoice_ids),
+            allocations.c.reversed.is_(False),
+        )
+        .group_by(allocations.c.invoice_id)
+    ).all()
+    return {invoice_id: Decimal(total) for invoice_id, total in rows}
+
+
+def lock_parked_rows(
+    session: Session, tenant: str, account_ids: Collection[str], keys: Collection[str]
+) -> list[Row[Any]]:
+    """The suspense payments an arrival may place, in one locked read, oldest first.
+
+    Those that named one of ``account_ids``, and those that named no account but whose
+    remittance contains one of ``keys`` (a new invoice's normalised id, natural id or policy).
+    """
+    if not account_ids and not keys:
+        return []
+    named = payments.c.claimed_account_id == _any(account_ids)
+    by_reference = and_(
+        payments.c.claimed_account_id.is_(None),
+        payments.c.payment_id.in_(
+            select(suspense_references.c.payment_id).where(
+                suspense_references.c.tenant_id == tenant,
+                suspense_references.c.reference_key == _any(keys),
+            )
+        ),
+    )
+    return list(
+        session.execute(
+            select(payments)
+            .where(payments.c.tenant_id == tenant, payments.c.status == "suspense", or_(named, by_reference))
+            .order_by(payments.c.received_on, payments.c.payment_id)
+            .with_for_update()
+        ).all()
+    )
+
+
+def _run(session: Session, sql: str, params: dict[str, Any]) -> None:
+    session.execute(text(sql), params)
+
+
+def upsert_accounts(session: Session, tenant: str, rows: Sequence[AccountRecord], now: datetime) -> None:
+    """The batch's accounts as they stand: known, and the latest customer that named them."""
+    if not rows:
+        return
+    ordered = sorted(rows, key=lambda a: a.account_id)
+    _run(
+        session,
+        "INSERT INTO reconciliation.accounts AS a (tenant_id, account_id, customer_id, customer_name, known, updated_at)"
+        " SELECT :tenant, v.account_id, v.customer_id, v.customer_name, v.known, :now"
+        " FROM unnest(CAST(:ids AS text[]), CAST(:customer_ids AS text[]), CAST(:names AS text[]),"
+        "   CAST(:known AS boolean[])) AS v(account_id, customer_id, customer_name, known)"
+        " ON CONFLICT (tenant_id, account_id) DO UPDATE SET known = EXCLUDED.known,"
+        "   customer_id = EXCLUDED.customer_id, customer_name = EXCLUDED.customer_name, updated_at = :now",
+        {
+            "tenant": tenant,
+            "now": now,
+            "ids": [a.account_id for a in ordered],
+            "customer_ids": [a.customer_id for a in ordered],
+            "names": [a.customer_name for a in ordered],
+            "known": [a.known for a in ordered],
+        },
+    )
+
+
+def write_invoices(session: Session, tenant: str, rows: Sequence[InvoiceRecord], now: datetime) -> None:
+    """New invoices inserted and changed ones updated as the batch left them: two statements at most."""
+    new = [i for i in rows if i.new]
+    changed = sorted((i for i in rows if i.changed and not i.new), key=lambda i: i.invoice_id)
+    if new:
+        _run(
+            session,
+            "INSERT INTO reconciliation.invoices (tenant_id, invoice_id, account_id, currency, amount,"
+            " open_amount, issued_on, due_on, policy_number, reference_key, policy_key, natural_id,"
+            " natural_key, status, updated_at)"
+            " SELECT :tenant, v.invoice_id, v.account_id, v.currency, v.amount, v.open_amount, v.issued_on,"
+            "   v.due_on, v.policy_number, v.reference_key, v.policy_key, v.natural_id, v.natural_key,"
+            "   v.status, :now"
+            " FROM unnest(CAST(:ids AS text[]), CAST(:accounts AS text[]), CAST(:currencies AS text[]),"
+            "   CAST(:amounts AS numeric[]), CAST(:opens AS numeric[]), CAST(:issued AS date[]),"
+            "   CAST(:due AS date[]), CAST(:policies AS text[]), CAST(:reference_keys AS text[]),"
+            "   CAST(:policy_keys AS text[]), CAST(:natural_ids AS text[]), CAST(:natural_keys AS text[]),"
+            "   CAST(:statuses AS text[]))"
+            "   AS v(invoice_id, account_id, currency, amount, open_amount, issued_on, due_on, policy_number,"
+            "        reference_key, policy_key, natural_id, natural_key, status)"
+            " ON CONFLICT (tenant_id, invoice_id) DO NOTHING",
+            {
+                "tenant": tenant,
+                "now": now,
+                "ids": [i.invoice_id for i in new],
+                "accounts": [i.account_id for i in new],
+                "currencies": [i.currency for i in new],
+                "amounts": [i.amount for i in new],
+                "opens": [i.open_amount for i in new],
+                "issued": [i.issued_on for i in new],
+                "due": [i.due_on for i in new],
+                "policies": [i.policy_number for i in new],
+                "reference_keys": [normalize_reference(i.invoice_id) for i in new],
+                "policy_keys": [normalize_reference(i.policy_number) or None for i in new],
+                "natural_ids": [i.natural_id for i in new],
+                "natural_keys": [normalize_reference(i.natural_id) or None for i in new],
+                "statuses": [i.status for i in new],
+            },
+        )
+    if changed:
+        _run(
+            session,
+            "UPDATE reconciliation.invoices AS i SET amount = v.amount, open_amount = v.open_amount,"
+            " due_on = v.due_on, status = v.status, updated_at = :now"
+            " FROM unnest(CAST(:ids AS text[]), CAST(:amounts AS numeric[]), CAST(:opens AS numeric[]),"
+            "   CAST(:due AS date[]), CAST(:statuses AS text[])) AS v(invoice_id, amount, open_amount, due_on, status)"
+            " WHERE i.tenant_id = :tenant AND i.invoice_id = v.invoice_id",
+            {
+                "tenant": tenant,
+                "now": now,
+                "ids": [i.invoice_id for i in changed],
+                "amounts": [i.amount for i in changed],
+                "opens": [i.open_amount for i in changed],
+                "due": [i.due_on for i in changed],
+                "statuses": [i.status for i in changed],
+            },
+        )
+
+
+def write_allocations(session: Session, tenant: str, rows: Sequence[AllocationRecord], now: datetime) -> None:
+    """New allocation rows (in the order they were made: ids keep it) and changed old ones."""
+    new = [a for a in rows if a.row_id is None]
+    changed = sorted((a for a in rows if a.row_id is not None and a.changed), key=lambda a: a.row_id or 0)
+    if new:
+        _run(
+            session,
+            "INSERT INTO reconciliation.allocations (tenant_id, payment_id, invoice_id, account_id, currency,"
+            " amount, written_off, rule, applied_on, reversed, created_at)"
+            " SELECT :tenant, v.payment_id, v.invoice_id, v.account_id, v.currency, v.amount, v.written_off,"
+            "   v.rule, v.applied_on, v.reversed, :now"
+            " FROM unnest(CAST(:payments AS text[]), CAST(:invoices AS text[]), CAST(:accounts AS text[]),"
+            "   CAST(:currencies AS text[]), CAST(:amounts AS numeric[]), CAST(:written_off AS numeric[]),"
+            "   CAST(:rules AS text[]), CAST(:applied_on AS date[]), CAST(:reversed AS boolean[]))"
+            "   WITH ORDINALITY AS v(payment_id, invoice_id, account_id, currency, amount, written_off, rule,"
+            "   applied_on, reversed, n)"
+            " ORDER BY v.n",
+            {
+                "tenant": tenant,
+                "now": now,
+                "payments": [a.payment_id for a in new],
+                "invoices": [a.invoice_id for a in new],
+                "accounts": [a.account_id for a in new],
+                "currencies": [a.currency for a in new],
+                "amounts": [a.amount for a in new],
+                "written_off": [a.written_off for a in new],
+                "rules": [a.rule for a in new],
+                "applied_on": [a.applied_on for a in new],
+                "reversed": [a.reversed for a in new],
+            },
+        )
+    if changed:
+        _run(
+            session,
+            "UPDATE reconciliation.allocations AS a SET amount = v.amount, written_off = v.written_off,"
+            " reversed = v.reversed"
+            " FROM unnest(CAST(:ids AS bigint[]), CAST(:amounts AS numeric[]), CAST(:written_off AS numeric[]),"
+            "   CAST(:reversed AS boolean[])) AS v(id, amount, written_off, reversed)"
+            " WHERE a.tenant_id = :tenant AND a.id = v.id",
+            {
+                "tenant": tenant,
+                "ids": [a.row_id for a in changed],
+                "amounts": [a.amount for a in changed],
+                "written_off": [a.written_off for a in changed],
+                "reversed": [a.reversed for a in changed],
+            },
+        )
+
+
+def write_credits(session: Session, tenant: str, rows: Sequence[CreditRecord], now: datetime) -> None:
+    """Every credit lot the batch changed, at the amount it left (one upsert)."""
+    if not rows:
+        return
+    ordered = sorted(rows, key=lambda c: c.payment_id)
+    _run(
+        session,
+        "INSERT INTO reconciliation.credits (tenant_id, payment_id, account_id, currency, amount, received_on,"
+        " updated_at)"
+        " SELECT :tenant, v.payment_id, v.account_id, v.currency, v.amount, v.received_on, :now"
+        " FROM unnest(CAST(:ids AS text[]), CAST(:accounts AS text[]), CAST(:currencies AS text[]),"
+        "   CAST(:amounts AS numeric[]), CAST(:received AS date[]))"
+        "   AS v(payment_id, account_id, currency, amount, received_on)"
+        " ON CONFLICT (tenant_id, payment_id) DO UPDATE SET amount = EXCLUDED.amount, updated_at = :now",
+        {
+            "tenant": tenant,
+            "now": now,
+            "ids": [c.payment_id for c in ordered],
+            "accounts": [c.account_id for c in ordered],
+            "currencies": [c.currency for c in ordered],
+            "amounts": [c.amount for c in ordered],
+            "received": [c.received_on for c in ordered],
+        },
+    )
+
+
+def write_payments(session: Session, tenant: str, rows: Sequence[PaymentRecord], now: datetime) -> None:
+    """New payments inserted as the batch left them, changed ones updated; their suspense keys kept
+    for those still waiting without an account, dropped for those that left suspense."""
+    new = [p for p in rows if p.new]
+    changed = sorted((p for p in rows if p.changed and not p.new), key=lambda p: p.payment_id)
+    if new:
+        _run(
+            session,
+            "INSERT INTO reconciliation.payments (tenant_id, payment_id, account_id, claimed_account_id,"
+            " currency, amount, received_on, method, method_detail, reference, payer_name, status, rule,"
+            " suspense_reason, reversed_on, created_at, updated_at)"
+            " SELECT :tenant, v.payment_id, v.account_id, v.claimed_account_id, v.currency, v.amount,"
+            "   v.received_on, v.method, v.method_detail, v.reference, v.payer_name, v.status, v.rule,"
+            "   v.suspense_reason, v.reversed_on, :now, :now"
+            " FROM unnest(CAST(:ids AS text[]), CAST(:accounts AS text[]), CAST(:claimed AS text[]),"
+            "   CAST(:currencies AS text[]), CAST(:amounts AS numeric[]), CAST(:received AS date[]),"
+            "   CAST(:methods AS text[]), CAST(:details AS text[]), CAST(:references AS text[]),"
+            "   CAST(:payers AS text[]), CAST(:statuses AS text[]), CAST(:rules AS text[]),"
+            "   CAST(:reasons AS text[]), CAST(:reversed AS date[]))"
+            "   AS v(payment_id, account_id, claimed_account_id, currency, amount, received_on, method,"
+            "        method_detail, reference, payer_name, status, rule, suspense_reason, reversed_on)",
+            {
+                "tenant": tenant,
+                "now": now,
+                "ids": [p.payment_id for p in new],
+                "accounts": [p.account_id for p in new],
+                "claimed": [p.claimed_account_id for p in new],
+                "currencies": [p.currency for p in new],
+                "amounts": [p.amount for p in new],
+                "received": [p.received_on for p in new],
+                "methods": [p.method for p in new],
+                "details": [p.method_detail for p in new],
+                "references": [p.reference for p in new],
+                "payers": [p.payer_name for p in new],
+                "statuses": [p.status for p in new],
+                "rules": [p.rule for p in new],
+                "reasons": [p.suspense_reason for p in new],
+                "reversed": [p.reversed_on for p in new],
+            },
+        )
+    if changed:
+        _run(
+            session,
+            "UPDATE reconciliation.payments AS p SET account_id = v.account_id, status = v.status,"
+            " rule = v.rule, reversed_on = v.reversed_on, updated_at = :now"
+            " FROM unnest(CAST(:ids AS text[]), CAST(:accounts AS text[]), CAST(:statuses AS text[]),"
+            "   CAST(:rules AS text[]), CAST(:reversed AS date[])) AS v(payment_id, account_id, status, rule,"
+            "   reversed_on)"
+            " WHERE p.tenant_id = :tenant AND p.payment_id = v.payment_id",
+            {
+                "tenant": tenant,
+                "now": now,
+                "ids": [p.payment_id for p in changed],
+                "accounts": [p.account_id for p in changed],
+                "statuses": [p.status for p in changed],
+                "rules": [p.rule for p in changed],
+                "reversed": [p.reversed_on for p in changed],
+            },
+        )
+        gone = [p.payment_id for p in changed if p.status != "suspense"]
+        if gone:
+            forget_suspense_keys(session, tenant, gone)
+    waiting = sorted(
+        {
+            (k, p.payment_id)
+            for p in new
+            if p.status == "suspense" and p.indexed
+            for k in searchable_keys(p.reference)
+        }
+    )
+    if waiting:
+        _run(
+            session,
+            "INSERT INTO reconciliation.suspense_references (tenant_id, reference_key, payment_id)"
+            " SELECT :tenant, v.k, v.p FROM unnest(CAST(:keys AS text[]), CAST(:ids AS text[])) AS v(k, p)",
+            {"tenant": tenant, "keys": [k for k, _ in waiting], "ids": [p for _, p in waiting]},
+        )

@@ -1,7 +1,8 @@
 """Which invoices a payment pays, in the order the business agreed (issue #3).
 
-1. ``reference``: the payment names an open invoice id of the account;
-2. ``normalized_reference``: the reference equals an invoice or policy number once spaces,
+1. ``reference``: the payment names an open invoice id of the account (the canonical id, or the
+   ``natural_id`` its source system uses when ingest had to mint ``<source>:<id>``);
+2. ``normalized_reference``: the reference equals an invoice (or natural) id or policy number once spaces,
    dashes, leading zeros and case are ignored ("POL-000123" ~ "pol 123");
 3. ``exact_amount``: exactly one open invoice owes exactly the amount paid;
 4. ``oldest_first``: spread over the open invoices, oldest due date first;
@@ -16,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import lru_cache
 
 from services.reconciliation.domain.model import (
     NO_TOLERANCE,
@@ -32,6 +34,7 @@ _SEPARATORS = re.compile(r"[\s\-_./#]+")
 _TOKEN_ZEROS = re.compile(r"(?<![0-9])0+(?=[0-9])")
 
 
+@lru_cache(maxsize=1 << 16)
 def normalize_reference(value: str | None) -> str:
     """Case, spaces, dashes and leading zeros of each number dropped: 'POL-000123' -> 'pol123'."""
     if not value:
@@ -55,10 +58,24 @@ def reference_keys(value: str | None, max_words: int = 3) -> frozenset[str]:
     return frozenset(keys)
 
 
+def invoice_keys(invoice: InvoiceState) -> frozenset[str]:
+    """The normalised keys a remittance can name the invoice by: its id, its source's id, its policy."""
+    keys = {
+        normalize_reference(invoice.invoice_id),
+        normalize_reference(invoice.natural_id),
+        normalize_reference(invoice.policy_number),
+    }
+    keys.discard("")
+    return frozenset(keys)
+
+
+def names_exactly(invoice: InvoiceState, reference: str) -> bool:
+    """The reference is the invoice's id, or the id its source system knows it by."""
+    return invoice.invoice_id == reference or invoice.natural_id == reference
+
+
 def _names(invoice: InvoiceState, keys: frozenset[str]) -> bool:
-    return (
-        normalize_reference(invoice.invoice_id) in keys or normalize_reference(invoice.policy_number) in keys
-    )
+    return not invoice_keys(invoice).isdisjoint(keys)
 
 
 def oldest_first(invoices: Sequence[InvoiceState]) -> list[InvoiceState]:
@@ -138,7 +155,7 @@ def match_payment(
         )
     reference = (payment.reference or "").strip()
     if reference:
-        exact = [i for i in open_invoices if i.invoice_id == reference]
+        exact = [i for i in open_invoices if names_exactly(i, reference)]
         if exact:
             return _finish(payment, "reference", _then_the_rest(exact, open_invoices), tolerance)
         keys = reference_keys(reference)
@@ -177,13 +194,14 @@ def resolve_account(
 ) -> tuple[str | None, Rule | None, bool]:
     """For a payment without account: the account its reference points to, the rule, and ambiguity.
 
-    Exact invoice ids win; otherwise a normalised invoice or policy number must point to one
-    account only (two accounts sharing a policy number is ambiguous and goes to suspense).
+    Exact invoice ids win (canonical or natural: two sources' ``INV-1`` on two accounts is
+    ambiguous); otherwise a normalised invoice or policy number must point to one account only
+    (two accounts sharing a policy number is ambiguous and goes to suspense).
     """
     ref = (reference or "").strip()
     if not ref:
         return None, None, False
-    exact = {i.account_id for i in invoices if i.invoice_id == ref}
+    exact = {i.account_id for i in invoices if names_exactly(i, ref)}
     if len(exact) == 1:
         return exact.pop(), "reference", False
     keys = reference_keys(ref)

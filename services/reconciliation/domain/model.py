@@ -33,6 +33,8 @@ class InvoiceState:
     due_on: date
     issued_on: date
     policy_number: str | None = None
+    natural_id: str | None = None
+    """The id the source system uses when ingest minted ``invoice_id`` as ``<source>:<id>``."""
 
     @property
     def is_open(self) -> bool:

@@ -1,26 +1,35 @@
-"""reconciliation's handlers: lock the account, let the domain decide, persist, emit.
+"""reconciliation's batch handler: lock what the batch touches, let the books decide, write back, emit.
 
-Every handler that touches an account first takes that account's row lock
-(``SELECT ... FOR UPDATE``), so two workers never allocate the same open
-amount or credit twice. Everything is scoped by the event's tenant.
+One handler takes every event of a poll batch (one tenant, arrival order) and works set-based:
 
-A payment goes to suspense when nobody knows whose it is: it names an account no
-invoice or customer link ever mentioned (never credit on a phantom account), or
-its remittance names no invoice or policy of the tenant. ``rematch_suspense``
-places such payments in the same transaction as the invoice or customer link
-that makes them identifiable.
+1. advisory locks on every reference key the batch may resolve or create (new invoices' ids,
+   natural ids and policy numbers; remittances of payments without account), in one stable order,
+   so "an invoice with this number arrives" and "a payment naming it is parked" never miss each
+   other across workers;
+2. one unlocked read of the payments the batch names and one of the invoices its remittances
+   name, to know every account it may touch; the accounts' rows are created (not yet known) and
+   locked in id order, so two replicas never deadlock;
+3. one locked read per table: the accounts' invoices, credit lots, the allocations reversals and
+   resizes need, the parked payments arrivals may place; and what each invoice has settled;
+4. ``Books`` applies the events in order (a second payment of an account sees the first one's
+   effect) and the result is written back in one statement per table and emitted with
+   ``emit_many``, each event caused by the event it answers (ids, correlation, causation).
+
+A payment goes to suspense when nobody knows whose it is: it names an account no invoice or
+customer link ever mentioned (never credit on a phantom account), or its remittance names no
+invoice or policy of the tenant (or several accounts'). The arrival that makes it identifiable
+places it in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
+from libs.events.envelope import Envelope
 from libs.events.payloads.allocations import (
     InvoiceAllocation,
     PaymentApplied,
@@ -28,22 +37,44 @@ from libs.events.payloads.allocations import (
     PaymentUnapplied,
     ReopenedInvoice,
 )
+from libs.events.payloads.base import EventPayload
 from libs.events.payloads.customers import CustomerUpserted
 from libs.events.payloads.invoices import InvoiceAdjusted, InvoiceCancelled, InvoiceIssued
 from libs.events.payloads.payments import PaymentReceived, PaymentReversed
 from libs.events.registry import DecodedEvent, InvalidEvent
 from libs.runtime.uow import UnitOfWork
 from services.reconciliation.adapters import repository as repo
-from services.reconciliation.adapters.orm import invoices, payments
 from services.reconciliation.config.tolerances import load_tolerances
-from services.reconciliation.domain.ledger import apply_credit, reverse, shrink
-from services.reconciliation.domain.matching import match_payment, normalize_reference, resolve_account
-from services.reconciliation.domain.model import ZERO, Allocation, Application, IncomingPayment, InvoiceState
-from services.reconciliation.domain.suspense import apply_parked, placements
+from services.reconciliation.domain.books import (
+    AccountRecord,
+    AllocationRecord,
+    Announcement,
+    Applied,
+    Books,
+    CreditRecord,
+    InvoiceRecord,
+    NewInvoice,
+    NewPayment,
+    Parked,
+    PaymentRecord,
+    Rejected,
+    new_invoice_keys,
+)
+from services.reconciliation.domain.model import ZERO, Application
+
+ISSUED = "cobranza.invoice.issued"
+ADJUSTED = "cobranza.invoice.adjusted"
+CANCELLED = "cobranza.invoice.cancelled"
+RECEIVED = "cobranza.payment.received"
+REVERSED = "cobranza.payment.reversed"
+CUSTOMER = "cobranza.customer.upserted"
 
 
 def applied_event(
-    application: Application, applied_on: date, credit_balance_after: Decimal
+    application: Application,
+    applied_on: date,
+    credit_balance_after: Decimal,
+    settled_after: Sequence[Decimal],
 ) -> PaymentApplied:
     written_off = application.written_off
     return PaymentApplied(
@@ -57,8 +88,9 @@ def applied_event(
                 amount=a.amount,
                 invoice_open_amount_after=a.open_after,
                 written_off=a.written_off,
+                invoice_settled_after=settled,
             )
-            for a in application.allocations
+            for a, settled in zip(application.allocations, settled_after, strict=True)
         ],
         credit_created=application.credit_created,
         credit_balance_after=credit_balance_after,
@@ -70,385 +102,279 @@ def applied_event(
 
 
 def emit_applied(uow: UnitOfWork, application: Application, applied_on: date) -> None:
-    """Announce an application after it was persisted (the credit balance is read back)."""
-    balance = repo.credit_total(uow.session, uow.tenant, application.account_id, application.currency)
-    uow.emit(applied_event(application, applied_on, balance))
+    """Announce an application after it was persisted (credit balance and settled sums read back)."""
+    session, tenant = uow.session, uow.tenant
+    balance = repo.credit_total(session, tenant, application.account_id, application.currency)
+    settled = repo.settled_amounts(session, tenant, [a.invoice_id for a in application.allocations])
+    uow.emit(
+        applied_event(
+            application,
+            applied_on,
+            balance,
+            [settled.get(a.invoice_id, ZERO) for a in application.allocations],
+        )
+    )
 
 
-def _use_credit(uow: UnitOfWork, invoice: InvoiceState, applied_on: date) -> None:
-    """Rule 5: the account's credit balance pays a newly issued (or grown) invoice."""
-    tenant = uow.tenant
-    lots = repo.account_credit(uow.session, tenant, invoice.account_id, invoice.currency)
-    uses = apply_credit(invoice, lots)
-    if not uses:
-        return
-    repo.consume_credit(uow.session, tenant, invoice, uses, applied_on, uow.now())
-    balance = repo.credit_total(uow.session, tenant, invoice.account_id, invoice.currency)
-    balance += sum((use.amount for use in uses), ZERO)  # before the invoice took any of it
-    events = []
-    for use in uses:  # oldest payment first: the balance as each lot is consumed in turn
-        balance -= use.amount
-        events.append(
-            applied_event(
-                Application(
-                    payment_id=use.payment_id,
-                    account_id=invoice.account_id,
-                    currency=invoice.currency,
-                    rule="credit_balance",
-                    allocations=(Allocation(use.payment_id, invoice.invoice_id, use.amount, use.open_after),),
-                    credit_created=ZERO,
-                ),
-                applied_on,
-                balance,
+def _announce(announcement: Announcement, reason: str) -> EventPayload:
+    if isinstance(announcement, Applied):
+        return applied_event(
+            announcement.application,
+            announcement.applied_on,
+            announcement.credit_balance_after,
+            announcement.settled_after,
+        )
+    if isinstance(announcement, Parked):
+        return PaymentUnapplied(
+            payment_id=announcement.payment_id,
+            amount=announcement.amount,
+            currency=announcement.currency,
+            reason=announcement.reason,
+            received_on=announcement.received_on,
+        )
+    return PaymentReversalApplied(
+        payment_id=announcement.payment_id,
+        account_id=announcement.account_id,
+        currency=announcement.currency,
+        reopened=[
+            ReopenedInvoice(
+                invoice_id=item.invoice_id,
+                amount=item.amount,
+                invoice_open_amount_after=item.open_after,
+                invoice_settled_after=settled,
             )
-        )
-    uow.emit_many(events)
-
-
-def rematch_suspense(
-    uow: UnitOfWork,
-    account_ids: Collection[str],
-    keys: Iterable[str],
-    applied_from: Mapping[str, date],
-) -> list[Application]:
-    """Place the suspense payments that the now-known ``account_ids`` (or invoices named by
-    ``keys``) make identifiable; the caller holds those accounts' locks.
-
-    One read finds the candidates, one reads the invoices their remittances name, one the
-    accounts' open invoices; the results are written multi-row and announced with
-    ``payment.applied`` (the rule that matched). ``applied_from`` gives, per account, the
-    first business day the payment could be placed (``applied_on`` is never before receipt).
-    """
-    session, tenant, now = uow.session, uow.tenant, uow.now()
-    parked = repo.parked_payments(session, tenant, account_ids, set(keys))
-    if not parked:
-        return []
-    references = [p.reference for p in parked if p.claimed_account_id is None and p.reference]
-    named = repo.invoices_by_reference(session, tenant, references) if references else []
-    placed = placements(parked, named, set(account_ids))
-    if not placed:
-        return []
-    touched = sorted({account_id for _, account_id in placed})
-    books = repo.account_invoices(session, tenant, touched)
-    table = load_tolerances(uow.extras)
-    applications = apply_parked(placed, books, lambda currency: table.for_(tenant, currency))
-    dated = [
-        (application, max(payment.received_on, applied_from[account_id]), payment.received_on)
-        for application, (payment, account_id) in zip(applications, placed, strict=True)
-    ]
-    balances = repo.credit_totals(session, tenant, touched)
-    repo.persist_applications(session, tenant, dated, now)
-    repo.leave_suspense(session, tenant, applications, now)
-    events = []
-    for application, applied_on, _ in dated:
-        key = (application.account_id, application.currency)
-        balances[key] = balances.get(key, ZERO) + application.credit_created
-        events.append(applied_event(application, applied_on, balances[key]))
-    uow.emit_many(events)
-    return applications
-
-
-def _invoice_keys(invoice_id: str, policy_number: str | None) -> set[str]:
-    return {k for k in (normalize_reference(invoice_id), normalize_reference(policy_number)) if k}
-
-
-def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> None:
-    inv = event.payload
-    tenant, now = uow.tenant, uow.now()
-    keys = _invoice_keys(inv.invoice_id, inv.policy_number)
-    repo.lock_reference_keys(uow.session, tenant, keys)
-    repo.link_accounts(
-        uow.session,
-        tenant,
-        [repo.AccountLink(inv.account_id, inv.customer.customer_id, inv.customer.name)],
-        now,
+            for item, settled in announcement.reopened
+        ],
+        credit_removed=announcement.credit_removed,
+        credit_balance_after=announcement.credit_balance_after,
+        reversed_on=announcement.reversed_on,
+        reason=reason,
     )
-    repo.lock_accounts(uow.session, tenant, [inv.account_id])
-    inserted = uow.session.execute(
-        pg_insert(invoices)
-        .values(
-            tenant_id=tenant,
-            invoice_id=inv.invoice_id,
-            account_id=inv.account_id,
-            currency=inv.currency,
-            amount=inv.amount,
-            open_amount=inv.amount,
-            issued_on=inv.issued_on,
-            due_on=inv.due_on,
-            policy_number=inv.policy_number,
-            reference_key=normalize_reference(inv.invoice_id),
-            policy_key=normalize_reference(inv.policy_number) or None,
-            status="open",
-            updated_at=now,
-        )
-        .on_conflict_do_nothing()
-        .returning(invoices.c.invoice_id)
-    ).first()
-    if inserted is None:
-        return  # the same invoice issued twice: the first one stands
-    state = InvoiceState(
-        inv.invoice_id,
-        inv.account_id,
-        inv.currency,
-        inv.amount,
-        inv.amount,
-        inv.due_on,
-        inv.issued_on,
-        inv.policy_number,
-    )
-    _use_credit(uow, state, inv.issued_on)
-    rematch_suspense(uow, [inv.account_id], keys, {inv.account_id: inv.issued_on})
 
 
 def _local_today(now: datetime, timezone: str) -> date:
     return now.astimezone(ZoneInfo(timezone)).date()
 
 
-def on_customer_upserted(event: DecodedEvent[CustomerUpserted], uow: UnitOfWork) -> None:
-    """A customer names its accounts: they are known, and payments parked for them are placed."""
-    customer = event.payload
-    if not customer.account_ids:
-        return
-    tenant, now = uow.tenant, uow.now()
-    account_ids = sorted(set(customer.account_ids))
-    repo.link_accounts(
-        uow.session,
+def _new_invoice(inv: InvoiceIssued) -> NewInvoice:
+    return NewInvoice(
+        inv.invoice_id,
+        inv.account_id,
+        inv.currency,
+        inv.amount,
+        inv.issued_on,
+        inv.due_on,
+        inv.customer.customer_id,
+        inv.customer.name,
+        inv.policy_number,
+        inv.natural_id,
+    )
+
+
+def _new_payment(p: PaymentReceived) -> NewPayment:
+    return NewPayment(
+        p.payment_id,
+        p.account_id,
+        p.currency,
+        p.amount,
+        p.received_on,
+        p.method,
+        p.method_detail,
+        p.reference,
+        p.payer_name,
+    )
+
+
+def _invoice_record(row: Any) -> InvoiceRecord:
+    return InvoiceRecord(
+        row.invoice_id,
+        row.account_id,
+        row.currency,
+        row.amount,
+        row.open_amount,
+        row.issued_on,
+        row.due_on,
+        row.status,
+        row.policy_number,
+        row.natural_id,
+    )
+
+
+def _payment_record(row: Any) -> PaymentRecord:
+    return PaymentRecord(
+        row.payment_id,
+        row.claimed_account_id,
+        row.account_id,
+        row.currency,
+        row.amount,
+        row.received_on,
+        row.status,
+        row.reference,
+        row.method,
+        row.method_detail,
+        row.payer_name,
+        row.rule,
+        row.suspense_reason,
+        row.reversed_on,
+        indexed=row.claimed_account_id is None,
+    )
+
+
+def load_books(uow: UnitOfWork, events: Sequence[DecodedEvent[Any]]) -> Books:
+    """Everything the batch may touch, locked in a stable order (keys, accounts, then rows)."""
+    session, tenant, now = uow.session, uow.tenant, uow.now()
+    issued = [e.payload for e in events if e.envelope.type == ISSUED]
+    received = [e.payload for e in events if e.envelope.type == RECEIVED]
+    resized = [e.payload for e in events if e.envelope.type in (ADJUSTED, CANCELLED)]
+    reversed_ids = {e.payload.payment_id for e in events if e.envelope.type == REVERSED}
+    customers = [e.payload for e in events if e.envelope.type == CUSTOMER]
+    linked = {i.account_id for i in issued} | {a for c in customers for a in c.account_ids}
+    invoice_keys = {k for i in issued for k in new_invoice_keys(_new_invoice(i))}
+    remittances = [p.reference for p in received if p.account_id is None and p.reference]
+
+    repo.lock_reference_keys(
+        session, tenant, invoice_keys | {k for r in remittances for k in repo.searchable_keys(r)}
+    )
+    seen = repo.payment_rows(session, tenant, {p.payment_id for p in received} | reversed_ids)
+    known_ids = {r.payment_id for r in seen}
+    named = repo.invoice_rows_by_reference(session, tenant, remittances)
+    claimed = {p.account_id for p in received if p.account_id is not None and p.payment_id not in known_ids}
+    wanted = (
+        linked
+        | claimed
+        | {r.account_id for r in named}
+        | {r.account_id for r in seen if r.account_id is not None}
+        | {r.account_id for r in resized}
+    )
+    repo.ensure_accounts(session, tenant, linked | claimed, now)
+    account_rows = repo.lock_account_rows(session, tenant, wanted)
+    locked = {r.account_id for r in account_rows}
+    payment_rows = repo.payment_rows(session, tenant, known_ids, lock=True)
+    moved = {r.account_id for r in payment_rows if r.account_id is not None} - locked - wanted
+    if moved:  # placed from suspense by another worker meanwhile: its account is locked too
+        account_rows += repo.lock_account_rows(session, tenant, moved)
+        locked |= moved
+        payment_rows = repo.payment_rows(session, tenant, known_ids, lock=True)
+
+    resized_ids = {r.invoice_id for r in resized}
+    allocation_rows = repo.lock_allocation_rows(session, tenant, reversed_ids, resized_ids)
+    invoice_rows = repo.lock_invoice_rows(
+        session, tenant, locked, {i.invoice_id for i in issued} | resized_ids
+    )
+    credit_rows = repo.lock_credit_rows(session, tenant, locked)
+    parked_rows = repo.lock_parked_rows(session, tenant, linked, invoice_keys)
+    waiting = {r.payment_id for r in payment_rows}
+    extra = [r.reference for r in parked_rows if r.claimed_account_id is None and r.reference]
+    outside = repo.invoice_rows_by_reference(session, tenant, extra) if extra else []
+
+    invoices = {r.invoice_id: _invoice_record(r) for r in (*named, *outside)}
+    invoices.update((r.invoice_id, _invoice_record(r)) for r in invoice_rows)
+    payments = {r.payment_id: _payment_record(r) for r in parked_rows if r.payment_id not in waiting}
+    payments.update((r.payment_id, _payment_record(r)) for r in payment_rows)
+    settled = repo.settled_amounts(
+        session,
         tenant,
-        [repo.AccountLink(a, customer.customer_id, customer.name) for a in account_ids],
+        {r.invoice_id for r in invoice_rows if r.status != "cancelled"}
+        | {r.invoice_id for r in allocation_rows},
+    )
+    table = load_tolerances(uow.extras)
+    return Books(
+        accounts={
+            r.account_id: AccountRecord(r.account_id, r.known, r.customer_id, r.customer_name)
+            for r in account_rows
+        },
+        invoices=invoices,
+        payments=payments,
+        credits={
+            r.payment_id: CreditRecord(r.payment_id, r.account_id, r.currency, r.amount, r.received_on)
+            for r in credit_rows
+        },
+        allocations=[
+            AllocationRecord(
+                r.id,
+                r.payment_id,
+                r.invoice_id,
+                r.account_id,
+                r.currency,
+                r.amount,
+                r.written_off,
+                r.rule,
+                r.applied_on,
+            )
+            for r in allocation_rows
+        ],
+        settled=settled,
+        tolerance_for=lambda currency: table.for_(tenant, currency),
+        key_length=repo.KEY_LENGTH,
+        received_dates={r.payment_id: r.received_on for r in allocation_rows},
+    )
+
+
+def _apply(books: Books, event: DecodedEvent[Any], now: datetime) -> list[Announcement]:
+    """One event's rule on the books (in batch order)."""
+    kind, payload = event.envelope.type, event.payload
+    if kind == ISSUED:
+        return books.issue(_new_invoice(payload))
+    if kind == RECEIVED:
+        return books.receive(_new_payment(payload))
+    if kind == REVERSED:
+        return books.reverse(payload.payment_id, payload.reversed_on)
+    if kind == CUSTOMER:
+        customer: CustomerUpserted = payload
+        return books.link_customer(
+            customer.account_ids, customer.customer_id, customer.name, _local_today(now, customer.timezone)
+        )
+    if kind == ADJUSTED:
+        adj: InvoiceAdjusted = payload
+        return books.resize(
+            adj.invoice_id,
+            adj.account_id,
+            adj.currency,
+            adj.new_amount,
+            adj.effective_on,
+            cancel=False,
+            new_due_on=adj.new_due_on,
+        )
+    cancelled: InvoiceCancelled = payload
+    return books.resize(
+        cancelled.invoice_id, cancelled.account_id, None, ZERO, cancelled.cancelled_on, cancel=True
+    )
+
+
+def write_books(uow: UnitOfWork, books: Books) -> None:
+    """What the batch changed, one statement per table (two where rows are both new and old)."""
+    session, tenant, now = uow.session, uow.tenant, uow.now()
+    repo.upsert_accounts(
+        session,
+        tenant,
+        [a for a in books.accounts.values() if a.linked or a.account_id in books.new_accounts],
         now,
     )
-    repo.lock_accounts(uow.session, tenant, account_ids)
-    today = _local_today(now, customer.timezone)
-    rematch_suspense(uow, account_ids, (), dict.fromkeys(account_ids, today))
-
-
-def _resize_invoice(
-    uow: UnitOfWork,
-    invoice_id: str,
-    account_id: str,
-    currency: str | None,
-    new_amount: Decimal,
-    effective_on: date,
-    *,
-    cancel: bool,
-    new_due_on: date | None = None,
-) -> None:
-    """An invoice's amount changed: free cash that now exceeds it as credit, then use credit if it grew."""
-    tenant, now = uow.tenant, uow.now()
-    repo.lock_accounts(uow.session, tenant, [account_id])
-    row = uow.session.execute(
-        select(invoices)
-        .where(invoices.c.tenant_id == tenant, invoices.c.invoice_id == invoice_id)
-        .with_for_update()
-    ).first()
-    if row is None:
-        raise InvalidEvent(f"data.invoice_id: unknown invoice {invoice_id!r} (issue it first)")
-    if row.account_id != account_id:
-        raise InvalidEvent(f"data.account_id: invoice {invoice_id!r} belongs to another account")
-    if currency is not None and row.currency != currency:
-        raise InvalidEvent(f"data.currency: invoice {invoice_id!r} is in {row.currency}, not {currency}")
-    if row.status == "cancelled":
-        return
-    invoice = repo.to_invoice(row)
-    allocs = repo.live_allocations(uow.session, tenant, invoice_id=invoice_id)
-    open_after, freed = shrink(invoice, new_amount, allocs)
-    if freed:
-        repo.release_allocations(uow.session, tenant, invoice_id, freed)
-        repo.clear_write_offs(uow.session, tenant, invoice_id)
-    uow.session.execute(
-        update(invoices)
-        .where(invoices.c.tenant_id == tenant, invoices.c.invoice_id == invoice_id)
-        .values(
-            amount=new_amount,
-            open_amount=ZERO if cancel else open_after,
-            due_on=new_due_on or row.due_on,
-            status="cancelled" if cancel else ("open" if open_after > 0 else "paid"),
-            updated_at=now,
-        )
+    repo.write_invoices(session, tenant, [i for i in books.invoices.values() if i.new or i.changed], now)
+    repo.write_payments(session, tenant, [p for p in books.payments.values() if p.new or p.changed], now)
+    repo.write_allocations(
+        session, tenant, [a for a in books.allocations if a.row_id is None or a.changed], now
     )
-    if freed:
-        received = repo.received_dates(uow.session, tenant, [payment_id for payment_id, _ in freed])
-        repo.add_credits(
-            uow.session,
-            tenant,
-            [(pid, account_id, row.currency, amount, received[pid]) for pid, amount in freed],
-            now,
-        )
-        balance = repo.credit_total(uow.session, tenant, account_id, row.currency)
-        uow.emit_many(
-            applied_event(
-                Application(
-                    payment_id=payment_id,
-                    account_id=account_id,
-                    currency=row.currency,
-                    rule="credit_balance",
-                    allocations=(Allocation(payment_id, invoice_id, ZERO, ZERO if cancel else open_after),),
-                    credit_created=amount,
-                ),
-                effective_on,
-                # the balance as each payment's cash was freed in turn
-                balance - sum((a for _, a in freed[index + 1 :]), ZERO),
-            )
-            for index, (payment_id, amount) in enumerate(freed)
-        )
-    if not cancel and open_after > 0:
-        grown = InvoiceState(
-            invoice_id,
-            account_id,
-            row.currency,
-            new_amount,
-            open_after,
-            new_due_on or row.due_on,
-            row.issued_on,
-            row.policy_number,
-        )
-        _use_credit(uow, grown, effective_on)
+    repo.write_credits(session, tenant, [c for c in books.credits.values() if c.changed], now)
 
 
-def on_invoice_adjusted(event: DecodedEvent[InvoiceAdjusted], uow: UnitOfWork) -> None:
-    adj = event.payload
-    _resize_invoice(
-        uow,
-        adj.invoice_id,
-        adj.account_id,
-        adj.currency,
-        adj.new_amount,
-        adj.effective_on,
-        cancel=False,
-        new_due_on=adj.new_due_on,
-    )
+def on_events(events: Sequence[DecodedEvent[Any]], uow: UnitOfWork) -> None:
+    """Every reconciliation event of a batch, in order, on one set of books."""
+    books = load_books(uow, events)
+    now = uow.now()
+    payloads: list[EventPayload] = []
+    causes: list[Envelope | None] = []
+    for event in events:
+        try:
+            announcements = _apply(books, event, now)
+        except Rejected as exc:
+            raise InvalidEvent(str(exc)) from exc
+        reason = event.payload.reason if isinstance(event.payload, PaymentReversed) else ""
+        for announcement in announcements:
+            payloads.append(_announce(announcement, reason))
+            causes.append(event.envelope)
+    write_books(uow, books)
+    uow.emit_many(payloads, causes=causes)
 
 
-def on_invoice_cancelled(event: DecodedEvent[InvoiceCancelled], uow: UnitOfWork) -> None:
-    c = event.payload
-    _resize_invoice(uow, c.invoice_id, c.account_id, None, ZERO, c.cancelled_on, cancel=True)
-
-
-def _apply(uow: UnitOfWork, p: PaymentReceived, account_id: str, row_values: dict[str, object]) -> None:
-    """Match a payment of a known account (its lock held) and record it as applied."""
-    tenant, now = uow.tenant, uow.now()
-    open_invoices = repo.account_invoices(uow.session, tenant, [account_id], currency=p.currency)
-    tolerance = load_tolerances(uow.extras).for_(tenant, p.currency)
-    incoming = IncomingPayment(p.payment_id, account_id, p.currency, p.amount, p.received_on, p.reference)
-    application = match_payment(incoming, open_invoices, tolerance)
-    repo.persist_application(uow.session, tenant, application, p.received_on, p.received_on, now)
-    uow.session.execute(
-        payments.insert().values(
-            **row_values, tenant_id=tenant, account_id=account_id, status="applied", rule=application.rule
-        )
-    )
-    emit_applied(uow, application, p.received_on)
-
-
-def _park(uow: UnitOfWork, p: PaymentReceived, row_values: dict[str, object], reason: str) -> None:
-    repo.park_payment(uow.session, uow.tenant, row_values, reason, index=p.account_id is None)
-    uow.emit(
-        PaymentUnapplied(
-            payment_id=p.payment_id,
-            amount=p.amount,
-            currency=p.currency,
-            reason=reason,
-            received_on=p.received_on,
-        )
-    )
-
-
-def on_payment_received(event: DecodedEvent[PaymentReceived], uow: UnitOfWork) -> None:
-    p = event.payload
-    tenant, now = uow.tenant, uow.now()
-    if repo.payment_row(uow.session, tenant, p.payment_id) is not None:
-        return  # redelivered with a new event id: the payment is already reconciled
-    row_values: dict[str, object] = {
-        "payment_id": p.payment_id,
-        "claimed_account_id": p.account_id,
-        "currency": p.currency,
-        "amount": p.amount,
-        "received_on": p.received_on,
-        "method": p.method,
-        "method_detail": p.method_detail,
-        "reference": p.reference,
-        "payer_name": p.payer_name,
-        "created_at": now,
-        "updated_at": now,
-    }
-    if p.account_id is not None:
-        if repo.lock_account(uow.session, tenant, p.account_id, now):
-            _apply(uow, p, p.account_id, row_values)
-        else:
-            _park(uow, p, row_values, "unidentified_account")
-        return
-    references = [p.reference] if p.reference else []
-    account_id, _, ambiguous = resolve_account(
-        p.reference, p.currency, repo.invoices_by_reference(uow.session, tenant, references)
-    )
-    if account_id is None and references:
-        # hold the remittance's keys and look again: an invoice it names may be committing now
-        repo.lock_reference_keys(uow.session, tenant, repo.searchable_keys(p.reference))
-        account_id, _, ambiguous = resolve_account(
-            p.reference, p.currency, repo.invoices_by_reference(uow.session, tenant, references)
-        )
-    if account_id is None:
-        _park(uow, p, row_values, "ambiguous_reference" if ambiguous else "unidentified_account")
-        return
-    repo.lock_accounts(uow.session, tenant, [account_id])
-    _apply(uow, p, account_id, row_values)
-
-
-def on_payment_reversed(event: DecodedEvent[PaymentReversed], uow: UnitOfWork) -> None:
-    r = event.payload
-    tenant, now = uow.tenant, uow.now()
-    row = repo.payment_row(uow.session, tenant, r.payment_id)
-    if row is None:
-        raise InvalidEvent(f"data.payment_id: unknown payment {r.payment_id!r} (nothing to reverse)")
-    locked: str | None = None
-    while True:
-        if row.account_id is not None and row.account_id != locked:
-            repo.lock_accounts(uow.session, tenant, [row.account_id])
-            locked = row.account_id
-        row = repo.payment_row(uow.session, tenant, r.payment_id, lock=True)
-        assert row is not None
-        if row.account_id is None or row.account_id == locked:
-            break  # placed from suspense meanwhile: lock its account too, then read it again
-    if row.status == "reversed":
-        return
-    reopened: list[ReopenedInvoice] = []
-    credit_removed = ZERO
-    if row.status == "applied":
-        allocs = repo.live_allocations(uow.session, tenant, payment_id=r.payment_id)
-        states = repo.account_invoices(uow.session, tenant, [row.account_id], currency=row.currency)
-        lots = repo.account_credit(uow.session, tenant, row.account_id, row.currency)
-        reversal = reverse(r.payment_id, allocs, states, lots)
-        repo.mark_reversed(uow.session, tenant, r.payment_id)
-        changes = {item.invoice_id: item.open_after for item in reversal.reopened if item.amount > 0}
-        repo.set_open_amounts(uow.session, tenant, changes, now)
-        reopened = [
-            ReopenedInvoice(
-                invoice_id=item.invoice_id, amount=item.amount, invoice_open_amount_after=item.open_after
-            )
-            for item in reversal.reopened
-            if item.amount > 0
-        ]
-        credit_removed = reversal.credit_removed
-    else:
-        repo.forget_suspense_keys(uow.session, tenant, [r.payment_id])
-    uow.session.execute(
-        update(payments)
-        .where(payments.c.tenant_id == tenant, payments.c.payment_id == r.payment_id)
-        .values(status="reversed", reversed_on=r.reversed_on, updated_at=now)
-    )
-    uow.emit(
-        PaymentReversalApplied(
-            payment_id=r.payment_id,
-            account_id=row.account_id,
-            currency=row.currency,
-            reopened=reopened,
-            credit_removed=credit_removed,
-            credit_balance_after=(
-                repo.credit_total(uow.session, tenant, row.account_id, row.currency)
-                if row.account_id
-                else ZERO
-            ),
-            reversed_on=r.reversed_on,
-            reason=r.reason,
-        )
-    )
+HANDLED = (ISSUED, ADJUSTED, CANCELLED, RECEIVED, REVERSED, CUSTOMER)

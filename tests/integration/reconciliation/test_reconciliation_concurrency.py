@@ -52,17 +52,18 @@ def envelope(event_type: str, data: dict[str, Any], event_id: str) -> Envelope:
 
 
 def handle(ctx: ServiceContext, session: Any, event: Envelope) -> None:
-    decoded = decode_envelope(event)
+    """The event as a batch of one, as a worker whose poll brought only it would run it."""
     uow = UnitOfWork(
         session,
         service=ctx.name,
         tables=ctx.spec.tables,
         clock=ctx.clock,
         ids=ctx.ids,
-        cause=event,
+        tenant=event.tenantid,
         extras=ctx.extras,
+        batch=True,
     )
-    ctx.spec.handlers[event.type](decoded, uow)
+    ctx.spec.batch_handlers[event.type]([decode_envelope(event)], uow)
 
 
 def blocked(ctx: ServiceContext) -> Callable[[], bool]:
