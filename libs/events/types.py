@@ -7,7 +7,7 @@ ISO-3166 and IANA names a debtor's local calendar is computed from.
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Annotated, Any, Literal
@@ -93,28 +93,23 @@ def _timezone(name: str) -> str:
 CurrencyCode = Annotated[str, StringConstraints(min_length=3, max_length=3), AfterValidator(_currency)]
 CountryCode = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_country)]
 TimeZoneName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_timezone)]
-_TEXT_WHITESPACE = frozenset("\t\n\r")
-
-
-def _control_character(value: str, allowed: frozenset[str]) -> str | None:
-    for ch in value:
-        if ch not in allowed and unicodedata.category(ch) in ("Cc", "Cs"):
-            return ch
-    return None
+# Unicode category Cc is exactly U+0000-U+001F and U+007F-U+009F; lone surrogates cannot be stored either.
+_CONTROL_IN_IDENTIFIER = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")  # tab, LF, CR allowed
 
 
 def printable_identifier(value: str) -> str:
-    bad = _control_character(value, frozenset())
+    bad = _CONTROL_IN_IDENTIFIER.search(value)
     if bad is not None:
-        raise ValueError(f"identifiers must not contain control characters (found U+{ord(bad):04X})")
+        raise ValueError(f"identifiers must not contain control characters (found U+{ord(bad.group()):04X})")
     return value
 
 
 def _printable_text(value: str) -> str:
-    bad = _control_character(value, _TEXT_WHITESPACE)
+    bad = _CONTROL_IN_TEXT.search(value)
     if bad is not None:
         raise ValueError(
-            f"text must not contain control characters other than tab and newline (found U+{ord(bad):04X})"
+            f"text must not contain control characters other than tab and newline (found U+{ord(bad.group()):04X})"
         )
     return value
 

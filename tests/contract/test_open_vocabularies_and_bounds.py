@@ -146,3 +146,16 @@ def test_control_characters_in_the_envelope_are_rejected() -> None:
     raw["id"] = "evt\x00-1"
     with pytest.raises(Exception, match="control characters"):
         decode(json.dumps(raw))
+
+
+def test_the_control_character_rule_is_unicodes_for_every_code_point() -> None:
+    """The fast regexes say exactly what Unicode's categories Cc and Cs say (text keeps tab, LF, CR)."""
+    import unicodedata
+
+    from libs.events import types
+
+    for code_point in range(0x110000):
+        ch = chr(code_point)
+        control = unicodedata.category(ch) in ("Cc", "Cs")
+        assert bool(types._CONTROL_IN_IDENTIFIER.search(ch)) == control, hex(code_point)
+        assert bool(types._CONTROL_IN_TEXT.search(ch)) == (control and ch not in "\t\n\r"), hex(code_point)
