@@ -7,13 +7,13 @@ from pathlib import Path
 from libs.runtime.service import ServiceSpec
 from services.segmentation.adapters.orm import metadata
 from services.segmentation.entrypoints.api import router
-from services.segmentation.service_layer.handlers import HANDLERS
+from services.segmentation.service_layer.handlers import BATCH_HANDLERS
 
 SPEC = ServiceSpec(
     name="segmentation",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations" / "versions",
-    handlers=HANDLERS,
+    batch_handlers=BATCH_HANDLERS,
     routers=(router,),
     http_port=8003,
     description="Account profiles, segments from versioned rules, probability-of-payment score and value.",

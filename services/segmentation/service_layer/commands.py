@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from libs.events.envelope import Envelope
 from libs.events.payloads.segments import SegmentChanged, SegmentReason
 from libs.runtime.uow import UnitOfWork
 from services.segmentation.adapters import repository as repo
@@ -22,11 +24,11 @@ from services.segmentation.domain.model import (
     NotEnoughHistory,
     TrainedModel,
     build_training_set,
-    predict,
     predict_many,
     snapshot_dates,
     train,
 )
+from services.segmentation.domain.profiles import Profiles, local_today
 from services.segmentation.domain.rules import RuleSet, parse_rules, parse_rules_yaml
 from services.segmentation.domain.scoring import LABEL_WINDOW_DAYS, fallback_probability, features_as_of
 from services.segmentation.domain.segmenting import Assignment, PreviewMatrix, assign, preview
@@ -84,77 +86,85 @@ def active_rules(uow: UnitOfWork) -> RuleSet:
     return rules
 
 
-def score_account(session: Session, tenant: str, account_id: str, today: date) -> tuple[float, str]:
-    """Probability of payment with the tenant's model, or the fallback when it has none."""
-    history = repo.load_histories(session, [account_id], tenant)[account_id]
-    features = features_as_of(history, today)
+def score_many(
+    session: Session, tenant: str, features: Sequence[dict[str, float]]
+) -> tuple[list[float], str]:
+    """Probabilities of payment of many accounts: ONE ``predict_proba`` over their feature matrix
+    with the tenant's model, or the fallback rule of thumb when it has none."""
     model = repo.active_model(session, tenant)
     if model is None:
-        return fallback_probability(features), "fallback"
+        return [fallback_probability(f) for f in features], "fallback"
     version, estimator, names = model
-    return predict(estimator, features, names), f"model:v{version}"
+    return predict_many(estimator, features, names), f"model:v{version}"
 
 
 @dataclass(frozen=True)
 class _Outcome:
-    row: Any
+    account_id: str
+    previous: str | None
+    """the segment the account had before this assignment"""
     assignment: Assignment
     score: float | None
     score_source: str | None
+    cause: Envelope | None = None
+    """the event of a batch the assignment answers (None: the unit of work's own)"""
 
 
-def _apply_all(uow: UnitOfWork, outcomes: list[_Outcome], rules: RuleSet) -> int:
-    """Store assignments in bulk; record history and emit ``segment.changed`` for moved accounts.
+def _reasons(assignment: Assignment) -> tuple[SegmentReason, list[dict[str, Any]]]:
+    reason = SegmentReason(
+        rule=assignment.rule,
+        description=assignment.description or None,
+        attributes=assignment.reason_attributes(),
+    )
+    return reason, [reason.model_dump(mode="json")]
 
-    Returns how many accounts changed segment (first assignments included).
+
+def _announce(uow: UnitOfWork, outcomes: Sequence[_Outcome], rules: RuleSet) -> int:
+    """Record history and emit ``segment.changed`` for the outcomes that moved an account, in order.
+
+    One multi-row history insert and one outbox insert, each event with its cause. Returns how
+    many assignments changed segment (first assignments included).
     """
-    if not outcomes:
-        return 0
     now = uow.now()
-    updates: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
-    moved = 0
+    payloads: list[SegmentChanged] = []
+    causes: list[Envelope | None] = []
     for outcome in outcomes:
-        row, assignment = outcome.row, outcome.assignment
-        reason = SegmentReason(
-            rule=assignment.rule,
-            description=assignment.description or None,
-            attributes=assignment.reason_attributes(),
-        )
-        reasons = [reason.model_dump(mode="json")]
-        updates.append(
-            {
-                "b_account": row.account_id,
-                "b_segment": assignment.segment,
-                "b_rule": assignment.rule,
-                "b_reasons": reasons,
-                "b_score": outcome.score,
-                "b_source": outcome.score_source,
-            }
-        )
-        if row.segment == assignment.segment:
+        assignment = outcome.assignment
+        if outcome.previous == assignment.segment:
             continue
-        moved += 1
+        reason, reasons = _reasons(assignment)
         history.append(
             {
                 "tenant_id": uow.tenant,
-                "account_id": row.account_id,
+                "account_id": outcome.account_id,
                 "segment": assignment.segment,
-                "previous_segment": row.segment,
+                "previous_segment": outcome.previous,
                 "rule": assignment.rule,
                 "rules_version": rules.version,
                 "reasons": reasons,
                 "changed_at": now,
             }
         )
-        uow.emit(
+        payloads.append(
             SegmentChanged(
-                account_id=row.account_id,
+                account_id=outcome.account_id,
                 segment=assignment.segment,
-                previous_segment=row.segment,
+                previous_segment=outcome.previous,
                 reasons=[reason],
             )
         )
+        causes.append(outcome.cause)
+    if history:
+        uow.session.execute(insert(segment_history), history)
+        uow.emit_many(payloads, causes=causes)
+    return len(history)
+
+
+def _apply_all(uow: UnitOfWork, outcomes: list[_Outcome], rules: RuleSet) -> int:
+    """Store assignments of whole accounts in bulk (activation, rescoring); announce the moves."""
+    if not outcomes:
+        return 0
     uow.session.connection().execute(
         update(accounts)
         .where(accounts.c.tenant_id == uow.tenant, accounts.c.account_id == bindparam("b_account"))
@@ -165,29 +175,64 @@ def _apply_all(uow: UnitOfWork, outcomes: list[_Outcome], rules: RuleSet) -> int
             score=bindparam("b_score", type_=accounts.c.score.type),
             score_source=bindparam("b_source", type_=accounts.c.score_source.type),
             rules_version=rules.version,
-            segmented_at=now,
+            segmented_at=uow.now(),
         ),
-        updates,
+        [
+            {
+                "b_account": o.account_id,
+                "b_segment": o.assignment.segment,
+                "b_rule": o.assignment.rule,
+                "b_reasons": _reasons(o.assignment)[1],
+                "b_score": o.score,
+                "b_source": o.score_source,
+            }
+            for o in outcomes
+        ],
     )
-    if history:
-        uow.session.execute(insert(segment_history), history)
-    return moved
+    return _announce(uow, outcomes, rules)
 
 
 def _unchanged_score(row: Any, assignment: Assignment) -> _Outcome:
-    return _Outcome(row, assignment, float(row.score) if row.score is not None else None, row.score_source)
+    return _Outcome(
+        row.account_id,
+        row.segment,
+        assignment,
+        float(row.score) if row.score is not None else None,
+        row.score_source,
+    )
 
 
-def resegment_account(uow: UnitOfWork, account_id: str) -> None:
-    """Rescore and re-evaluate one account after a profile change (accounts with no invoice wait)."""
-    row = repo.account_row(uow.session, uow.tenant, account_id)
-    if row is None or row.first_issued_on is None:
-        return
-    today = repo.local_today(uow.now(), row.timezone)
-    probability, source = score_account(uow.session, uow.tenant, account_id, today)
+def segment_steps(uow: UnitOfWork, profiles: Profiles) -> int:
+    """Score and segment every re-segmentation a batch's events asked for, in their order.
+
+    The features of all steps go through one scoring call; the assignments are then made in
+    one pass, each step seeing the segment the previous step of its account left, so a batch
+    announces exactly the moves (and causes) one event at a time would. The accounts' segment
+    columns are set on ``profiles`` (written back with the rest); returns the moves.
+    """
+    steps = profiles.steps
+    if not steps:
+        return 0
+    scores, source = score_many(uow.session, uow.tenant, [s.features for s in steps])
     rules = active_rules(uow)
-    state = replace(repo.state_from_row(row), score=probability)
-    _apply_all(uow, [_Outcome(row, assign(state, today, rules), probability, source)], rules)
+    outcomes: list[_Outcome] = []
+    for step, probability in zip(steps, scores, strict=True):
+        assignment = assign(replace(step.state, score=probability), step.today, rules)
+        row = profiles.accounts[step.account_id]
+        outcomes.append(
+            _Outcome(step.account_id, row["segment"], assignment, probability, source, step.cause)
+        )
+        row.update(
+            segment=assignment.segment,
+            segment_rule=assignment.rule,
+            reasons=_reasons(assignment)[1],
+            score=probability,
+            score_source=source,
+            rules_version=rules.version,
+            segmented_at=profiles.now,
+        )
+        profiles.changed_accounts.add(step.account_id)
+    return _announce(uow, outcomes, rules)
 
 
 @dataclass(frozen=True)
@@ -234,9 +279,7 @@ def activate_rules(uow: UnitOfWork, rules: RuleSet, source: str) -> Activation:
         )
     rows = repo.tenant_account_rows(uow.session, uow.tenant)
     outcomes = [
-        _unchanged_score(
-            row, assign(repo.state_from_row(row), repo.local_today(uow.now(), row.timezone), rules)
-        )
+        _unchanged_score(row, assign(repo.state_from_row(row), local_today(uow.now(), row.timezone), rules))
         for row in rows
     ]
     return Activation(rules.version, len(outcomes), _apply_all(uow, outcomes, rules))
@@ -245,7 +288,7 @@ def activate_rules(uow: UnitOfWork, rules: RuleSet, source: str) -> Activation:
 def preview_rules(session: Session, tenant: str, candidate: RuleSet, now: Any) -> PreviewMatrix:
     rows = repo.tenant_account_rows(session, tenant)
     return preview(
-        ((repo.state_from_row(r), r.segment, repo.local_today(now, r.timezone)) for r in rows), candidate
+        ((repo.state_from_row(r), r.segment, local_today(now, r.timezone)) for r in rows), candidate
     )
 
 
@@ -253,18 +296,14 @@ def rescore_all(uow: UnitOfWork) -> int:
     """Rescore every account with the active model (after training) and re-segment; returns moves."""
     rules = active_rules(uow)
     histories = repo.load_histories(uow.session, None, uow.tenant)
-    model = repo.active_model(uow.session, uow.tenant)
     rows = list(repo.tenant_account_rows(uow.session, uow.tenant))
-    days = [repo.local_today(uow.now(), row.timezone) for row in rows]
+    days = [local_today(uow.now(), row.timezone) for row in rows]
     features = [features_as_of(histories[row.account_id], day) for row, day in zip(rows, days, strict=True)]
-    if model is None:
-        scores, source = [fallback_probability(f) for f in features], "fallback"
-    else:
-        scores, source = predict_many(model[1], features, model[2]), f"model:v{model[0]}"
+    scores, source = score_many(uow.session, uow.tenant, features)
     outcomes = []
     for row, day, probability in zip(rows, days, scores, strict=True):
         state = replace(repo.state_from_row(row), score=probability)
-        outcomes.append(_Outcome(row, assign(state, day, rules), probability, source))
+        outcomes.append(_Outcome(row.account_id, row.segment, assign(state, day, rules), probability, source))
     return _apply_all(uow, outcomes, rules)
 
 
@@ -345,6 +384,7 @@ __all__ = [
     "active_rules",
     "preview_rules",
     "rescore_all",
-    "resegment_account",
+    "score_many",
+    "segment_steps",
     "train_model",
 ]

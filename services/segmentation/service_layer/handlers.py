@@ -1,21 +1,22 @@
-"""segmentation's handlers: keep the account profile, then re-segment the account.
+"""segmentation's batch handler: keep the account profiles, then re-segment the accounts touched.
 
-An account becomes relevant (is scored, segmented and announced) once it has an
-invoice; facts that arrive before that (an aged event, a payment) are kept and
-counted when the first invoice arrives.
+One call takes a poll batch's events of one tenant, in arrival order (any of the types below):
+it reads every row the batch can reach (one query per table, accounts locked in account order),
+applies the events in order to ``Profiles`` (the per-event rules, in memory), scores every
+re-segmentation the events asked for with ONE ``predict_proba`` over their feature matrix,
+assigns segments in one pass, and writes back what changed (one statement per table) and the
+``segment.changed`` announcements (one outbox insert, each with its causing event).
 
-Every row is the event's tenant's (``uow.tenant``); accounts are found from the
-payload (``account_id``, a customer's ``account_ids``), never from the envelope
-subject, so the customers topic can be keyed by customer.
+An account becomes relevant (is scored, segmented and announced) once it has an invoice; facts
+that arrive before that (an aged event, a payment) are kept and counted when the first invoice
+arrives. Accounts are found from the payload (``account_id``, a customer's ``account_ids``),
+never from the envelope subject, so the customers topic can be keyed by customer.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections.abc import Callable, Sequence
 from typing import Any
-
-from sqlalchemy import case, func, insert, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from libs.events.payloads.accounts import AccountAged
 from libs.events.payloads.allocations import PaymentApplied, PaymentReversalApplied
@@ -24,54 +25,31 @@ from libs.events.payloads.invoices import InvoiceAdjusted, InvoiceCancelled, Inv
 from libs.events.payloads.payments import PaymentReceived, PaymentReversed
 from libs.events.payloads.promises import PromiseBroken, PromiseKept
 from libs.events.registry import DecodedEvent, InvalidEvent
-from libs.runtime.service import Handler
+from libs.runtime.service import BatchHandler
 from libs.runtime.uow import UnitOfWork
-from services.segmentation.adapters import repository as repo
-from services.segmentation.adapters.orm import accounts, aging_history, invoices, payments, promise_outcomes
-from services.segmentation.service_layer.commands import resegment_account
+from services.segmentation.adapters import profile_store as store
+from services.segmentation.domain.profiles import (
+    Aging,
+    Invoice,
+    Payment,
+    Profiles,
+    PromiseOutcome,
+    UnknownInvoice,
+    local_today,
+    money,
+)
+from services.segmentation.service_layer.commands import segment_steps
+
+Event = DecodedEvent[Any]
 
 
-def _ensure_account(uow: UnitOfWork, account_id: str, currency: str, **profile: Any) -> Any:
-    """Create or update the account row; the first currency seen is the account's currency.
-
-    Aging keeps a bucket per account and currency; segmentation profiles an
-    account in its own currency, so facts in another one are stored (invoices,
-    payments) but do not move its balances or bucket.
-    """
-    row = repo.account_row(uow.session, uow.tenant, account_id, lock=True)
-    if row is None:
-        uow.session.execute(
-            insert(accounts).values(
-                tenant_id=uow.tenant,
-                account_id=account_id,
-                currency=currency,
-                updated_at=uow.now(),
-                **profile,
-            )
-        )
-        return repo.account_row(uow.session, uow.tenant, account_id)
-    values = {k: v for k, v in profile.items() if v is not None}
-    uow.session.execute(_account_update(uow, account_id).values(updated_at=uow.now(), **values))
-    return row
-
-
-def _account_update(uow: UnitOfWork, account_id: str) -> Any:
-    return update(accounts).where(accounts.c.tenant_id == uow.tenant, accounts.c.account_id == account_id)
-
-
-def _after(uow: UnitOfWork, account_id: str) -> None:
-    repo.refresh_aggregates(uow.session, uow.tenant, account_id)
-    resegment_account(uow, account_id)
-
-
-def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> None:
+def on_invoice_issued(p: Profiles, event: DecodedEvent[InvoiceIssued]) -> None:
     inv = event.payload
-    existing = repo.account_row(uow.session, uow.tenant, inv.account_id, lock=True)
-    if existing is not None and existing.first_issued_on is None and existing.currency != inv.currency:
+    existing = p.accounts.get(inv.account_id)
+    if existing is not None and existing["first_issued_on"] is None and existing["currency"] != inv.currency:
         # facts that came before the first invoice guessed the currency; the invoice settles it
-        uow.session.execute(_account_update(uow, inv.account_id).values(currency=inv.currency))
-    _ensure_account(
-        uow,
+        existing["currency"] = inv.currency
+    p.ensure_account(
         inv.account_id,
         inv.currency,
         timezone=inv.customer.timezone,
@@ -84,121 +62,79 @@ def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> No
         office_id=inv.office_id,
         agency_id=inv.agency_id,
     )
-    uow.session.execute(
-        pg_insert(invoices)
-        .values(
-            tenant_id=uow.tenant,
+    p.issue_invoice(
+        Invoice(
             invoice_id=inv.invoice_id,
             account_id=inv.account_id,
-            amount=inv.amount,
-            open_amount=repo.take_early_open_amount(uow.session, uow.tenant, inv.invoice_id),
+            amount=money(inv.amount),
+            open_amount=None,
             currency=inv.currency,
             issued_on=inv.issued_on,
             due_on=inv.due_on,
         )
-        .on_conflict_do_nothing()
     )
-    _after(uow, inv.account_id)
+    p.after(event.envelope, inv.account_id)
 
 
-def _known_invoice(uow: UnitOfWork, invoice_id: str, account_id: str) -> None:
-    found = uow.session.execute(
-        invoices.select().where(
-            invoices.c.tenant_id == uow.tenant,
-            invoices.c.invoice_id == invoice_id,
-            invoices.c.account_id == account_id,
-        )
-    ).first()
-    if found is None:
-        raise InvalidEvent(f"invoice_id: invoice {invoice_id} of account {account_id} was never issued")
-
-
-def _invoice_update(uow: UnitOfWork, invoice_id: str) -> Any:
-    return update(invoices).where(invoices.c.tenant_id == uow.tenant, invoices.c.invoice_id == invoice_id)
-
-
-def on_invoice_adjusted(event: DecodedEvent[InvoiceAdjusted], uow: UnitOfWork) -> None:
+def on_invoice_adjusted(p: Profiles, event: DecodedEvent[InvoiceAdjusted]) -> None:
     adj = event.payload
-    _known_invoice(uow, adj.invoice_id, adj.account_id)
-    _ensure_account(uow, adj.account_id, adj.currency)
-    # what was paid stays paid: the open amount moves with the billed amount (never below 0)
-    values: dict[str, Any] = {
-        "amount": adj.new_amount,
-        "open_amount": case(
-            (invoices.c.open_amount.is_(None), None),
-            else_=func.greatest(0, adj.new_amount - (invoices.c.amount - invoices.c.open_amount)),
-        ),
-    }
-    if adj.new_due_on is not None:
-        values["due_on"] = adj.new_due_on
-    uow.session.execute(_invoice_update(uow, adj.invoice_id).values(**values))
-    _after(uow, adj.account_id)
+    invoice = p.known_invoice(adj.invoice_id, adj.account_id)
+    p.ensure_account(adj.account_id, adj.currency)
+    p.adjust_invoice(invoice, adj.new_amount, adj.new_due_on)
+    p.after(event.envelope, adj.account_id)
 
 
-def on_invoice_cancelled(event: DecodedEvent[InvoiceCancelled], uow: UnitOfWork) -> None:
+def on_invoice_cancelled(p: Profiles, event: DecodedEvent[InvoiceCancelled]) -> None:
     cancel = event.payload
-    _known_invoice(uow, cancel.invoice_id, cancel.account_id)
-    uow.session.execute(_invoice_update(uow, cancel.invoice_id).values(cancelled=True))
-    _after(uow, cancel.account_id)
+    p.cancel_invoice(p.known_invoice(cancel.invoice_id, cancel.account_id))
+    p.after(event.envelope, cancel.account_id)
 
 
-def on_account_aged(event: DecodedEvent[AccountAged], uow: UnitOfWork) -> None:
+def on_account_aged(p: Profiles, event: DecodedEvent[AccountAged]) -> None:
     aged = event.payload
-    row = _ensure_account(uow, aged.account_id, aged.currency)
-    if row.currency != aged.currency:
+    row = p.ensure_account(aged.account_id, aged.currency)
+    if row["currency"] != aged.currency:
         return
-    effective_on = repo.local_today(event.envelope.time, row.timezone)
-    uow.session.execute(
-        pg_insert(aging_history)
-        .values(
-            tenant_id=uow.tenant,
+    effective_on = local_today(event.envelope.time, row["timezone"])
+    p.record_aging(
+        Aging(
             event_id=event.id,
             account_id=aged.account_id,
             effective_on=effective_on,
             bucket=aged.bucket,
             stage=aged.stage,
             days_past_due=aged.days_past_due,
-            overdue_amount=aged.overdue_amount,
-        )
-        .on_conflict_do_nothing()
-    )
-    uow.session.execute(
-        _account_update(uow, aged.account_id).values(
-            bucket=aged.bucket,
-            stage=aged.stage,
-            days_past_due=aged.days_past_due,
-            overdue_balance=aged.overdue_amount,
-            aged_on=effective_on,
+            overdue_amount=money(aged.overdue_amount),
         )
     )
-    _after(uow, aged.account_id)
-
-
-def _on_promise(uow: UnitOfWork, promise: PromiseKept | PromiseBroken, outcome: str) -> None:
-    _ensure_account(uow, promise.account_id, promise.currency)
-    uow.session.execute(
-        pg_insert(promise_outcomes)
-        .values(
-            tenant_id=uow.tenant,
-            promise_id=promise.promise_id,
-            account_id=promise.account_id,
-            outcome=outcome,
-            due_on=promise.due_on,
-        )
-        .on_conflict_do_update(index_elements=["tenant_id", "promise_id"], set_={"outcome": outcome})
+    p.accounts[aged.account_id].update(
+        bucket=aged.bucket,
+        stage=aged.stage,
+        days_past_due=aged.days_past_due,
+        overdue_balance=money(aged.overdue_amount),
+        aged_on=effective_on,
     )
-    _after(uow, promise.account_id)
+    p.after(event.envelope, aged.account_id)
 
 
-def on_promise_kept(event: DecodedEvent[PromiseKept], uow: UnitOfWork) -> None:
-    _on_promise(uow, event.payload, "kept")
+def _on_promise(
+    p: Profiles, event: DecodedEvent[PromiseKept] | DecodedEvent[PromiseBroken], outcome: str
+) -> None:
+    promise = event.payload
+    p.ensure_account(promise.account_id, promise.currency)
+    p.record_promise(PromiseOutcome(promise.promise_id, promise.account_id, outcome, promise.due_on))
+    p.after(event.envelope, promise.account_id)
 
 
-def on_promise_broken(event: DecodedEvent[PromiseBroken], uow: UnitOfWork) -> None:
-    _on_promise(uow, event.payload, "broken")
+def on_promise_kept(p: Profiles, event: DecodedEvent[PromiseKept]) -> None:
+    _on_promise(p, event, "kept")
 
 
-def on_payment_received(event: DecodedEvent[PaymentReceived], uow: UnitOfWork) -> None:
+def on_promise_broken(p: Profiles, event: DecodedEvent[PromiseBroken]) -> None:
+    _on_promise(p, event, "broken")
+
+
+def on_payment_received(p: Profiles, event: DecodedEvent[PaymentReceived]) -> None:
     """A payment counts as on time when the account was current (per aging) as it arrived.
 
     Unidentified payments (no account) are reconciliation's to match; they are
@@ -207,35 +143,21 @@ def on_payment_received(event: DecodedEvent[PaymentReceived], uow: UnitOfWork) -
     pay = event.payload
     if pay.account_id is None:
         return
-    row = _ensure_account(uow, pay.account_id, pay.currency)
-    uow.session.execute(
-        pg_insert(payments)
-        .values(
-            tenant_id=uow.tenant,
+    row = p.ensure_account(pay.account_id, pay.currency)
+    p.record_payment(
+        Payment(
             payment_id=pay.payment_id,
             account_id=pay.account_id,
-            amount=pay.amount,
+            amount=money(pay.amount),
             currency=pay.currency,
             received_on=pay.received_on,
-            on_time=row.days_past_due == 0,
+            on_time=row["days_past_due"] == 0,
         )
-        .on_conflict_do_nothing()
     )
-    _after(uow, pay.account_id)
+    p.after(event.envelope, pay.account_id)
 
 
-def _set_credit(uow: UnitOfWork, account_id: str | None, currency: str, credit_after: Decimal) -> None:
-    """Reconciliation's credit balance of the account, in the account's own currency only."""
-    if account_id is None:
-        return
-    uow.session.execute(
-        _account_update(uow, account_id)
-        .where(accounts.c.currency == currency)
-        .values(credit_balance=credit_after)
-    )
-
-
-def on_payment_applied(event: DecodedEvent[PaymentApplied], uow: UnitOfWork) -> None:
+def on_payment_applied(p: Profiles, event: DecodedEvent[PaymentApplied]) -> None:
     """Reconciliation's application of a payment: the money truth for balances, and payment history.
 
     Invoices' open amounts and the credit balance are *set* from the event
@@ -244,58 +166,42 @@ def on_payment_applied(event: DecodedEvent[PaymentApplied], uow: UnitOfWork) -> 
     ``payment.received``, so a payment seen on both topics is counted once.
     """
     applied = event.payload
-    row = _ensure_account(uow, applied.account_id, applied.currency)
-    uow.session.execute(
-        pg_insert(payments)
-        .values(
-            tenant_id=uow.tenant,
+    row = p.ensure_account(applied.account_id, applied.currency)
+    p.record_payment(
+        Payment(
             payment_id=applied.payment_id,
             account_id=applied.account_id,
-            amount=applied.amount_applied + applied.credit_created,
+            amount=money(applied.amount_applied + applied.credit_created),
             currency=applied.currency,
             received_on=applied.applied_on,
-            on_time=row.days_past_due == 0,
+            on_time=row["days_past_due"] == 0,
         )
-        .on_conflict_do_nothing()
     )
-    changes = [(a.invoice_id, a.invoice_open_amount_after) for a in applied.allocations]
-    touched = repo.set_open_amounts(uow.session, uow.tenant, changes, uow.now())
-    _set_credit(uow, applied.account_id, applied.currency, applied.credit_balance_after)
+    touched = p.set_open_amounts((a.invoice_id, a.invoice_open_amount_after) for a in applied.allocations)
+    p.set_credit(applied.account_id, applied.currency, applied.credit_balance_after)
     for account_id in sorted(touched | {applied.account_id}):
-        _after(uow, account_id)
+        p.after(event.envelope, account_id)
 
 
-def on_payment_reversal_applied(event: DecodedEvent[PaymentReversalApplied], uow: UnitOfWork) -> None:
+def on_payment_reversal_applied(p: Profiles, event: DecodedEvent[PaymentReversalApplied]) -> None:
     """A reversal undone by reconciliation: its invoices owe again and its credit is gone."""
     reversal = event.payload
-    changes = [(r.invoice_id, r.invoice_open_amount_after) for r in reversal.reopened]
-    touched = repo.set_open_amounts(uow.session, uow.tenant, changes, uow.now())
-    _set_credit(uow, reversal.account_id, reversal.currency, reversal.credit_balance_after)
-    if reversal.account_id is not None and repo.account_row(uow.session, uow.tenant, reversal.account_id):
+    touched = p.set_open_amounts((r.invoice_id, r.invoice_open_amount_after) for r in reversal.reopened)
+    p.set_credit(reversal.account_id, reversal.currency, reversal.credit_balance_after)
+    if reversal.account_id is not None and reversal.account_id in p.accounts:
         touched.add(reversal.account_id)
     for account_id in sorted(touched):
-        _after(uow, account_id)
+        p.after(event.envelope, account_id)
 
 
-def on_payment_reversed(event: DecodedEvent[PaymentReversed], uow: UnitOfWork) -> None:
+def on_payment_reversed(p: Profiles, event: DecodedEvent[PaymentReversed]) -> None:
     rev = event.payload
-    if rev.account_id is None:
-        return
-    done = uow.session.execute(
-        update(payments)
-        .where(
-            payments.c.tenant_id == uow.tenant,
-            payments.c.payment_id == rev.payment_id,
-            payments.c.account_id == rev.account_id,
-        )
-        .values(reversed=True)
-        .returning(payments.c.payment_id)
-    ).first()
-    if done is not None:  # a reversal of a payment never seen here changes nothing in the profile
-        _after(uow, rev.account_id)
+    # a reversal of a payment never seen here changes nothing in the profile
+    if rev.account_id is not None and p.reverse_payment(rev.payment_id, rev.account_id):
+        p.after(event.envelope, rev.account_id)
 
 
-def on_customer_upserted(event: DecodedEvent[CustomerUpserted], uow: UnitOfWork) -> None:
+def on_customer_upserted(p: Profiles, event: DecodedEvent[CustomerUpserted]) -> None:
     """The customer master's profile reaches each account in ``account_ids`` and re-segments it.
 
     The customers topic is keyed by customer id, so the accounts come from the
@@ -304,8 +210,6 @@ def on_customer_upserted(event: DecodedEvent[CustomerUpserted], uow: UnitOfWork)
     first invoice's customer snapshot fills the profile until the next upsert.
     """
     customer = event.payload
-    if not customer.account_ids:
-        return
     profile: dict[str, Any] = {
         "customer_id": customer.customer_id,
         "customer_kind": customer.kind,
@@ -314,21 +218,11 @@ def on_customer_upserted(event: DecodedEvent[CustomerUpserted], uow: UnitOfWork)
     }
     if customer.region is not None:
         profile["region"] = customer.region
-    touched = (
-        uow.session.execute(
-            update(accounts)
-            .where(accounts.c.tenant_id == uow.tenant, accounts.c.account_id.in_(customer.account_ids))
-            .values(updated_at=uow.now(), **profile)
-            .returning(accounts.c.account_id)
-        )
-        .scalars()
-        .all()
-    )
-    for account_id in sorted(touched):
-        resegment_account(uow, account_id)
+    for account_id in p.update_customers(customer.account_ids, profile):
+        p.resegment(event.envelope, account_id)
 
 
-HANDLERS: dict[str, Handler] = {
+APPLY: dict[str, Callable[[Profiles, Any], None]] = {
     "cobranza.invoice.issued": on_invoice_issued,
     "cobranza.invoice.adjusted": on_invoice_adjusted,
     "cobranza.invoice.cancelled": on_invoice_cancelled,
@@ -341,3 +235,18 @@ HANDLERS: dict[str, Handler] = {
     "cobranza.payment.reversal_applied": on_payment_reversal_applied,
     "cobranza.customer.upserted": on_customer_upserted,
 }
+
+
+def on_events(events: Sequence[Event], uow: UnitOfWork) -> None:
+    """Profiles, scores and segments for one batch of one tenant, as one event at a time would."""
+    profiles = store.load_profiles(uow.session, uow.tenant, store.scope_of(events), uow.now())
+    for event in events:
+        try:
+            APPLY[event.envelope.type](profiles, event)
+        except UnknownInvoice as exc:
+            raise InvalidEvent(str(exc)) from exc
+    segment_steps(uow, profiles)
+    store.save_profiles(uow.session, uow.tenant, profiles)
+
+
+BATCH_HANDLERS: dict[str, BatchHandler] = dict.fromkeys(APPLY, on_events)
