@@ -417,10 +417,12 @@ class EventProcessor:
     ) -> _Decoded | None:
         """Parse a record; an invalid one is dead-lettered here (returns None)."""
         raw_handler = self.spec.raw_topics.get(record.topic)
+        raw_batch_handler = self.spec.raw_batch_topics.get(record.topic)
+        raw = raw_handler is not None or raw_batch_handler is not None
         try:
             if record.value is None:
                 raise InvalidEvent("empty record (tombstone) on an event topic")
-            if raw_handler is not None:
+            if raw:
                 envelope = Envelope.from_json(record.value)
                 event: DecodedEvent[Any] | None = None
             else:
@@ -437,8 +439,8 @@ class EventProcessor:
             result.dead_lettered += 1
             result.reasons.append(reason)
             return None
-        if raw_handler is not None:
-            return _Decoded(record, envelope, event, raw_handler)
+        if raw:
+            return _Decoded(record, envelope, event, raw_handler, raw_batch_handler)
         return _Decoded(
             record,
             envelope,

@@ -33,7 +33,9 @@ class ServiceSpec:
     types from one poll batch (in order, one tenant per call) and one unit of
     work. A type has one or the other. The topics to subscribe to follow from the
     catalog. ``raw_topics`` adds topics whose records the service reads without
-    a typed model (ingest's inbound topic).
+    a typed model (ingest's inbound topic), one record per call; ``raw_batch_topics``
+    the same as batch handlers (the events' payloads are None: the handler reads
+    ``envelope.data``), batched, ordered and bisected like ``batch_handlers``.
     """
 
     name: str
@@ -46,6 +48,7 @@ class ServiceSpec:
     raw_topics: Mapping[str, Handler] = field(default_factory=dict)
     description: str = ""
     batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
+    raw_batch_topics: Mapping[str, BatchHandler] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.metadata.schema != self.name:
@@ -53,10 +56,16 @@ class ServiceSpec:
         both = sorted(set(self.handlers) & set(self.batch_handlers))
         if both:
             raise ValueError(f"service {self.name!r}: {both} have both a handler and a batch handler")
+        raw_both = sorted(set(self.raw_topics) & set(self.raw_batch_topics))
+        if raw_both:
+            raise ValueError(
+                f"service {self.name!r}: raw topics {raw_both} have both a handler and a batch handler"
+            )
         self.tables = RuntimeTables(self.metadata)
 
     @property
     def topics(self) -> list[str]:
         topics = {model_for(event_type).topic for event_type in (*self.handlers, *self.batch_handlers)}
         topics.update(self.raw_topics)
+        topics.update(self.raw_batch_topics)
         return sorted(topics)
