@@ -57,8 +57,12 @@ first_buckets = Table(
     Column("tenant_id", TENANT, primary_key=True),
     Column("bucket", String(200), nullable=False),
     Column("stage", String(200)),
-    Column("learned_at", DateTime(timezone=True), nullable=False),
-    comment="the first bucket of each tenant's scheme, learned from aging's events (it is never announced)",
+    Column(
+        "learned_at",
+        DateTime(timezone=True),
+        doc="time of the account.aged event that revealed it; NULL: taken from the tenant's scheme file",
+    ),
+    comment="the first bucket of each tenant's scheme: from aging's scheme file, or learned from its events",
 )
 
 invoices = Table(
@@ -72,6 +76,11 @@ invoices = Table(
     Column("open_amount", MONEY, nullable=False, doc="what reconciliation says is still owed"),
     Column("open_as_of", DateTime(timezone=True), doc="time of the allocation event that set open_amount"),
     Column("open_cause", String(200), doc="the event that caused that allocation (envelope causationid)"),
+    Column(
+        "settled",
+        MONEY,
+        doc="settled on the invoice (cash plus write-offs) as that allocation said; NULL if it did not say",
+    ),
     Column("issued_on", Date, doc="from invoice.issued (NULL for rows projected before tenants)"),
     Column("due_on", Date),
     Column("product_line", String(128)),

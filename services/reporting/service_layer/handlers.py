@@ -1,17 +1,22 @@
-"""reporting's projections: each handler sets the facts one event carries, scoped to its tenant.
+"""reporting's projections, one batch handler per topic family, each touching a table once per batch.
 
-Balances come from reconciliation's allocations (``payment.*applied``), never
-from raw ``payment.received``, which only feeds the "payments received" KPI.
-The order-tolerance rules are in ``services/reporting/domain/money.py``.
+A call holds the events of one tenant in delivery order (one account's never reordered, see
+docs/writing-a-service.md). Each handler folds its events into what applying them one at a
+time would leave (``services/reporting/domain``) and writes that with one multi-row statement
+per table; what earlier batches stored is guarded in the SQL by the same rules
+(``services/reporting/domain/money.py``), so a late older event never overwrites newer state.
+
+Balances come from reconciliation's allocations (``payment.*applied``), never from raw
+``payment.received``, which only feeds the "payments received" KPI. Reporting emits nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
+from libs.bucket_scheme import first_bucket
 from libs.events.payloads.accounts import AccountAged
 from libs.events.payloads.allocations import PaymentApplied, PaymentReversalApplied, PaymentUnapplied
 from libs.events.payloads.contacts import ContactDue, ContactOutcome
@@ -21,262 +26,233 @@ from libs.events.payloads.promises import PromiseBroken, PromiseKept, PromiseMad
 from libs.events.registry import DecodedEvent, InvalidEvent
 from libs.runtime.uow import UnitOfWork
 from services.reporting.adapters import repository as repo
-from services.reporting.adapters.orm import contacts, payments, promises
-from services.reporting.domain.buckets import first_bucket_evidence
-from services.reporting.domain.money import last_open_amount_per_invoice
+from services.reporting.domain import invoices as book_of
+from services.reporting.domain.buckets import FirstBucket, first_bucket_evidence
+from services.reporting.domain.money import last_mention_per_invoice, latest, state_rank
+
+Events = Sequence[DecodedEvent[Any]]
 
 
-def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> None:
-    inv = event.payload
+def _scheme_first_bucket(uow: UnitOfWork) -> None:
+    """Accounts aging never announced sit in the scheme's first bucket (rows this batch may create)."""
+    first = first_bucket(uow.extras.get("config_dir"), uow.tenant)
+    if first is not None:
+        repo.scheme_first_bucket(uow.session, uow.tenant, first)
+
+
+def on_invoices(events: Events, uow: UnitOfWork) -> None:
+    """invoice.issued / adjusted / cancelled: the batch's invoices read once, folded, written back."""
     now = uow.now()
-    repo.record_issued(
-        uow.session,
-        tenant=uow.tenant,
-        values={
-            "invoice_id": inv.invoice_id,
-            "account_id": inv.account_id,
-            "currency": inv.currency,
-            "amount": inv.amount,
-            "issued_on": inv.issued_on,
-            "due_on": inv.due_on,
-            "product_line": inv.product_line,
-        },
-        now=now,
-    )
-    repo.record_dimensions(
-        uow.session,
-        tenant=uow.tenant,
-        account_id=inv.account_id,
-        currency=inv.currency,
-        dims={
-            "product_line": inv.product_line,
-            "advisor_id": inv.advisor_id,
-            "office_id": inv.office_id,
-            "agency_id": inv.agency_id,
-            "last_issued_on": inv.issued_on,
-        },
-        now=now,
-    )
+    stored = repo.lock_invoices(uow.session, uow.tenant, (e.payload.invoice_id for e in events))
+    book = dict(stored)
+    changed: set[str] = set()
+    dims: list[tuple[repo.AccountKey, Any, repo.Dimensions]] = []
+    for event in events:
+        p = event.payload
+        try:
+            if isinstance(p, InvoiceIssued):
+                issue = book_of.Issue(
+                    p.invoice_id, p.account_id, p.currency, p.amount, p.issued_on, p.due_on, p.product_line
+                )
+                touched = book_of.issue(book, issue, now)
+                key = (p.account_id, p.currency)
+                dims.append(
+                    (
+                        key,
+                        p.issued_on,
+                        repo.Dimensions(p.product_line, p.advisor_id, p.office_id, p.agency_id, p.issued_on),
+                    )
+                )
+            elif isinstance(p, InvoiceAdjusted):
+                touched = book_of.adjust(
+                    book,
+                    invoice_id=p.invoice_id,
+                    account_id=p.account_id,
+                    currency=p.currency,
+                    new_amount=p.new_amount,
+                    new_due_on=p.new_due_on,
+                    event_id=event.id,
+                    now=now,
+                )
+            else:
+                assert isinstance(p, InvoiceCancelled)
+                touched = book_of.cancel(book, invoice_id=p.invoice_id, account_id=p.account_id, now=now)
+        except book_of.InvoiceMismatch as exc:
+            raise InvalidEvent(str(exc), event.envelope) from exc
+        if touched:
+            changed.add(p.invoice_id)
+    repo.write_invoices(uow.session, uow.tenant, [book[i] for i in sorted(changed)], stored)
+    repo.set_dimensions(uow.session, uow.tenant, {k: d for k, (_, d) in latest(dims).items()}, now)
+    _scheme_first_bucket(uow)
 
 
-def on_invoice_adjusted(event: DecodedEvent[InvoiceAdjusted], uow: UnitOfWork) -> None:
-    adj = event.payload
-    try:
-        repo.adjust_invoice(
-            uow.session,
-            tenant=uow.tenant,
-            invoice_id=adj.invoice_id,
-            account_id=adj.account_id,
-            currency=adj.currency,
-            new_amount=adj.new_amount,
-            new_due_on=adj.new_due_on,
-            event_id=event.id,
-            now=uow.now(),
-        )
-    except repo.InvoiceMismatch as exc:
-        raise InvalidEvent(str(exc), event.envelope) from exc
-
-
-def on_invoice_cancelled(event: DecodedEvent[InvoiceCancelled], uow: UnitOfWork) -> None:
-    c = event.payload
-    try:
-        repo.cancel_invoice(
-            uow.session, tenant=uow.tenant, invoice_id=c.invoice_id, account_id=c.account_id, now=uow.now()
-        )
-    except repo.InvoiceMismatch as exc:
-        raise InvalidEvent(str(exc), event.envelope) from exc
-
-
-def on_account_aged(event: DecodedEvent[AccountAged], uow: UnitOfWork) -> None:
+def on_account_aged(events: Events, uow: UnitOfWork) -> None:
     """Per (account, currency), named as the tenant's scheme names it; may overtake the invoice.
 
     Also learns the tenant's first bucket (``domain/buckets.py``), which aging never announces.
     """
-    aged = event.payload
-    scope = {"tenant": uow.tenant, "account_id": aged.account_id, "currency": aged.currency}
-    first = first_bucket_evidence(aged, announced_before=repo.was_announced(uow.session, **scope))
-    if first is not None:
-        repo.learn_first_bucket(uow.session, tenant=uow.tenant, first=first, as_of=event.envelope.time)
-    repo.set_bucket(
-        uow.session,
-        **scope,
-        bucket=aged.bucket,
-        stage=aged.stage,
-        days_past_due=aged.days_past_due,
-        as_of=event.envelope.time,
-        now=uow.now(),
+    aged: list[tuple[AccountAged, Any]] = [(e.payload, e.envelope.time) for e in events]
+    seen = repo.announced(uow.session, uow.tenant, ((a.account_id, a.currency) for a, _ in aged))
+    evidence: list[tuple[str, Any, FirstBucket]] = []
+    for a, as_of in aged:
+        key = (a.account_id, a.currency)
+        first = first_bucket_evidence(a, announced_before=key in seen)
+        seen.add(key)
+        if first is not None:
+            evidence.append((uow.tenant, as_of, first))
+    for _, (as_of, first) in latest(evidence).items():
+        repo.learn_first_bucket(uow.session, uow.tenant, first, as_of)
+    buckets = latest(
+        ((a.account_id, a.currency), as_of, repo.Aging(a.bucket, a.stage, a.days_past_due))
+        for a, as_of in aged
     )
+    repo.set_buckets(uow.session, uow.tenant, buckets, uow.now())
 
 
-def on_payment_applied(event: DecodedEvent[PaymentApplied], uow: UnitOfWork) -> None:
-    """Invoices' open amounts and the account's credit as reconciliation left them; the payment is placed."""
-    p = event.payload
-    now, as_of = uow.now(), event.envelope.time
-    scope = {"tenant": uow.tenant, "account_id": p.account_id, "currency": p.currency}
-    repo.set_open_amounts(
-        uow.session,
-        **scope,
-        open_after=last_open_amount_per_invoice(
-            (a.invoice_id, a.invoice_open_amount_after) for a in p.allocations
-        ),
-        as_of=as_of,
-        cause=event.envelope.causationid,
-        now=now,
-    )
-    repo.set_credit(uow.session, **scope, credit_balance=p.credit_balance_after, as_of=as_of, now=now)
-    repo.place_payment(
-        uow.session,
-        tenant=uow.tenant,
-        payment_id=p.payment_id,
-        state="applied",
-        currency=p.currency,
-        account_id=p.account_id,
-        now=now,
-    )
+def on_allocations(events: Events, uow: UnitOfWork) -> None:
+    """payment.applied / unapplied / reversal_applied: settled amounts, credit and payments' places.
+
+    Invoices and credit take the newest allocation naming them; a payment its furthest place.
+    """
+    now = uow.now()
+    settlements: list[tuple[str, Any, repo.Settlement]] = []
+    first_owner: dict[str, tuple[str, str]] = {}
+    credits: list[tuple[repo.AccountKey, Any, Decimal]] = []
+    placements: dict[str, repo.Placement] = {}
+    for event in events:
+        p = event.payload
+        as_of, cause = event.envelope.time, event.envelope.causationid
+        if isinstance(p, PaymentApplied | PaymentReversalApplied):
+            changes = p.allocations if isinstance(p, PaymentApplied) else p.reopened
+            state = "applied" if isinstance(p, PaymentApplied) else "reversed"
+            if p.account_id is not None:
+                named = last_mention_per_invoice((c.invoice_id, c) for c in changes)
+                for invoice_id, c in named.items():
+                    owner = first_owner.setdefault(invoice_id, (p.account_id, p.currency))
+                    settlement = repo.Settlement(
+                        invoice_id,
+                        *owner,
+                        c.invoice_open_amount_after,
+                        c.invoice_settled_after,
+                        as_of,
+                        cause,
+                    )
+                    settlements.append((invoice_id, as_of, settlement))
+                credits.append(((p.account_id, p.currency), as_of, p.credit_balance_after))
+            _place(placements, p.payment_id, state, p.currency, p.account_id)
+        else:
+            assert isinstance(p, PaymentUnapplied)
+            _place(
+                placements,
+                p.payment_id,
+                "suspense",
+                p.currency,
+                p.account_id,
+                suspense=(p.amount, p.reason, p.received_on),
+            )
+    repo.settle_invoices(uow.session, uow.tenant, [s for _, s in latest(settlements).values()], now)
+    repo.set_credits(uow.session, uow.tenant, latest(credits), now)
+    repo.place_payments(uow.session, uow.tenant, list(placements.values()), now)
+    _scheme_first_bucket(uow)
 
 
-def on_payment_unapplied(event: DecodedEvent[PaymentUnapplied], uow: UnitOfWork) -> None:
-    """The payment waits in suspense: reported per currency, never as money on an account."""
-    p = event.payload
-    repo.place_payment(
-        uow.session,
-        tenant=uow.tenant,
-        payment_id=p.payment_id,
-        state="suspense",
-        currency=p.currency,
-        account_id=p.account_id,
-        now=uow.now(),
-        suspense={"amount": p.amount, "reason": p.reason, "received_on": p.received_on},
-    )
-
-
-def on_payment_reversal_applied(event: DecodedEvent[PaymentReversalApplied], uow: UnitOfWork) -> None:
-    """The reopened invoices owe again; the credit the payment left is gone; the payment is reversed."""
-    r = event.payload
-    now, as_of = uow.now(), event.envelope.time
-    if r.account_id is not None:
-        scope = {"tenant": uow.tenant, "account_id": r.account_id, "currency": r.currency}
-        repo.set_open_amounts(
-            uow.session,
-            **scope,
-            open_after=last_open_amount_per_invoice(
-                (i.invoice_id, i.invoice_open_amount_after) for i in r.reopened
-            ),
-            as_of=as_of,
-            cause=event.envelope.causationid,
-            now=now,
+def _place(
+    placements: dict[str, repo.Placement],
+    payment_id: str,
+    state: str,
+    currency: str,
+    account_id: str | None,
+    suspense: tuple[Decimal, str, Any] | None = None,
+) -> None:
+    """Fold one more word of reconciliation's on a payment: furthest state, last of what was said."""
+    amount, reason, received_on = suspense or (None, None, None)
+    held = placements.get(payment_id)
+    if held is None:
+        placements[payment_id] = repo.Placement(
+            payment_id, state, currency, account_id, amount, reason, received_on
         )
-        repo.set_credit(uow.session, **scope, credit_balance=r.credit_balance_after, as_of=as_of, now=now)
-    repo.place_payment(
-        uow.session,
-        tenant=uow.tenant,
-        payment_id=r.payment_id,
-        state="reversed",
-        currency=r.currency,
-        account_id=r.account_id,
-        now=now,
+        return
+    placements[payment_id] = repo.Placement(
+        payment_id,
+        state if state_rank(held.state) <= state_rank(state) else held.state,
+        held.currency,
+        account_id if account_id is not None else held.account_id,
+        amount if amount is not None else held.suspense_amount,
+        reason if reason is not None else held.suspense_reason,
+        received_on if received_on is not None else held.received_on,
     )
 
 
-def on_payment_received(event: DecodedEvent[PaymentReceived], uow: UnitOfWork) -> None:
-    """The "payments received" KPI only: money is applied when reconciliation says so."""
-    pay = event.payload
-    uow.session.execute(
-        pg_insert(payments)
-        .values(
-            tenant_id=uow.tenant,
-            payment_id=pay.payment_id,
-            account_id=pay.account_id,
-            amount=pay.amount,
-            currency=pay.currency,
-            received_on=pay.received_on,
-        )
-        .on_conflict_do_nothing()
-    )
+def on_payments(events: Events, uow: UnitOfWork) -> None:
+    """payment.received / reversed: the "payments received" KPI only (money is applied by reconciliation)."""
+    received: dict[str, repo.Received] = {}
+    reversed_ids: set[str] = set()
+    for event in events:
+        p = event.payload
+        if isinstance(p, PaymentReceived):
+            if p.payment_id not in received:  # the first report stands
+                received[p.payment_id] = repo.Received(
+                    p.payment_id, p.account_id, p.amount, p.currency, p.received_on, reversed=False
+                )
+        else:
+            assert isinstance(p, PaymentReversed)
+            reversed_ids.add(p.payment_id)
+            held = received.get(p.payment_id)
+            if held is not None and not held.reversed:
+                received[p.payment_id] = repo.Received(
+                    held.payment_id,
+                    held.account_id,
+                    held.amount,
+                    held.currency,
+                    held.received_on,
+                    reversed=True,
+                )
+    repo.record_received(uow.session, uow.tenant, list(received.values()), reversed_ids)
 
 
-def on_payment_reversed(event: DecodedEvent[PaymentReversed], uow: UnitOfWork) -> None:
-    uow.session.execute(
-        update(payments)
-        .where(payments.c.tenant_id == uow.tenant, payments.c.payment_id == event.payload.payment_id)
-        .values(reversed="Y")
-    )
+def on_promises(events: Events, uow: UnitOfWork) -> None:
+    """promise.made opens a promise (never over a stored one); kept/broken overwrite it."""
+    rows: dict[str, repo.PromiseRow] = {}
+    for event in events:
+        p = event.payload
+        if isinstance(p, PromiseMade):
+            if p.promise_id not in rows:
+                rows[p.promise_id] = repo.PromiseRow(
+                    p.promise_id, p.account_id, p.amount, Decimal(0), p.currency, p.due_on, "open"
+                )
+        else:
+            assert isinstance(p, PromiseKept | PromiseBroken)
+            rows[p.promise_id] = repo.PromiseRow(
+                p.promise_id,
+                p.account_id,
+                p.promised_amount,
+                p.paid_amount,
+                p.currency,
+                p.due_on,
+                "kept" if isinstance(p, PromiseKept) else "broken",
+            )
+    repo.upsert_promises(uow.session, uow.tenant, list(rows.values()), uow.now())
 
 
-def _upsert_promise(uow: UnitOfWork, promise_id: str, values: dict[str, Any], *, overwrite: bool) -> None:
-    stmt = pg_insert(promises).values(tenant_id=uow.tenant, promise_id=promise_id, **values)
-    keys = [promises.c.tenant_id, promises.c.promise_id]
-    uow.session.execute(
-        stmt.on_conflict_do_update(index_elements=keys, set_=values)
-        if overwrite
-        else stmt.on_conflict_do_nothing(index_elements=keys)
-    )
-
-
-def on_promise_made(event: DecodedEvent[PromiseMade], uow: UnitOfWork) -> None:
-    p = event.payload
-    _upsert_promise(
-        uow,
-        p.promise_id,
-        {
-            "account_id": p.account_id,
-            "amount": p.amount,
-            "currency": p.currency,
-            "due_on": p.due_on,
-            "status": "open",
-            "updated_at": uow.now(),
-        },
-        overwrite=False,
-    )
-
-
-def _resolved(uow: UnitOfWork, p: PromiseKept | PromiseBroken, status: str) -> None:
-    _upsert_promise(
-        uow,
-        p.promise_id,
-        {
-            "account_id": p.account_id,
-            "amount": p.promised_amount,
-            "paid_amount": p.paid_amount,
-            "currency": p.currency,
-            "due_on": p.due_on,
-            "status": status,
-            "updated_at": uow.now(),
-        },
-        overwrite=True,
-    )
-
-
-def on_promise_kept(event: DecodedEvent[PromiseKept], uow: UnitOfWork) -> None:
-    _resolved(uow, event.payload, "kept")
-
-
-def on_promise_broken(event: DecodedEvent[PromiseBroken], uow: UnitOfWork) -> None:
-    _resolved(uow, event.payload, "broken")
-
-
-def on_contact_due(event: DecodedEvent[ContactDue], uow: UnitOfWork) -> None:
-    c = event.payload
-    uow.session.execute(
-        pg_insert(contacts)
-        .values(
-            tenant_id=uow.tenant,
-            contact_id=c.contact_id,
-            account_id=c.account_id,
-            channel=c.channel,
-            strategy=c.strategy,
-            step=c.step,
-            status="due",
-            updated_at=uow.now(),
-        )
-        .on_conflict_do_nothing()
-    )
-
-
-def on_contact_outcome(event: DecodedEvent[ContactOutcome], uow: UnitOfWork) -> None:
-    c = event.payload
-    values = {"account_id": c.account_id, "channel": c.channel, "status": c.status, "updated_at": uow.now()}
-    stmt = pg_insert(contacts).values(tenant_id=uow.tenant, contact_id=c.contact_id, **values)
-    uow.session.execute(
-        stmt.on_conflict_do_update(index_elements=[contacts.c.tenant_id, contacts.c.contact_id], set_=values)
-    )
+def on_contacts(events: Events, uow: UnitOfWork) -> None:
+    """contact.due creates a contact (never over a stored one); an outcome sets its latest status."""
+    rows: dict[str, repo.ContactRow] = {}
+    for event in events:
+        c = event.payload
+        held = rows.get(c.contact_id)
+        if isinstance(c, ContactDue):
+            if held is None:
+                rows[c.contact_id] = repo.ContactRow(
+                    c.contact_id, c.account_id, c.channel, c.strategy, c.step, "due"
+                )
+        else:
+            assert isinstance(c, ContactOutcome)
+            rows[c.contact_id] = repo.ContactRow(
+                c.contact_id,
+                c.account_id,
+                c.channel,
+                held.strategy if held is not None else None,
+                held.step if held is not None else None,
+                c.status,
+            )
+    repo.upsert_contacts(uow.session, uow.tenant, list(rows.values()), uow.now())

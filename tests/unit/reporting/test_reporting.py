@@ -1,18 +1,26 @@
-"""reporting projections, SQL views and API on the in-memory platform (reporting alone, events fed in)."""
+"""reporting projections, SQL views and API on the in-memory platform (reporting alone, events fed in).
+
+Also: whole batches fold to what one event at a time leaves; settled amounts make open amounts
+order-independent; never-aged accounts take the scheme file's first bucket.
+"""
 
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from libs.bucket_scheme import AGING_PACKAGED, first_bucket, tenant_buckets
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
 from libs.runtime.http import TENANT_HEADER, create_app
+from services.strategy.config import bucket_stages
 
 T0 = datetime(2026, 1, 14, 15, tzinfo=UTC)
 _seq = itertools.count(1)
@@ -283,7 +291,12 @@ def test_two_currencies_on_one_account_are_kept_apart(make_platform) -> None:
         applied("X1", "A1", [("I2", "300", "0")], currency="USD", credit_after="20", credit_created="20"),
     )
     rows = balances(platform, "A1")
-    assert (rows["COP"]["bucket"], rows["COP"]["product_line"]) == (None, "auto")
+    # never aged: the scheme's first bucket (aging's default buckets.yaml)
+    assert (rows["COP"]["bucket"], rows["COP"]["stage"], rows["COP"]["product_line"]) == (
+        "current",
+        "current",
+        "auto",
+    )
     assert money(rows["COP"], "open_amount", "credit_balance", "balance") == (
         Decimal(1000),
         Decimal(0),
@@ -312,12 +325,14 @@ def test_two_currencies_on_one_account_are_kept_apart(make_platform) -> None:
 
 
 def test_never_announced_accounts_take_the_first_bucket_aging_revealed(make_platform) -> None:
-    """Aging announces changes only; the tenant's first bucket is learned, never assumed to be 'current'."""
+    """Aging announces changes only: a never-aged account starts in the scheme file's first bucket,
+    and what aging's events reveal about the first bucket wins over the file."""
     platform = make_platform(["reporting"])
     for tenant in ("aseguradora_x", "banco_y"):
         send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "100"), tenant=tenant)
         send(platform, "cobranza.invoice.issued", invoice("I2", "A2", "200"), tenant=tenant)
-    assert balances(platform, "A2", "aseguradora_x")["COP"]["bucket"] is None
+    a2 = balances(platform, "A2", "aseguradora_x")["COP"]
+    assert (a2["bucket"], a2["stage"]) == ("current", "current")  # the default scheme's first bucket
     send(
         platform,
         "cobranza.account.aged",
@@ -327,7 +342,7 @@ def test_never_announced_accounts_take_the_first_bucket_aging_revealed(make_plat
     a2 = balances(platform, "A2", "aseguradora_x")["COP"]
     assert (a2["bucket"], a2["stage"]) == ("al_dia", "current")
     assert balances(platform, "A1", "aseguradora_x")["COP"]["bucket"] == "mora_30"
-    assert balances(platform, "A2", "banco_y")["COP"]["bucket"] is None  # another tenant, another scheme
+    assert balances(platform, "A2", "banco_y")["COP"]["bucket"] == "current"  # another tenant: its own
     # a later move between two announced buckets says nothing about the first one
     send(
         platform,
@@ -339,6 +354,9 @@ def test_never_announced_accounts_take_the_first_bucket_aging_revealed(make_plat
     # 0 days past due is only ever in the first bucket
     send(platform, "cobranza.account.aged", aged("A1", "corriente", 0, stage="current"), tenant="banco_y")
     assert balances(platform, "A2", "banco_y")["COP"]["bucket"] == "corriente"
+    # a later batch reading the scheme file again does not undo what the events revealed
+    send(platform, "cobranza.invoice.issued", invoice("I3", "A3", "300"), tenant="banco_y")
+    assert balances(platform, "A3", "banco_y")["COP"]["bucket"] == "corriente"
 
 
 def test_two_tenants_with_the_same_ids_are_kept_apart(make_platform) -> None:
@@ -521,12 +539,222 @@ def test_portfolio_groups_validation_and_dashboard(make_platform) -> None:
     rows = {
         (r["bucket"], r["product_line"]): (r["accounts"], Decimal(str(r["balance"]))) for r in body["rows"]
     }
-    assert rows == {(None, "auto"): (1, Decimal(1000)), ("dpd_1_30", "vida"): (1, Decimal(2000))}
+    assert rows == {("current", "auto"): (1, Decimal(1000)), ("dpd_1_30", "vida"): (1, Decimal(2000))}
     bad = client.get("/v1/portfolio", params={"group_by": "bucket,colour"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "group_by"]
     assert client.get("/v1/accounts/A%00B/balances").status_code == 422
     assert client.get("/v1/portfolio", headers={TENANT_HEADER: "bad tenant"}).status_code == 422
     page = client.get("/dashboard")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "dpd_1_30" in page.text and "2,000.00" in page.text and "sin clasificar" in page.text
+    assert "dpd_1_30" in page.text and "2,000.00" in page.text and "sin clasificar" not in page.text
     assert "77.00" in page.text
+
+
+def settled(data: dict[str, Any], *settled_after: str, key: str = "allocations") -> dict[str, Any]:
+    """The same allocation event, as a reconciliation that fills ``invoice_settled_after`` sends it."""
+    items = [dict(item, invoice_settled_after=s) for item, s in zip(data[key], settled_after, strict=True)]
+    return dict(data, **{key: items})
+
+
+ADJUST_TO_80 = {
+    "adjustment_id": "ADJ1",
+    "invoice_id": "I1",
+    "account_id": "A1",
+    "new_amount": "80",
+    "currency": "COP",
+    "reason": "endorsement",
+    "effective_on": "2026-01-11",
+}
+
+
+def test_pay_30_on_100_then_adjust_to_80_owes_50_in_either_arrival_order(make_platform) -> None:
+    """Reconciliation allocated 30 and then saw the adjustment, which freed no cash (nothing emitted)."""
+    pay = settled(applied("X1", "A1", [("I1", "30", "70")]), "30")
+    adjust_first = make_platform(["reporting"])
+    send(adjust_first, "cobranza.invoice.issued", invoice("I1", "A1", "100"))
+    send(adjust_first, "cobranza.invoice.adjusted", ADJUST_TO_80)
+    send(adjust_first, "cobranza.payment.applied", pay)
+    allocation_first = make_platform(["reporting"])
+    send(allocation_first, "cobranza.invoice.issued", invoice("I1", "A1", "100"))
+    send(allocation_first, "cobranza.payment.applied", pay)
+    send(allocation_first, "cobranza.invoice.adjusted", ADJUST_TO_80)
+    for platform in (adjust_first, allocation_first):
+        row = balances(platform, "A1")["COP"]
+        assert money(row, "invoiced", "open_amount", "balance") == (Decimal(80), Decimal(50), Decimal(50))
+
+
+def test_settled_amounts_before_the_invoice_and_on_reversal(make_platform) -> None:
+    platform = make_platform(["reporting"])
+    # the allocation overtakes its invoice: its open amount until the billed amount is known
+    send(platform, "cobranza.payment.applied", settled(applied("X1", "A1", [("I1", "40", "60")]), "40"))
+    assert money(balances(platform, "A1")["COP"], "open_amount") == (Decimal(60),)
+    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "100"))
+    send(platform, "cobranza.invoice.adjusted", dict(ADJUST_TO_80, new_amount="30"))
+    assert money(balances(platform, "A1")["COP"], "invoiced", "open_amount") == (Decimal(30), Decimal(0))
+    reversal = settled(reversal_applied("X1", "A1", [("I1", "40", "30")]), "0", key="reopened")
+    send(platform, "cobranza.payment.reversal_applied", reversal, at=T0 + timedelta(minutes=1))
+    assert money(balances(platform, "A1")["COP"], "open_amount") == (Decimal(30),)
+
+
+def test_allocations_without_settled_keep_their_open_amount(make_platform) -> None:
+    """Events from before ``invoice_settled_after``: the open amount they carry, adjusted as before."""
+    platform = make_platform(["reporting"])
+    send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "100"))
+    send(platform, "cobranza.payment.applied", settled(applied("X1", "A1", [("I1", "30", "70")]), "30"))
+    later = T0 + timedelta(minutes=1)
+    send(platform, "cobranza.payment.applied", applied("X2", "A1", [("I1", "10", "60")]), at=later)
+    assert money(balances(platform, "A1")["COP"], "open_amount") == (Decimal(60),)
+    send(platform, "cobranza.invoice.adjusted", ADJUST_TO_80)  # settled unknown again: 100 - 60 = 40 kept
+    assert money(balances(platform, "A1")["COP"], "open_amount") == (Decimal(40),)
+
+
+def _envelope(event_type: str, data: dict[str, Any], n: int, tenant: str = "default") -> Envelope:
+    return Envelope(
+        id=f"b{n}",
+        source="/test",
+        type=event_type,
+        time=T0 + timedelta(seconds=n),
+        subject=data.get("account_id") or data.get("payment_id"),
+        data=data,
+        tenantid=tenant,
+    )
+
+
+def _mixed_stream() -> list[tuple[str, dict[str, Any]]]:
+    adjust = dict(ADJUST_TO_80, invoice_id="I2", account_id="A2", new_amount="150")
+    promise = {
+        "account_id": "A1",
+        "amount": "10",
+        "currency": "COP",
+        "due_on": "2026-01-20",
+        "made_via": "agent",
+    }
+    resolved = {
+        "promise_id": "P1",
+        "account_id": "A1",
+        "promised_amount": "10",
+        "paid_amount": "10",
+        "currency": "COP",
+        "due_on": "2026-01-20",
+    }
+    due = {"account_id": "A1", "scheduled_for": T0.isoformat(), "strategy": "s", "step": "1", "template": "t"}
+    outcome = {
+        "contact_id": "K1",
+        "account_id": "A1",
+        "channel": "sms",
+        "status": "sent",
+        "occurred_at": T0.isoformat(),
+    }
+    return [
+        ("cobranza.invoice.issued", invoice("I1", "A1", "100")),
+        ("cobranza.invoice.issued", invoice("I2", "A2", "200", line="vida", issued="2026-01-06")),
+        ("cobranza.invoice.adjusted", adjust),
+        ("cobranza.invoice.issued", invoice("I2", "A2", "999")),  # re-sent: the first issue stands
+        ("cobranza.invoice.issued", invoice("I3", "A2", "50", line="hogar", issued="2026-01-02")),
+        (
+            "cobranza.invoice.cancelled",
+            {**adjust, "invoice_id": "I3", "reason": "issued_in_error", "cancelled_on": "2026-01-12"},
+        ),
+        ("cobranza.invoice.adjusted", dict(adjust, invoice_id="NOPE")),  # poison: dead-lettered alone
+        ("cobranza.account.aged", aged("A1", "dpd_1_30", 3, stage="early", previous=("current", "current"))),
+        ("cobranza.account.aged", aged("A1", "dpd_31_60", 33, stage="early")),
+        ("cobranza.payment.received", received("X1", "A1", "60")),
+        (
+            "cobranza.payment.reversed",
+            {"payment_id": "X1", "account_id": "A1", "reversed_on": "2026-01-12", "reason": "bounced_cheque"},
+        ),
+        ("cobranza.payment.received", received("X1", "A1", "61")),
+        ("cobranza.payment.unapplied", unapplied("X2", "25")),
+        ("cobranza.payment.applied", settled(applied("X1", "A1", [("I1", "60", "40")]), "60")),
+        (
+            "cobranza.payment.applied",
+            settled(applied("X2", "A2", [("I2", "25", "125"), ("I2", "0", "120")]), "25", "30"),
+        ),
+        (
+            "cobranza.payment.reversal_applied",
+            settled(reversal_applied("X1", "A1", [("I1", "60", "100")]), "0", key="reopened"),
+        ),
+        ("cobranza.promise.made", dict(promise, promise_id="P1")),
+        ("cobranza.promise.kept", resolved),
+        ("cobranza.promise.made", dict(promise, promise_id="P1", amount="999")),
+        ("cobranza.promise.made", dict(promise, promise_id="P2")),
+        ("cobranza.contact.due", dict(due, contact_id="K1", channel="sms")),
+        ("cobranza.contact.outcome", outcome),
+        ("cobranza.contact.due", dict(due, contact_id="K1", channel="email")),
+        ("cobranza.contact.outcome", dict(outcome, contact_id="K2")),
+    ]
+
+
+def _tables(platform: Any) -> dict[str, list[str]]:
+    ctx = platform.context("reporting")
+    found: dict[str, list[str]] = {}
+    with ctx.sessions() as session:
+        for table in ctx.spec.metadata.sorted_tables:
+            if table.name in {"inbox", "outbox", "timers"} or table.name.startswith("_"):
+                continue
+            rows = session.execute(select(*table.columns)).all()
+            found[table.name] = sorted(json.dumps(list(r), default=str) for r in rows)
+    return found
+
+
+def test_one_batch_gives_what_one_event_at_a_time_gives(make_platform) -> None:
+    stream = _mixed_stream()
+    batched, one_by_one = make_platform(["reporting"]), make_platform(["reporting"])
+    one_by_one.batch_size = 1
+    for platform in (batched, one_by_one):
+        for n, (event_type, data) in enumerate(stream):
+            short = event_type.removeprefix("cobranza.")
+            platform.publish(_envelope(event_type, data, n), TOPIC.get(short) or TOPIC[short.split(".")[0]])
+        platform.run_until_quiet()
+    assert len(batched.results) < len(one_by_one.results)
+    for platform in (batched, one_by_one):
+        dead = platform.broker.topics[Topics.DEAD_LETTER]
+        assert len(dead) == 1 and b"unknown invoice 'NOPE'" in dict(dead[0].record.headers)["dlq_reason"]
+    assert _tables(batched) == _tables(one_by_one)
+    a1, a2 = balances(batched, "A1")["COP"], balances(batched, "A2")["COP"]
+    assert (a1["bucket"], a2["bucket"]) == ("dpd_31_60", "current")
+    assert money(a1, "open_amount") == (Decimal(100),)
+    assert money(a2, "invoiced", "open_amount") == (Decimal(150), Decimal(120))
+    assert client_for(batched).get("/v1/kpis/promises").json()["kept"] == 1
+
+
+def test_never_aged_accounts_take_their_tenants_scheme_first_bucket(make_platform, tmp_path: Path) -> None:
+    (tmp_path / "aging.yaml").write_text(
+        AGING_PACKAGED.read_text(encoding="utf-8") + "tenants:\n  aseguradora_x:\n    buckets:\n"
+        "      - {name: al_dia, min_dpd: 0, max_dpd: 0, stage: current}\n"
+        "      - {name: mora, min_dpd: 1, max_dpd: null, stage: late}\n",
+        encoding="utf-8",
+    )
+    platform = make_platform(["reporting"])
+    platform.context("reporting").extras["config_dir"] = tmp_path
+    for tenant in ("aseguradora_x", "banco_y"):
+        send(platform, "cobranza.invoice.issued", invoice("I1", "A1", "100"), tenant=tenant)
+        send(platform, "cobranza.payment.applied", applied("X1", "A2", [("I9", "5", "0")]), tenant=tenant)
+    for tenant, first in (("aseguradora_x", "al_dia"), ("banco_y", "current")):
+        rows = (
+            client_for(platform, tenant)
+            .get("/v1/portfolio", params={"group_by": "bucket,stage"})
+            .json()["rows"]
+        )
+        assert {(r["bucket"], r["stage"]) for r in rows} == {(first, "current")}
+        assert sum(r["accounts"] for r in rows) == 2
+
+
+def test_the_scheme_loader_is_aging_file_read_per_tenant_and_strategy_reads_it_too(tmp_path: Path) -> None:
+    assert [b.name for b in tenant_buckets(None, "anyone")][:2] == ["current", "dpd_1_30"]
+    (tmp_path / "aging.yaml").write_text(
+        "buckets:\n  - {name: al_dia, min_dpd: 0, max_dpd: 0}\n  - {name: mora, min_dpd: 1, stage: late}\n"
+        "  - not a bucket\n"
+        "tenants:\n  t2:\n    buckets:\n      - {name: corriente, min_dpd: 0, max_dpd: 0, stage: cero}\n",
+        encoding="utf-8",
+    )
+    first = first_bucket(tmp_path, "t1")
+    assert first is not None and (first.name, first.stage) == ("al_dia", "current")
+    second = first_bucket(tmp_path, "t2")
+    assert second is not None and (second.name, second.stage) == ("corriente", "cero")
+    assert bucket_stages({"config_dir": tmp_path}, "t1") == {"al_dia": "current", "mora": "late"}
+    assert bucket_stages({}, "t1")["dpd_361_plus"] == "residual"
+    unreadable = tmp_path / "unreadable"
+    unreadable.mkdir()
+    (unreadable / "aging.yaml").write_text("- a list, not a scheme\n", encoding="utf-8")
+    assert first_bucket(unreadable, "t1") is None
