@@ -1,6 +1,8 @@
 """aging's tables (schema ``aging``).
 
-``invoices`` and ``account_state`` carry the DPD as of their last re-age, so the
+``invoices`` keep the billed ``amount`` (invoices topic) and what is ``settled``
+(allocations topic) apart, so the open amount does not depend on the order the
+two topics arrive in (services/aging/domain/ledger.py). ``invoices`` and ``account_state`` carry the DPD as of their last re-age, so the
 daily pass is a set-based UPDATE and reads never recompute a portfolio;
 ``bucket_transitions`` keeps every bucket change with its local date (roll-rate
 inputs for reporting). ``early_open_amounts`` holds an allocation that overtook
@@ -37,6 +39,19 @@ invoices = Table(
     Column("account_id", String(128), nullable=False),
     Column("amount", Numeric(18, 4), nullable=False),
     Column("open_amount", Numeric(18, 4), nullable=False),
+    Column(
+        "settled",
+        Numeric(18, 4),
+        nullable=False,
+        server_default=text("0"),
+        comment="cash and write-offs settled, as reconciliation's latest allocation says",
+    ),
+    Column(
+        "settled_at",
+        DateTime(timezone=True),
+        nullable=True,
+        comment="time of the allocation event that set settled",
+    ),
     Column("currency", String(3), nullable=False),
     Column("due_on", Date, nullable=False),
     Column("timezone", String(64), nullable=False),
@@ -91,6 +106,13 @@ early_open_amounts = Table(
     Column("invoice_id", String(128), primary_key=True),
     Column("account_id", String(128), nullable=True, comment="the allocation's account, for operators"),
     Column("open_amount", Numeric(18, 4), nullable=False),
+    Column(
+        "settled",
+        Numeric(18, 4),
+        nullable=True,
+        comment="the allocation's invoice_settled_after, when it had one",
+    ),
+    Column("at", DateTime(timezone=True), nullable=True, comment="the allocation event's time"),
     Column("payment_id", String(128), nullable=False, comment="the allocation's payment, for operators"),
     Column("received_at", DateTime(timezone=True), nullable=False),
     comment="open amounts reconciliation set for invoices aging had not seen issued yet",

@@ -9,7 +9,9 @@ timezone`` (``:now`` comes from the unit of work's clock, never SQL ``now()``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -17,6 +19,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, text
 from sqlalchemy.orm import Session
 
+from services.aging.domain.ledger import EarlyAmount, Invoice
 from services.aging.domain.rules import BucketScheme
 
 LOCAL_DATE = "(CAST(:now AS timestamptz) AT TIME ZONE {alias}timezone)::date"
@@ -212,9 +215,161 @@ def has_open_invoices(session: Session, tenant: str, timezone: str) -> bool:
     )
 
 
-def pending_timer_at(session: Session, tenant: str, name: str, key: str) -> datetime | None:
-    value: datetime | None = session.execute(
-        text("SELECT fire_at FROM aging.timers WHERE tenant_id = :tenant AND name = :name AND key = :key"),
-        {"tenant": tenant, "name": name, "key": key},
-    ).scalar()
+# -- the per-event path, batch by batch ------------------------------------------------------------
+
+_INVOICE_FIELDS = (
+    "invoice_id, account_id, amount, settled, settled_at, currency, due_on, timezone, product_line, "
+    "policy_number, grace_days, status"
+)
+
+
+def invoices_for_update(session: Session, tenant: str, invoice_ids: Iterable[str]) -> list[Invoice]:
+    """The tenant's invoices among ``invoice_ids``, locked in id order (replicas never deadlock)."""
+    ids = sorted(set(invoice_ids))
+    if not ids:
+        return []
+    rows = session.execute(
+        text(
+            f"SELECT {_INVOICE_FIELDS} FROM aging.invoices "
+            "WHERE tenant_id = :tenant AND invoice_id = ANY(CAST(:ids AS text[])) "
+            "ORDER BY invoice_id FOR UPDATE"
+        ),
+        {"tenant": tenant, "ids": ids},
+    ).all()
+    return [Invoice(*row) for row in rows]
+
+
+def early_for_update(session: Session, tenant: str, invoice_ids: Iterable[str]) -> list[EarlyAmount]:
+    ids = sorted(set(invoice_ids))
+    if not ids:
+        return []
+    rows = session.execute(
+        text(
+            "SELECT invoice_id, account_id, open_amount, settled, at, payment_id FROM aging.early_open_amounts "
+            "WHERE tenant_id = :tenant AND invoice_id = ANY(CAST(:ids AS text[])) "
+            "ORDER BY invoice_id FOR UPDATE"
+        ),
+        {"tenant": tenant, "ids": ids},
+    ).all()
+    return [EarlyAmount(*row) for row in rows]
+
+
+_WRITE_INVOICES = text(
+    """
+    INSERT INTO aging.invoices AS i (tenant_id, invoice_id, account_id, amount, open_amount, settled,
+        settled_at, currency, due_on, timezone, product_line, policy_number, grace_days, status, updated_at)
+    SELECT :tenant, r.invoice_id, r.account_id, r.amount, r.open_amount, r.settled, r.settled_at, r.currency,
+           r.due_on, r.timezone, r.product_line, r.policy_number, r.grace_days, r.status, :now
+      FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(invoice_id text, account_id text, amount numeric,
+           open_amount numeric, settled numeric, settled_at timestamptz, currency text, due_on date,
+           timezone text, product_line text, policy_number text, grace_days int, status text)
+    ON CONFLICT (tenant_id, invoice_id) DO UPDATE
+       SET amount = EXCLUDED.amount, open_amount = EXCLUDED.open_amount, settled = EXCLUDED.settled,
+           settled_at = EXCLUDED.settled_at, due_on = EXCLUDED.due_on, status = EXCLUDED.status,
+           updated_at = EXCLUDED.updated_at
+    """
+)
+
+
+def _json(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date | datetime):
+        return value.isoformat()
     return value
+
+
+def _rows_json(rows: Iterable[dict[str, object]]) -> str:
+    return json.dumps([{k: _json(v) for k, v in row.items()} for row in rows], separators=(",", ":"))
+
+
+def write_invoices(session: Session, tenant: str, rows: Sequence[Invoice], now: datetime) -> None:
+    """Insert new invoices and update known ones in one statement (one JSON array, cast server-side)."""
+    if not rows:
+        return
+    payload = _rows_json(
+        {**{f.name: getattr(r, f.name) for f in fields(Invoice)}, "open_amount": r.open_amount} for r in rows
+    )
+    session.execute(_WRITE_INVOICES, {"tenant": tenant, "now": now, "rows": payload})
+
+
+_OPEN_ACCOUNTS = text(
+    """
+    INSERT INTO aging.account_state (tenant_id, account_id, currency, timezone, bucket, dpd, overdue_amount,
+        bucket_since, updated_at)
+    SELECT :tenant, r.account_id, r.currency, r.timezone, :bucket, 0, 0, r.since, :now
+      FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(account_id text, currency text, timezone text, since date)
+    ON CONFLICT (tenant_id, account_id, currency) DO UPDATE SET timezone = EXCLUDED.timezone
+    """
+)
+
+
+def open_accounts(
+    session: Session, tenant: str, rows: Sequence[tuple[str, str, str, date]], bucket: str, now: datetime
+) -> None:
+    """A new (account, currency) starts in ``bucket`` without an event; a known one takes the latest timezone.
+
+    ``rows``: (account_id, currency, timezone, local date of ``now`` there), one per (account, currency).
+    """
+    if not rows:
+        return
+    payload = _rows_json({"account_id": a, "currency": c, "timezone": tz, "since": d} for a, c, tz, d in rows)
+    session.execute(_OPEN_ACCOUNTS, {"tenant": tenant, "bucket": bucket, "now": now, "rows": payload})
+
+
+def write_early(
+    session: Session, tenant: str, early: Sequence[EarlyAmount], gone: Sequence[str], now: datetime
+) -> None:
+    """Keep the allocations that overtook their invoice; forget the ones an issued invoice took."""
+    if gone:
+        session.execute(
+            text(
+                "DELETE FROM aging.early_open_amounts "
+                "WHERE tenant_id = :tenant AND invoice_id = ANY(CAST(:ids AS text[]))"
+            ),
+            {"tenant": tenant, "ids": list(gone)},
+        )
+    if not early:
+        return
+    payload = _rows_json(
+        {
+            "invoice_id": e.invoice_id,
+            "account_id": e.account_id,
+            "open_amount": e.open_amount,
+            "settled": e.settled,
+            "at": e.at,
+            "payment_id": e.payment_id,
+        }
+        for e in early
+    )
+    session.execute(
+        text(
+            """
+            INSERT INTO aging.early_open_amounts (tenant_id, invoice_id, account_id, open_amount, settled, at,
+                payment_id, received_at)
+            SELECT :tenant, r.invoice_id, r.account_id, r.open_amount, r.settled, r.at, r.payment_id, :now
+              FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(invoice_id text, account_id text,
+                   open_amount numeric, settled numeric, at timestamptz, payment_id text)
+            ON CONFLICT (tenant_id, invoice_id) DO UPDATE
+               SET account_id = EXCLUDED.account_id, open_amount = EXCLUDED.open_amount,
+                   settled = EXCLUDED.settled, at = EXCLUDED.at, payment_id = EXCLUDED.payment_id,
+                   received_at = EXCLUDED.received_at
+            """
+        ),
+        {"tenant": tenant, "now": now, "rows": payload},
+    )
+
+
+def pending_timers_at(session: Session, tenant: str, name: str, keys: Iterable[str]) -> dict[str, datetime]:
+    """When each of the tenant's timers ``name`` with these keys fires (keys without one are absent)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        text(
+            "SELECT key, fire_at FROM aging.timers "
+            "WHERE tenant_id = :tenant AND name = :name AND key = ANY(CAST(:keys AS text[]))"
+        ),
+        {"tenant": tenant, "name": name, "keys": wanted},
+    ).all()
+    return {row.key: row.fire_at for row in rows}

@@ -159,9 +159,3 @@ def in_grace(due_on: date, on: date, grace_days: int | None) -> bool:
     if grace_days is None:
         return False
     return due_on < on <= due_on + timedelta(days=grace_days)
-
-
-def open_after_adjustment(amount: Decimal, open_amount: Decimal, new_amount: Decimal) -> Decimal:
-    """The open amount once the billed amount becomes ``new_amount``: what was paid stays paid."""
-    paid = amount - open_amount
-    return max(Decimal(0), new_amount - paid)

@@ -1,24 +1,28 @@
-"""aging's handlers: keep invoices' open amounts, re-age the account at once, and the nightly pass.
+"""aging's handlers: one batch handler for invoices and allocations, and the nightly pass.
 
 Payments reach aging only through reconciliation's allocation events
-(``cobranza.payment.applied`` / ``cobranza.payment.reversal_applied``), which
-carry each invoice's open amount *after* the allocation: aging sets it, so a
-redelivery can never count a payment twice. An allocation can overtake its
-invoice (aging reads the invoices and allocations topics independently): its
-open amount waits in ``early_open_amounts`` and becomes the invoice's open
-amount when the invoice arrives, so no payment is lost to the race.
+(``cobranza.payment.applied`` / ``cobranza.payment.reversal_applied``): they *set*
+what is settled on each invoice, so a redelivery can never count a payment twice,
+and the open amount is ``max(amount - settled, 0)`` whatever order the invoices and
+allocations topics arrive in (services/aging/domain/ledger.py).
 
-Every row is the tenant's (``uow.tenant``); ids are opaque within it.
+A batch is handled set-based: the invoices and early amounts it names are read and
+locked in one statement each, its events are applied in order to a
+:class:`~services.aging.domain.ledger.Ledger`, and the result is written back and
+re-aged with the nightly pass's SQL (``repository.reage``), one statement per table
+per *round*. Round k holds the k-th event of each account, so every account is
+re-aged after each of its events exactly as one event at a time would (the same
+``account.aged`` and lapse events, caused by the same event), and a batch of many
+accounts with one event each is a single round. Every row is the tenant's (``uow.tenant``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from decimal import Decimal
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
 
-from sqlalchemy import delete, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
+from libs.events.envelope import Envelope
 from libs.events.payloads.accounts import (
     AccountAged,
     PolicyLapseCancelled,
@@ -30,32 +34,28 @@ from libs.events.payloads.base import EventPayload
 from libs.events.payloads.invoices import InvoiceAdjusted, InvoiceCancelled, InvoiceIssued
 from libs.events.registry import DecodedEvent, InvalidEvent
 from libs.runtime.uow import DueTimer, UnitOfWork
-from services.aging.adapters.orm import account_state, early_open_amounts, invoices
 from services.aging.adapters.repository import (
     LapseChange,
     ReageResult,
     Scope,
+    early_for_update,
     has_open_invoices,
-    pending_timer_at,
+    invoices_for_update,
+    open_accounts,
+    pending_timers_at,
     reage,
+    write_early,
+    write_invoices,
 )
 from services.aging.config import scheme_for
-from services.aging.domain.rules import local_date, next_local_midnight, open_after_adjustment
+from services.aging.domain.ledger import ZERO, Invoice, Ledger, Rejected, Settlement
+from services.aging.domain.rules import BucketScheme, local_date, next_local_midnight
 
 MIDNIGHT_TIMER = "midnight"
 
 
 def timer_key(tenant: str, timezone: str) -> str:
     return f"{tenant}|{timezone}"
-
-
-def _ensure_midnight_timer(uow: UnitOfWork, timezone: str) -> None:
-    """Keep one nightly timer per (tenant, timezone) in use; never postpone one already due."""
-    key = timer_key(uow.tenant, timezone)
-    at = next_local_midnight(uow.now(), timezone)
-    pending = pending_timer_at(uow.session, uow.tenant, MIDNIGHT_TIMER, key)
-    if pending is None or pending > at:
-        uow.schedule(MIDNIGHT_TIMER, key, at)
 
 
 def _lapse_reason(change: LapseChange) -> str:
@@ -114,186 +114,142 @@ def _announcements(result: ReageResult) -> Iterator[EventPayload]:
         )
 
 
-def reage_accounts(uow: UnitOfWork, account_ids: Iterable[str]) -> None:
-    """Re-age the tenant's given accounts in one set-based pass and announce what changed."""
-    accounts = tuple(sorted(set(account_ids)))
-    if not accounts:
-        return
-    scheme = scheme_for(uow.extras, uow.tenant)
-    publish(reage(uow.session, Scope(uow.tenant, account_ids=accounts), scheme, uow.now()), uow)
+AgingEvent = InvoiceIssued | InvoiceAdjusted | InvoiceCancelled | PaymentApplied | PaymentReversalApplied
 
 
-def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> None:
-    inv = event.payload
-    scheme = scheme_for(uow.extras, uow.tenant)
-    timezone = inv.customer.timezone
-    early = uow.session.execute(
-        delete(early_open_amounts)
-        .where(
-            early_open_amounts.c.tenant_id == uow.tenant, early_open_amounts.c.invoice_id == inv.invoice_id
-        )
-        .returning(early_open_amounts.c.open_amount)
-    ).scalar()
-    uow.session.execute(
-        pg_insert(invoices)
-        .values(
-            tenant_id=uow.tenant,
-            invoice_id=inv.invoice_id,
-            account_id=inv.account_id,
-            amount=inv.amount,
-            open_amount=inv.amount if early is None else early,
-            currency=inv.currency,
-            due_on=inv.due_on,
-            timezone=timezone,
-            product_line=inv.product_line,
-            policy_number=inv.policy_number,
-            grace_days=scheme.grace_for(inv.product_line),
-            updated_at=uow.now(),
-        )
-        .on_conflict_do_nothing()
-    )
-    # A new account starts in the current bucket without an event; the debtor's latest timezone wins.
-    stmt = pg_insert(account_state).values(
-        tenant_id=uow.tenant,
-        account_id=inv.account_id,
-        currency=inv.currency,
-        timezone=timezone,
-        bucket=scheme.current,
-        dpd=0,
-        overdue_amount=Decimal(0),
-        bucket_since=local_date(uow.now(), timezone),
-        updated_at=uow.now(),
-    )
-    uow.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "account_id", "currency"], set_={"timezone": stmt.excluded.timezone}
-        )
-    )
-    reage_accounts(uow, [inv.account_id])
-    _ensure_midnight_timer(uow, timezone)
+@dataclass
+class _Round:
+    """What one round writes and re-ages: at most one event per account."""
+
+    causes: dict[str, int] = field(default_factory=dict)
+    """account id -> index (in the batch) of the event that re-ages it in this round"""
+    invoices: dict[str, Invoice] = field(default_factory=dict)
+    opened: dict[tuple[str, str], tuple[str, date]] = field(default_factory=dict)
+    """(account, currency) an invoice was issued in -> (debtor's timezone, local date now)"""
 
 
-def _known_invoice(uow: UnitOfWork, invoice_id: str, path: str) -> tuple[str, Decimal, Decimal, str, str]:
-    row = uow.session.execute(
-        select(
-            invoices.c.account_id,
-            invoices.c.amount,
-            invoices.c.open_amount,
-            invoices.c.currency,
-            invoices.c.status,
-        )
-        .where(invoices.c.tenant_id == uow.tenant, invoices.c.invoice_id == invoice_id)
-        .with_for_update()
-    ).one_or_none()
-    if row is None:
-        raise InvalidEvent(f"{path}: unknown invoice {invoice_id!r}")
-    return row.account_id, row.amount, row.open_amount, row.currency, row.status
+def _settlements(payload: PaymentApplied | PaymentReversalApplied) -> list[Settlement]:
+    lines = payload.allocations if isinstance(payload, PaymentApplied) else payload.reopened
+    return [Settlement(x.invoice_id, x.invoice_open_amount_after, x.invoice_settled_after) for x in lines]
 
 
-def on_invoice_adjusted(event: DecodedEvent[InvoiceAdjusted], uow: UnitOfWork) -> None:
-    adj = event.payload
-    account_id, amount, open_amount, currency, status = _known_invoice(uow, adj.invoice_id, "data.invoice_id")
-    if currency != adj.currency:
-        raise InvalidEvent(f"data.currency: invoice {adj.invoice_id} is in {currency}, not {adj.currency}")
-    if status != "open":
-        raise InvalidEvent(f"data.invoice_id: invoice {adj.invoice_id} is {status}")
-    values: dict[str, object] = {
-        "amount": adj.new_amount,
-        "open_amount": open_after_adjustment(amount, open_amount, adj.new_amount),
-        "updated_at": uow.now(),
-    }
-    if adj.new_due_on is not None:
-        values["due_on"] = adj.new_due_on
-    uow.session.execute(
-        update(invoices)
-        .where(invoices.c.tenant_id == uow.tenant, invoices.c.invoice_id == adj.invoice_id)
-        .values(**values)
-    )
-    reage_accounts(uow, [account_id])
-
-
-def on_invoice_cancelled(event: DecodedEvent[InvoiceCancelled], uow: UnitOfWork) -> None:
-    cancel = event.payload
-    account_id, *_ = _known_invoice(uow, cancel.invoice_id, "data.invoice_id")
-    uow.session.execute(
-        update(invoices)
-        .where(invoices.c.tenant_id == uow.tenant, invoices.c.invoice_id == cancel.invoice_id)
-        .values(status="cancelled", open_amount=Decimal(0), updated_at=uow.now())
-    )
-    reage_accounts(uow, [account_id])
-
-
-_SET_OPEN_AMOUNTS = text(
-    """
-    UPDATE aging.invoices i
-       SET open_amount = c.open_after, updated_at = :now
-      FROM unnest(CAST(:invoice_ids AS text[]), CAST(:open_after AS numeric[])) AS c(invoice_id, open_after)
-     WHERE i.tenant_id = :tenant AND i.invoice_id = c.invoice_id
-    RETURNING i.invoice_id, i.account_id
-    """
-)
-
-
-def set_open_amounts(
-    uow: UnitOfWork, account_id: str | None, payment_id: str, changes: list[tuple[str, Decimal]]
-) -> None:
-    """Set each invoice's open amount as reconciliation computed it (one statement), then re-age.
-
-    An invoice not issued here yet keeps its open amount in ``early_open_amounts``
-    until ``invoice.issued`` arrives (the latest allocation wins, as the
-    allocations topic keeps one account's events in order).
-    """
-    latest = dict(changes)  # one allocation per invoice; the last one wins
-    if not latest:
-        return
-    found = uow.session.execute(
-        _SET_OPEN_AMOUNTS,
-        {
-            "now": uow.now(),
-            "tenant": uow.tenant,
-            "invoice_ids": list(latest),
-            "open_after": list(latest.values()),
-        },
-    ).all()
-    known = {row.invoice_id for row in found}
-    early = [
-        {
-            "tenant_id": uow.tenant,
-            "invoice_id": invoice_id,
-            "account_id": account_id,
-            "open_amount": open_after,
-            "payment_id": payment_id,
-            "received_at": uow.now(),
-        }
-        for invoice_id, open_after in latest.items()
-        if invoice_id not in known
-    ]
-    if early:
-        stmt = pg_insert(early_open_amounts).values(early)
-        uow.session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["tenant_id", "invoice_id"],
-                set_={
-                    "account_id": stmt.excluded.account_id,
-                    "open_amount": stmt.excluded.open_amount,
-                    "payment_id": stmt.excluded.payment_id,
-                    "received_at": stmt.excluded.received_at,
-                },
+def _apply(
+    ledger: Ledger, event: DecodedEvent[AgingEvent], scheme: BucketScheme
+) -> tuple[list[Invoice], set[str]]:
+    """Apply one event to the ledger: the invoices it changed and the accounts to re-age after it."""
+    p = event.payload
+    if isinstance(p, InvoiceIssued):
+        timezone = p.customer.timezone
+        created = ledger.issue(
+            Invoice(
+                invoice_id=p.invoice_id,
+                account_id=p.account_id,
+                amount=p.amount,
+                settled=ZERO,
+                settled_at=None,
+                currency=p.currency,
+                due_on=p.due_on,
+                timezone=timezone,
+                product_line=p.product_line,
+                policy_number=p.policy_number,
+                grace_days=scheme.grace_for(p.product_line),
             )
         )
-    reage_accounts(uow, [row.account_id for row in found])
+        return ([created] if created else []), {p.account_id}
+    if isinstance(p, InvoiceAdjusted):
+        changed = ledger.adjust(p.invoice_id, p.currency, p.new_amount, p.new_due_on)
+        return [changed], {changed.account_id}
+    if isinstance(p, InvoiceCancelled):
+        changed = ledger.cancel(p.invoice_id)
+        return [changed], {changed.account_id}
+    named = ledger.settle(_settlements(p), event.envelope.time, p.account_id, p.payment_id)
+    return named, {i.account_id for i in named}
 
 
-def on_payment_applied(event: DecodedEvent[PaymentApplied], uow: UnitOfWork) -> None:
-    applied = event.payload
-    changes = [(a.invoice_id, a.invoice_open_amount_after) for a in applied.allocations]
-    set_open_amounts(uow, applied.account_id, applied.payment_id, changes)
+def on_events(events: Sequence[DecodedEvent[AgingEvent]], uow: UnitOfWork) -> None:
+    """Every invoice and allocation event of a batch, set-based (see the module docstring)."""
+    tenant, now, session = uow.tenant, uow.now(), uow.session
+    scheme = scheme_for(uow.extras, tenant)
+    named = {invoice_id for e in events for invoice_id in _named(e.payload)}
+    issued = {e.payload.invoice_id for e in events if isinstance(e.payload, InvoiceIssued)}
+    ledger = Ledger.of(invoices_for_update(session, tenant, named), early_for_update(session, tenant, issued))
+
+    rounds: list[_Round] = []
+    depth: dict[str, int] = {}
+    timezones: dict[str, None] = {}
+    for index, event in enumerate(events):
+        try:
+            changed, accounts = _apply(ledger, event, scheme)
+        except Rejected as exc:
+            raise InvalidEvent(str(exc), event.envelope) from exc
+        if not accounts:
+            continue
+        k = max(depth.get(a, -1) for a in accounts) + 1
+        if k == len(rounds):
+            rounds.append(_Round())
+        round_ = rounds[k]
+        for account in accounts:
+            depth[account] = k
+            round_.causes[account] = index
+        round_.invoices.update((i.invoice_id, i) for i in changed)
+        p = event.payload
+        if isinstance(p, InvoiceIssued):
+            timezone = p.customer.timezone
+            round_.opened[(p.account_id, p.currency)] = (timezone, local_date(now, timezone))
+            timezones[timezone] = None
+
+    payloads: list[EventPayload] = []
+    causes: list[Envelope] = []
+    for round_ in rounds:
+        write_invoices(session, tenant, list(round_.invoices.values()), now)
+        open_accounts(
+            session, tenant, [(a, c, tz, d) for (a, c), (tz, d) in round_.opened.items()], scheme.current, now
+        )
+        result = reage(session, Scope(tenant, account_ids=tuple(sorted(round_.causes))), scheme, now)
+        for index, share in sorted(_by_cause(result, round_.causes).items()):
+            for payload in _announcements(share):
+                payloads.append(payload)
+                causes.append(events[index].envelope)
+    write_early(session, tenant, ledger.early_new(), ledger.early_gone(), now)
+    _ensure_midnight_timers(uow, timezones)
+    uow.emit_many(payloads, causes=causes)
 
 
-def on_payment_reversal_applied(event: DecodedEvent[PaymentReversalApplied], uow: UnitOfWork) -> None:
-    reversal = event.payload
-    changes = [(r.invoice_id, r.invoice_open_amount_after) for r in reversal.reopened]
-    set_open_amounts(uow, reversal.account_id, reversal.payment_id, changes)
+def _named(payload: AgingEvent) -> list[str]:
+    """The stored invoices an event needs (an issued invoice is new, or re-sent and left as it is)."""
+    if isinstance(payload, PaymentApplied | PaymentReversalApplied):
+        return [s.invoice_id for s in _settlements(payload)]
+    if isinstance(payload, InvoiceAdjusted | InvoiceCancelled):
+        return [payload.invoice_id]
+    return []
+
+
+def _by_cause(result: ReageResult, causes: dict[str, int]) -> dict[int, ReageResult]:
+    """Split a round's re-age by the event that caused each account's part, keeping its order."""
+    shares: dict[int, ReageResult] = {}
+
+    def share(account_id: str) -> ReageResult:
+        return shares.setdefault(causes[account_id], ReageResult())
+
+    for t in result.transitions:
+        share(t.account_id).transitions.append(t)
+    for c in result.lapse_cancelled:
+        share(c.account_id).lapse_cancelled.append(c)
+    for c in result.lapse_scheduled:
+        share(c.account_id).lapse_scheduled.append(c)
+    for c in result.lapsed:
+        share(c.account_id).lapsed.append(c)
+    return shares
+
+
+def _ensure_midnight_timers(uow: UnitOfWork, timezones: Iterable[str]) -> None:
+    """Keep one nightly timer per (tenant, timezone) in use; never postpone one already due."""
+    wanted = {timer_key(uow.tenant, tz): next_local_midnight(uow.now(), tz) for tz in timezones}
+    pending = pending_timers_at(uow.session, uow.tenant, MIDNIGHT_TIMER, wanted)
+    uow.schedule_many(
+        MIDNIGHT_TIMER,
+        ((key, at) for key, at in sorted(wanted.items()) if key not in pending or pending[key] > at),
+    )
 
 
 def on_midnight(due: DueTimer, uow: UnitOfWork) -> None:

@@ -19,7 +19,6 @@ from services.aging.domain.rules import (
     local_date,
     local_midnight,
     next_local_midnight,
-    open_after_adjustment,
 )
 
 SCHEME = load_scheme(None)
@@ -131,12 +130,6 @@ def test_grace_moves_the_lapse_not_the_dpd() -> None:
     assert not in_grace(due, date(2026, 3, 3), 30)
     assert not in_grace(due, date(2026, 1, 31), 30)
     assert invoice_dpd(due, date(2026, 2, 1), Decimal("1")) == 1  # DPD counts during grace
-
-
-def test_adjustment_keeps_what_was_paid() -> None:
-    assert open_after_adjustment(Decimal("100"), Decimal("60"), Decimal("150")) == Decimal("110")
-    assert open_after_adjustment(Decimal("100"), Decimal("60"), Decimal("30")) == Decimal("0")
-    assert open_after_adjustment(Decimal("100"), Decimal("100"), Decimal("80")) == Decimal("80")
 
 
 def test_tenant_overrides_and_invalid_schemes(tmp_path) -> None:
