@@ -13,10 +13,10 @@ SPEC = ServiceSpec(
     name="notifier",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations" / "versions",
-    handlers={
-        "cobranza.contact.due": handlers.on_contact_due,
-        "cobranza.customer.upserted": handlers.on_customer_upserted,
-        "cobranza.invoice.issued": handlers.on_invoice_issued,
+    batch_handlers={
+        "cobranza.contact.due": handlers.on_contacts_due,
+        "cobranza.customer.upserted": handlers.on_customers_upserted,
+        "cobranza.invoice.issued": handlers.on_invoices_issued,
     },
     timers={handlers.DELIVER_TIMER: handlers.on_deliver},
     routers=(router,),

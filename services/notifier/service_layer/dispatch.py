@@ -16,7 +16,7 @@ from libs.runtime.context import ServiceContext
 from services.notifier.adapters.orm import tasks
 from services.notifier.adapters.providers import DeliveryResult, providers_for
 from services.notifier.config import NotifierSettings
-from services.notifier.service_layer.handlers import delivery_for, record_outcome
+from services.notifier.service_layer.handlers import deliveries_for, record_outcome
 
 
 def dispatch_ready(ctx: ServiceContext, settings: NotifierSettings | None = None, limit: int = 100) -> int:
@@ -30,7 +30,7 @@ def dispatch_ready(ctx: ServiceContext, settings: NotifierSettings | None = None
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
-        prepared = [(task, delivery_for(uow.session, task, settings)) for task in claimed]
+        prepared = list(zip(claimed, deliveries_for(uow.session, claimed, settings), strict=True))
         if claimed:
             uow.session.execute(
                 update(tasks)

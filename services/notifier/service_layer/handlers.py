@@ -1,66 +1,89 @@
-"""notifier's handlers: keep a task per contact and deliver it when it is due.
+"""notifier's handlers: keep a task per contact and deliver it when it is due, a batch at a time.
 
-Rows are the event's tenant's (``uow.tenant``); a customer reaches its recipients
+Rows are the batch's tenant's (``uow.tenant``); a customer reaches its recipients
 through ``account_ids`` in the payload (the customers topic is keyed by customer).
+Every handler is a batch handler: tasks are inserted in one statement, recipients
+upserted in one, the recipients of the due tasks read in one, task states written
+back in one, and outcomes emitted together, each caused by its ``contact.due``.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
 
+from libs.events.envelope import Envelope
 from libs.events.payloads.contacts import ContactDue, ContactOutcome
 from libs.events.payloads.customers import CustomerUpserted
 from libs.events.payloads.invoices import InvoiceIssued
 from libs.events.registry import DecodedEvent
 from libs.runtime.uow import DueTimer, UnitOfWork
 from services.notifier.adapters.orm import recipients, tasks
-from services.notifier.adapters.providers import Delivery, DeliveryResult, Provider, Recipient, providers_for
+from services.notifier.adapters.providers import Delivery, DeliveryResult, Recipient, providers_for
 from services.notifier.config import NotifierSettings
 from services.notifier.domain.messages import UnknownTemplate, render
 
 DELIVER_TIMER = "deliver"
 CALL_CENTER = "call-center"
+_RECIPIENT_FIELDS = ("name", "email", "phone", "address")
 
 
-def on_customer_upserted(event: DecodedEvent[CustomerUpserted], uow: UnitOfWork) -> None:
-    customer = event.payload
+def _recipient_values(customer: CustomerUpserted) -> dict[str, str | None]:
+    """What the customer master says of how to reach the debtor: consented points first, primary first."""
 
     def point(*channels: str) -> str | None:
         usable = [p for p in customer.contact_points if p.channel in channels and p.consent]
         usable.sort(key=lambda p: not p.primary)
         return usable[0].value if usable else None
 
-    values = {
+    return {
         "name": customer.name,
         "email": point("email") or customer.email,
         "phone": point("sms", "whatsapp", "voice") or customer.phone,
         "address": point("letter") or customer.address,
-        "updated_at": uow.now(),
     }
-    if not customer.account_ids:
+
+
+def on_customers_upserted(events: Sequence[DecodedEvent[CustomerUpserted]], uow: UnitOfWork) -> None:
+    """The customer master's word replaces a recipient's; the batch's last word on an account stands."""
+    latest: dict[str, dict[str, str | None]] = {}
+    for event in events:
+        values = _recipient_values(event.payload)
+        for account_id in event.payload.account_ids:
+            latest.pop(account_id, None)
+            latest[account_id] = values
+    if not latest:
         return
-    rows = [{"tenant_id": uow.tenant, "account_id": a, **values} for a in dict.fromkeys(customer.account_ids)]
-    stmt = pg_insert(recipients).values(rows)
+    stmt = pg_insert(recipients).values(
+        [{"tenant_id": uow.tenant, "account_id": a, **v, "updated_at": uow.now()} for a, v in latest.items()]
+    )
     uow.session.execute(
         stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "account_id"], set_={k: stmt.excluded[k] for k in values}
+            index_elements=["tenant_id", "account_id"],
+            set_={k: stmt.excluded[k] for k in (*_RECIPIENT_FIELDS, "updated_at")},
         )
     )
 
 
-def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> None:
-    """The invoice's debtor data fills what the customer master has not given yet."""
-    invoice = event.payload
+def on_invoices_issued(events: Sequence[DecodedEvent[InvoiceIssued]], uow: UnitOfWork) -> None:
+    """The invoice's debtor data fills what the customer master has not given yet (the first word stays)."""
+    first: dict[str, dict[str, str | None]] = {}
+    for event in events:
+        customer = event.payload.customer
+        known = first.setdefault(
+            event.payload.account_id, {"name": customer.name, "email": None, "phone": None}
+        )
+        known["email"] = known["email"] or customer.email
+        known["phone"] = known["phone"] or customer.phone
+    if not first:
+        return
     stmt = pg_insert(recipients).values(
-        tenant_id=uow.tenant,
-        account_id=invoice.account_id,
-        name=invoice.customer.name,
-        email=invoice.customer.email,
-        phone=invoice.customer.phone,
-        updated_at=uow.now(),
+        [{"tenant_id": uow.tenant, "account_id": a, **v, "updated_at": uow.now()} for a, v in first.items()]
     )
     uow.session.execute(
         stmt.on_conflict_do_update(
@@ -73,111 +96,175 @@ def on_invoice_issued(event: DecodedEvent[InvoiceIssued], uow: UnitOfWork) -> No
     )
 
 
-def on_contact_due(event: DecodedEvent[ContactDue], uow: UnitOfWork) -> None:
-    contact = event.payload
+def on_contacts_due(events: Sequence[DecodedEvent[ContactDue]], uow: UnitOfWork) -> None:
+    """New contacts become tasks (a repeated contact id is a no-op); the ones due now are delivered."""
+    firsts: dict[str, DecodedEvent[ContactDue]] = {}
+    for event in events:
+        firsts.setdefault(event.payload.contact_id, event)
+    now = uow.now()
     inserted = uow.session.execute(
         pg_insert(tasks)
         .values(
-            tenant_id=uow.tenant,
-            contact_id=contact.contact_id,
-            account_id=contact.account_id,
-            channel=contact.channel,
-            strategy=contact.strategy,
-            step=contact.step,
-            template=contact.template,
-            language=contact.language,
-            scheduled_for=contact.scheduled_for,
-            status="scheduled",
-            updated_at=uow.now(),
+            [
+                {
+                    "tenant_id": uow.tenant,
+                    "contact_id": c.contact_id,
+                    "account_id": c.account_id,
+                    "channel": c.channel,
+                    "strategy": c.strategy,
+                    "step": c.step,
+                    "template": c.template,
+                    "language": c.language,
+                    "scheduled_for": c.scheduled_for,
+                    "status": "scheduled",
+                    "updated_at": now,
+                }
+                for c in (e.payload for e in firsts.values())
+            ]
         )
         .on_conflict_do_nothing()
-        .returning(tasks.c.contact_id)
-    ).first()
-    if inserted is None:
-        return
-    if contact.scheduled_for > uow.now():
-        uow.schedule(DELIVER_TIMER, contact.contact_id, contact.scheduled_for)
-    else:
-        deliver(uow, contact.contact_id)
+        .returning(*tasks.c)
+    ).all()
+    new = {row.contact_id: row for row in inserted}
+    fresh = [(new[cid], e) for cid, e in firsts.items() if cid in new]
+    uow.schedule_many(
+        DELIVER_TIMER, ((t.contact_id, t.scheduled_for) for t, _ in fresh if t.scheduled_for > now)
+    )
+    due = [(t, e.envelope) for t, e in fresh if t.scheduled_for <= now]
+    deliver_many(uow, [t for t, _ in due], [c for _, c in due])
 
 
 def on_deliver(due: DueTimer, uow: UnitOfWork) -> None:
-    deliver(uow, due.key)
-
-
-def delivery_for(uow_session: Any, task: Row[Any], settings: NotifierSettings) -> Delivery | DeliveryResult:
-    """The rendered message for a task, or a failed result when it cannot be rendered."""
-    person = uow_session.execute(
-        select(recipients).where(
-            recipients.c.tenant_id == task.tenant_id, recipients.c.account_id == task.account_id
-        )
-    ).first()
-    recipient = (
-        Recipient(person.name, person.email, person.phone, person.address) if person else Recipient("cliente")
-    )
-    context = {
-        "name": recipient.name,
-        "account_id": task.account_id,
-        "address": recipient.address or "",
-        "sender": settings.sender_name,
-    }
-    try:
-        message = render(task.template, context)
-    except UnknownTemplate as exc:
-        return DeliveryResult("failed", "notifier", str(exc))
-    return Delivery(task.contact_id, task.account_id, task.channel, recipient, message, task.tenant_id)
-
-
-def deliver(uow: UnitOfWork, contact_id: str) -> None:
     task = uow.session.execute(
-        select(tasks)
-        .where(tasks.c.tenant_id == uow.tenant, tasks.c.contact_id == contact_id)
-        .with_for_update()
+        select(tasks).where(tasks.c.tenant_id == uow.tenant, tasks.c.contact_id == due.key).with_for_update()
     ).first()
-    if task is None or task.status != "scheduled":
-        return
-    if task.channel == "voice":
-        _set(uow, contact_id, status="queued", provider=CALL_CENTER)
+    if task is not None:
+        deliver_many(uow, [task], [None])
+
+
+def deliveries_for(
+    session: Session, pending: Sequence[Row[Any]], settings: NotifierSettings
+) -> list[Delivery | DeliveryResult]:
+    """The rendered message of each task (its recipient read with the others'), or a failed result."""
+    keys = sorted({(t.tenant_id, t.account_id) for t in pending})
+    people = (
+        {
+            (p.tenant_id, p.account_id): Recipient(p.name, p.email, p.phone, p.address)
+            for p in session.execute(
+                select(recipients).where(tuple_(recipients.c.tenant_id, recipients.c.account_id).in_(keys))
+            )
+        }
+        if keys
+        else {}
+    )
+    out: list[Delivery | DeliveryResult] = []
+    for task in pending:
+        recipient = people.get((task.tenant_id, task.account_id)) or Recipient("cliente")
+        context = {
+            "name": recipient.name,
+            "account_id": task.account_id,
+            "address": recipient.address or "",
+            "sender": settings.sender_name,
+        }
+        try:
+            message = render(task.template, context)
+        except UnknownTemplate as exc:
+            out.append(DeliveryResult("failed", "notifier", str(exc)))
+            continue
+        out.append(
+            Delivery(task.contact_id, task.account_id, task.channel, recipient, message, task.tenant_id)
+        )
+    return out
+
+
+def deliver_many(uow: UnitOfWork, pending: Sequence[Row[Any]], causes: Sequence[Envelope | None]) -> None:
+    """Deliver the scheduled ones among ``pending`` (``causes`` beside them: the event each answers).
+
+    Voice goes to the call-center queue, network providers wait for the dispatcher
+    (``ready``), file providers deliver at once and their outcomes are recorded.
+    """
+    todo = [(t, c) for t, c in zip(pending, causes, strict=True) if t.status == "scheduled"]
+    if not todo:
         return
     settings = NotifierSettings()
-    provider: Provider = providers_for(settings)[task.channel]
-    prepared = delivery_for(uow.session, task, settings)
-    if isinstance(prepared, DeliveryResult):
-        record_outcome(uow, task, prepared)
-    elif not provider.inline:
-        _set(uow, contact_id, status="ready", provider=provider.name)
-    else:
-        record_outcome(uow, task, provider.deliver(prepared))
+    providers = providers_for(settings)
+    states: list[tuple[Row[Any], dict[str, str | None]]] = []
+    outcomes: list[tuple[Row[Any], DeliveryResult, Envelope | None]] = []
+    voice = [(t, c) for t, c in todo if t.channel == "voice"]
+    others = [(t, c) for t, c in todo if t.channel != "voice"]
+    states += [(t, {"status": "queued", "provider": CALL_CENTER}) for t, _ in voice]
+    prepared = deliveries_for(uow.session, [t for t, _ in others], settings)
+    for (task, cause), item in zip(others, prepared, strict=True):
+        provider = providers[task.channel]
+        if isinstance(item, DeliveryResult):
+            outcomes.append((task, item, cause))
+        elif not provider.inline:
+            states.append((task, {"status": "ready", "provider": provider.name}))
+        else:
+            outcomes.append((task, provider.deliver(item), cause))
+    _set_states(uow, states)
+    record_outcomes(uow, outcomes)
 
 
-def _set(uow: UnitOfWork, contact_id: str, **values: Any) -> None:
+def _set_states(uow: UnitOfWork, states: Iterable[tuple[Row[Any], dict[str, str | None]]]) -> None:
+    """One UPDATE for every task's new status, provider, detail and artifact (unset ones stay)."""
+    rows = [{"contact_id": t.contact_id, **values} for t, values in states]
+    if not rows:
+        return
     uow.session.execute(
-        update(tasks)
-        .where(tasks.c.tenant_id == uow.tenant, tasks.c.contact_id == contact_id)
-        .values(updated_at=uow.now(), **values)
+        text(
+            """
+            UPDATE notifier.tasks t
+               SET status = r.status, provider = r.provider,
+                   detail = CASE WHEN r.has_detail THEN r.detail ELSE t.detail END,
+                   artifact = CASE WHEN r.has_detail THEN r.artifact ELSE t.artifact END,
+                   updated_at = :now
+              FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+                   AS r(contact_id text, status text, provider text, detail text, artifact text, has_detail bool)
+             WHERE t.tenant_id = :tenant AND t.contact_id = r.contact_id
+            """
+        ),
+        {
+            "tenant": uow.tenant,
+            "now": uow.now(),
+            "rows": json.dumps([{**r, "has_detail": "detail" in r} for r in rows]),
+        },
     )
 
 
 def record_outcome(uow: UnitOfWork, task: Row[Any], result: DeliveryResult) -> None:
-    """Store the outcome and announce it; ``uow`` must be the task's tenant's."""
-    if uow.tenant != task.tenant_id:
-        raise ValueError(f"contact {task.contact_id}: tenant {task.tenant_id!r}, unit of work {uow.tenant!r}")
-    _set(
+    """Store one outcome and announce it; ``uow`` must be the task's tenant's."""
+    record_outcomes(uow, [(task, result, None)])
+
+
+def record_outcomes(
+    uow: UnitOfWork, outcomes: Sequence[tuple[Row[Any], DeliveryResult, Envelope | None]]
+) -> None:
+    """Store outcomes in one statement and announce them, each caused by its event (None: ``uow``'s own)."""
+    for task, _, _ in outcomes:
+        if uow.tenant != task.tenant_id:
+            raise ValueError(
+                f"contact {task.contact_id}: tenant {task.tenant_id!r}, unit of work {uow.tenant!r}"
+            )
+    _set_states(
         uow,
-        task.contact_id,
-        status=result.status,
-        provider=result.provider,
-        detail=result.detail,
-        artifact=result.artifact,
+        (
+            (t, {"status": r.status, "provider": r.provider, "detail": r.detail, "artifact": r.artifact})
+            for t, r, _ in outcomes
+        ),
     )
-    uow.emit(
-        ContactOutcome(
-            contact_id=task.contact_id,
-            account_id=task.account_id,
-            channel=task.channel,
-            status=result.status,
-            occurred_at=uow.now(),
-            provider=result.provider,
-            detail=result.detail,
-        )
+    uow.emit_many(
+        (
+            ContactOutcome(
+                contact_id=task.contact_id,
+                account_id=task.account_id,
+                channel=task.channel,
+                status=result.status,
+                occurred_at=uow.now(),
+                provider=result.provider,
+                detail=result.detail,
+            )
+            for task, result, _ in outcomes
+        ),
+        causes=[cause for _, _, cause in outcomes],
     )
