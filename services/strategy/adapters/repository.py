@@ -56,6 +56,9 @@ _LOCK_ACCOUNTS = text(
     RETURNING a.account_id, a.customer_id, a.timezone, a.country, a.segment
     """
 )
+# Every read is ``key = ANY(array)`` on an index's leading columns (one probe per key), and the
+# "by account, or by id" reads collect their ids first (``ANY(ARRAY(… UNION …))``) so the rows
+# locked come from the primary key alone: an OR of the two would be a filter over a whole scan.
 _BUCKETS = text(
     """
     SELECT account_id, currency, bucket, stage, cured, entered_at FROM strategy.account_buckets
@@ -74,9 +77,13 @@ _PROMISES = text(
     SELECT promise_id, account_id, amount, paid_amount, currency, due_on, made_on, deadline, status,
            resolved_at
     FROM strategy.promises
-    WHERE tenant_id = :tenant
-      AND ((account_id = ANY(CAST(:accounts AS text[])) AND status IN ('open', 'broken'))
-           OR promise_id = ANY(CAST(:ids AS text[])))
+    WHERE tenant_id = :tenant AND promise_id = ANY(ARRAY(
+        SELECT promise_id FROM strategy.promises
+        WHERE tenant_id = :tenant AND account_id = ANY(CAST(:accounts AS text[]))
+          AND status IN ('open', 'broken')
+        UNION
+        SELECT unnest(CAST(:ids AS text[]))
+    ))
     ORDER BY promise_id FOR UPDATE
     """
 )
@@ -84,9 +91,13 @@ _PAYMENTS = text(
     """
     SELECT payment_id, account_id, currency, amount, unapplied, paid_on, arrived_at, reversed_at
     FROM strategy.payments
-    WHERE tenant_id = :tenant
-      AND (payment_id = ANY(CAST(:ids AS text[]))
-           OR (account_id = ANY(CAST(:accounts AS text[])) AND unapplied > 0 AND reversed_at IS NULL))
+    WHERE tenant_id = :tenant AND payment_id = ANY(ARRAY(
+        SELECT payment_id FROM strategy.payments
+        WHERE tenant_id = :tenant AND account_id = ANY(CAST(:accounts AS text[]))
+          AND unapplied > 0 AND reversed_at IS NULL
+        UNION
+        SELECT unnest(CAST(:ids AS text[]))
+    ))
     ORDER BY payment_id FOR UPDATE
     """
 )
