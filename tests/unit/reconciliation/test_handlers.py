@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from libs.events.catalog import Topics
@@ -643,3 +644,133 @@ def test_bad_path_and_query_ids_are_422(make_platform) -> None:
     assert client.get("/v1/suspense", headers={"X-Cobranza-Tenant": "bad\ttenant"}).status_code == 422
     bad = client.post("/v1/suspense/P1/apply", json={"account_id": "A1", "reason": "no\x00pe", "user": "ops"})
     assert bad.status_code == 422 and ["body", "reason"] in [d["loc"] for d in bad.json()["detail"]]
+
+
+def settled(event: dict[str, Any], key: str = "allocations") -> list[tuple[str, Decimal, Decimal]]:
+    return [
+        (a["invoice_id"], Decimal(a["invoice_open_amount_after"]), Decimal(a["invoice_settled_after"]))
+        for a in event[key]
+    ]
+
+
+def test_every_allocation_and_reopened_invoice_says_what_is_settled(make_platform, tmp_path: Path) -> None:
+    platform = make_platform(["reconciliation"])
+    (tmp_path / "reconciliation.yaml").write_text(
+        'tenants:\n  default:\n    COP:\n      absolute: "5000"\n', encoding="utf-8"
+    )
+    platform.context("reconciliation").extras["config_dir"] = tmp_path
+    feed(platform, invoice("I1", "1000000", "2026-01-05"), invoice("I2", "80", "2026-01-20"))
+    feed(
+        platform,
+        payment("P1", "996000", reference="I1"),  # 4000 written off: settled is cash plus write-off
+        payment("P2", "130", reference="I2"),  # 50 left as credit
+    )
+    feed(platform, invoice("I3", "50", "2026-02-05"))  # paid by P2's credit
+    feed(platform, invoice("I4", "100", "2026-02-10"))
+    feed(platform, payment("P3", "100", reference="I4"))
+    out = allocations_out(platform)
+    assert [settled(e) for e in out] == [
+        [("I1", Decimal(0), Decimal("1000000"))],
+        [("I2", Decimal(0), Decimal("80"))],
+        [("I3", Decimal(0), Decimal("50"))],
+        [("I4", Decimal(0), Decimal("100"))],
+    ]
+    feed(
+        platform,
+        (
+            "cobranza.invoice.adjusted",
+            {
+                "adjustment_id": "ADJ-1",
+                "invoice_id": "I4",
+                "account_id": "A1",
+                "new_amount": "60",
+                "currency": "COP",
+                "reason": "discount",
+                "effective_on": "2026-02-11",
+            },
+        ),
+    )
+    feed(platform, reversal("P1"), reversal("P2"))
+    freed, p1, p2 = allocations_out(platform)[4:]
+    assert (freed["payment_id"], Decimal(freed["credit_created"])) == ("P3", Decimal(40))
+    assert settled(freed) == [("I4", Decimal(0), Decimal(60))]  # the credit note took 40 of P3's cash back
+    assert settled(p1, "reopened") == [("I1", Decimal("1000000"), Decimal(0))]
+    assert sorted(settled(p2, "reopened")) == [
+        ("I2", Decimal(80), Decimal(0)),
+        ("I3", Decimal(50), Decimal(0)),
+    ]
+
+
+def test_remittance_names_an_invoice_by_its_source_id(make_platform) -> None:
+    """ingest minted ``billing2:INV-1`` because INV-1 was taken: the bank still writes INV-1."""
+    platform = make_platform(["reconciliation"])
+    billing2 = invoice("billing2:INV-1", "300", "2026-01-05", account="A2")
+    billing2[1]["natural_id"] = "INV-1"
+    feed(platform, billing2, payment("PAY-1", "200", account=None, reference="PAGO INV-1"))
+    feed(platform, payment("PAY-2", "100", account="A2", reference="INV-1"))
+    applied = [e for e in allocations_out(platform) if e["type"] == "cobranza.payment.applied"]
+    assert [
+        (e["payment_id"], e["account_id"], e["rule"], e["allocations"][0]["invoice_id"]) for e in applied
+    ] == [
+        ("PAY-1", "A2", "normalized_reference", "billing2:INV-1"),
+        ("PAY-2", "A2", "reference", "billing2:INV-1"),
+    ]
+    # another source's own INV-1 arrives: "INV-1" now names two accounts' invoices and waits
+    feed(platform, invoice("INV-1", "100", "2026-01-05", account="A1"))
+    feed(platform, payment("PAY-3", "100", account=None, reference="INV-1"))
+    parked = allocations_out(platform)[-1]
+    assert (parked["type"], parked["payment_id"], parked["reason"]) == (
+        "cobranza.payment.unapplied",
+        "PAY-3",
+        "ambiguous_reference",
+    )
+    assert payment_rows(platform)["PAY-3"].status == "suspense"
+
+
+def test_a_parked_remittance_is_placed_by_the_source_id_of_a_new_invoice(make_platform) -> None:
+    platform = make_platform(["reconciliation"])
+    feed(platform, payment("PAY-1", "300", account=None, reference="PAGO FACTURA INV-7"))
+    core2 = invoice("core2:INV-7", "300", "2026-01-05", account="A7")
+    core2[1]["natural_id"] = "INV-7"
+    feed(platform, core2)
+    placed = allocations_out(platform)[-1]
+    assert (placed["type"], placed["payment_id"], placed["account_id"]) == (
+        "cobranza.payment.applied",
+        "PAY-1",
+        "A7",
+    )
+    assert settled(placed) == [("core2:INV-7", Decimal(0), Decimal(300))]
+
+
+def test_a_batch_costs_the_same_statements_whatever_its_size(make_platform) -> None:
+    """Set-based: the handler's SQL for a poll batch does not grow with the batch's events."""
+    platform = make_platform(["reconciliation"])
+    feed(platform, *(invoice(f"I{n}", "100", "2026-01-05", account=f"A{n}") for n in range(60)))
+    engine = platform.context("reconciliation").engine
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not any(t in statement for t in ("inbox", "outbox", "timers")):
+            statements.append(statement)
+
+    sa_event.listen(engine, "before_cursor_execute", count)
+    try:
+        feed(platform, *(payment(f"P{n}", "140" if n == 1 else "40", account=f"A{n}") for n in range(3)))
+        few = len(statements)
+        statements.clear()
+        # twenty accounts paid three times each: later payments see the earlier ones' effect
+        feed(
+            platform,
+            *(payment(f"Q{n}-{k}", "40", account=f"A{n}") for k in range(3) for n in range(20, 40)),
+        )
+        many = len(statements)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", count)
+    assert many == few
+    assert open_amounts(platform)["I20"] == 0 and open_amounts(platform)["I0"] == 60
+    q20 = [e for e in allocations_out(platform) if e["payment_id"].startswith("Q20-")]
+    assert [(Decimal(e["amount_applied"]), settled(e)[0][1:]) for e in q20] == [
+        (Decimal(40), (Decimal(60), Decimal(40))),
+        (Decimal(40), (Decimal(20), Decimal(80))),
+        (Decimal(20), (Decimal(0), Decimal(100))),
+    ]
