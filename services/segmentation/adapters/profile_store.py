@@ -201,11 +201,15 @@ def _sql_type(table: Table, name: str) -> str:
 
 
 def _upsert(table: Table, columns: Sequence[str], conflict: str, tail: str) -> Any:
-    """``INSERT … SELECT`` of rows given as one JSON array of arrays (one parameter, parsed by the server)."""
+    """``INSERT … SELECT`` of rows given as one JSON array of arrays (one parameter, parsed by the server).
+
+    ``jsonb``, not ``json``: the array is parsed once, and each ``r->>i`` is then a lookup (a
+    ``json`` value is re-parsed by every ``->>``, 30 times per account row).
+    """
     values = ", ".join(f"CAST(r->>{i} AS {_sql_type(table, name)})" for i, name in enumerate(columns))
     return text(
         f"INSERT INTO segmentation.{table.name} AS t (tenant_id, {', '.join(columns)}) "
-        f"SELECT :tenant, {values} FROM json_array_elements(CAST(:rows AS json)) AS r "
+        f"SELECT :tenant, {values} FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r "
         f"ON CONFLICT ({conflict}) {tail}"
     )
 

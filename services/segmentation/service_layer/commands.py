@@ -106,17 +106,29 @@ class _Outcome:
     assignment: Assignment
     score: float | None
     score_source: str | None
+    reason: SegmentReason
+    reasons: list[dict[str, Any]]
+    """``reason`` as stored (``accounts.reasons``, ``segment_history.reasons``)"""
     cause: Envelope | None = None
     """the event of a batch the assignment answers (None: the unit of work's own)"""
 
 
-def _reasons(assignment: Assignment) -> tuple[SegmentReason, list[dict[str, Any]]]:
+def _outcome(
+    account_id: str,
+    previous: str | None,
+    assignment: Assignment,
+    score: float | None,
+    source: str | None,
+    cause: Envelope | None = None,
+) -> _Outcome:
     reason = SegmentReason(
         rule=assignment.rule,
         description=assignment.description or None,
         attributes=assignment.reason_attributes(),
     )
-    return reason, [reason.model_dump(mode="json")]
+    return _Outcome(
+        account_id, previous, assignment, score, source, reason, [reason.model_dump(mode="json")], cause
+    )
 
 
 def _announce(uow: UnitOfWork, outcomes: Sequence[_Outcome], rules: RuleSet) -> int:
@@ -133,7 +145,6 @@ def _announce(uow: UnitOfWork, outcomes: Sequence[_Outcome], rules: RuleSet) -> 
         assignment = outcome.assignment
         if outcome.previous == assignment.segment:
             continue
-        reason, reasons = _reasons(assignment)
         history.append(
             {
                 "tenant_id": uow.tenant,
@@ -142,7 +153,7 @@ def _announce(uow: UnitOfWork, outcomes: Sequence[_Outcome], rules: RuleSet) -> 
                 "previous_segment": outcome.previous,
                 "rule": assignment.rule,
                 "rules_version": rules.version,
-                "reasons": reasons,
+                "reasons": outcome.reasons,
                 "changed_at": now,
             }
         )
@@ -151,7 +162,7 @@ def _announce(uow: UnitOfWork, outcomes: Sequence[_Outcome], rules: RuleSet) -> 
                 account_id=outcome.account_id,
                 segment=assignment.segment,
                 previous_segment=outcome.previous,
-                reasons=[reason],
+                reasons=[outcome.reason],
             )
         )
         causes.append(outcome.cause)
@@ -182,7 +193,7 @@ def _apply_all(uow: UnitOfWork, outcomes: list[_Outcome], rules: RuleSet) -> int
                 "b_account": o.account_id,
                 "b_segment": o.assignment.segment,
                 "b_rule": o.assignment.rule,
-                "b_reasons": _reasons(o.assignment)[1],
+                "b_reasons": o.reasons,
                 "b_score": o.score,
                 "b_source": o.score_source,
             }
@@ -193,7 +204,7 @@ def _apply_all(uow: UnitOfWork, outcomes: list[_Outcome], rules: RuleSet) -> int
 
 
 def _unchanged_score(row: Any, assignment: Assignment) -> _Outcome:
-    return _Outcome(
+    return _outcome(
         row.account_id,
         row.segment,
         assignment,
@@ -219,13 +230,12 @@ def segment_steps(uow: UnitOfWork, profiles: Profiles) -> int:
     for step, probability in zip(steps, scores, strict=True):
         assignment = assign(replace(step.state, score=probability), step.today, rules)
         row = profiles.accounts[step.account_id]
-        outcomes.append(
-            _Outcome(step.account_id, row["segment"], assignment, probability, source, step.cause)
-        )
+        outcome = _outcome(step.account_id, row["segment"], assignment, probability, source, step.cause)
+        outcomes.append(outcome)
         row.update(
             segment=assignment.segment,
             segment_rule=assignment.rule,
-            reasons=_reasons(assignment)[1],
+            reasons=outcome.reasons,
             score=probability,
             score_source=source,
             rules_version=rules.version,
@@ -303,7 +313,7 @@ def rescore_all(uow: UnitOfWork) -> int:
     outcomes = []
     for row, day, probability in zip(rows, days, scores, strict=True):
         state = replace(repo.state_from_row(row), score=probability)
-        outcomes.append(_Outcome(row.account_id, row.segment, assign(state, day, rules), probability, source))
+        outcomes.append(_outcome(row.account_id, row.segment, assign(state, day, rules), probability, source))
     return _apply_all(uow, outcomes, rules)
 
 
