@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import and_, or_, select, tuple_, update
+from sqlalchemy import String, any_, literal, or_, select, text, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from libs.events.envelope import Envelope
@@ -173,27 +174,71 @@ def resolve_customer(
 ) -> ResolvedCustomer:
     """Map a source's customer id to the canonical customer (linking it on first sight) and
     keep the contact data the link rules compare up to date."""
-    link_customers(
-        uow,
-        source,
-        [KnownCustomer(source, source_customer_id, source_customer_id, document_id, email, phone)],
-    )
-    tenant = customers.c.tenant_id == uow.tenant
-    this = and_(tenant, customers.c.source == source, customers.c.source_customer_id == source_customer_id)
+    known = KnownCustomer(source, source_customer_id, source_customer_id, document_id, email, phone)
+    return resolve_customers(uow, source, [known])[0]
+
+
+_UPDATE_CONTACTS = text(
+    """
+    UPDATE ingest.customers AS c
+       SET document_id = v.document_id, email = v.email, phone = v.phone, updated_at = :now
+      FROM unnest(CAST(:ids AS text[]), CAST(:documents AS text[]), CAST(:emails AS text[]),
+                  CAST(:phones AS text[])) AS v(source_customer_id, document_id, email, phone)
+     WHERE c.tenant_id = :tenant AND c.source = :source AND c.source_customer_id = v.source_customer_id
+    """
+)
+
+
+def resolve_customers(uow: UnitOfWork, source: str, seen: Sequence[KnownCustomer]) -> list[ResolvedCustomer]:
+    """``resolve_customer`` for a batch, in order: what each one would have answered had they come
+    one at a time (a customer first seen later in the batch is not yet linked to an earlier one).
+
+    One link (``link_customers``), one contact update (each customer's last data wins), one read
+    of every customer linked to the batch's canonical ids.
+    """
+    if not seen:
+        return []
+    canonical, new = _link(uow, source, seen)
+    last = {c.source_customer_id: c for c in seen}
+    ids = sorted(last)
     uow.session.execute(
-        update(customers)
-        .where(this)
-        .values(document_id=document_id, email=email, phone=phone, updated_at=uow.now())
+        _UPDATE_CONTACTS,
+        {
+            "tenant": uow.tenant,
+            "source": source,
+            "now": uow.now(),
+            "ids": ids,
+            "documents": [last[i].document_id for i in ids],
+            "emails": [last[i].email for i in ids],
+            "phones": [last[i].phone for i in ids],
+        },
     )
-    row = uow.session.execute(select(customers.c.customer_id, customers.c.link_rule).where(this)).one()
-    linked = uow.session.execute(
-        select(customers.c.source_customer_id).where(
-            tenant,
-            customers.c.customer_id == row.customer_id,
-            ~and_(customers.c.source == source, customers.c.source_customer_id == source_customer_id),
+    c = customers.c
+    rows = uow.session.execute(
+        select(c.source, c.source_customer_id, c.customer_id, c.link_rule).where(
+            c.tenant_id == uow.tenant,
+            c.customer_id == any_(literal(sorted(set(canonical.values())), ARRAY(String()))),
         )
-    ).scalars()
-    return ResolvedCustomer(row.customer_id, row.link_rule, sorted(set(linked) - {source_customer_id}))
+    ).all()
+    rules = {r.source_customer_id: r.link_rule for r in rows if r.source == source}
+    members: dict[str, list[tuple[str, str]]] = {}
+    for r in rows:
+        members.setdefault(r.customer_id, []).append((r.source, r.source_customer_id))
+    first_at: dict[str, int] = {}
+    for position, customer in enumerate(seen):
+        first_at.setdefault(customer.source_customer_id, position)
+    out = []
+    for position, customer in enumerate(seen):
+        sid = customer.source_customer_id
+        customer_id = canonical[sid]
+        linked = {
+            other
+            for other_source, other in members.get(customer_id, [])
+            if (other_source, other) != (source, sid)
+            and not (other_source == source and other in new and first_at.get(other, -1) > position)
+        }
+        out.append(ResolvedCustomer(customer_id, rules.get(sid), sorted(linked - {sid})))
+    return out
 
 
 def upsert_customer(
@@ -259,13 +304,18 @@ def link_customers(uow: UnitOfWork, source: str, seen: Sequence[KnownCustomer]) 
     Customers this source already sent keep their canonical id (their contact data is
     updated by PUT /v1/customers, not by invoices); new ones are linked by the same rules.
     """
+    return _link(uow, source, seen)[0]
+
+
+def _link(uow: UnitOfWork, source: str, seen: Sequence[KnownCustomer]) -> tuple[dict[str, str], set[str]]:
+    """``link_customers`` and the source ids that were new (linked or minted now)."""
     first: dict[str, KnownCustomer] = {}
     for customer in seen:
         first.setdefault(customer.source_customer_id, customer)
     canonical = _known_customers(uow, source, set(first))
     new = [c for sid, c in first.items() if sid not in canonical]
     if not new:
-        return canonical
+        return canonical, set()
     conditions = [
         getattr(customers.c, rule).in_(values)
         for rule in ("document_id", "email", "phone")
@@ -316,7 +366,7 @@ def link_customers(uow: UnitOfWork, source: str, seen: Sequence[KnownCustomer]) 
             }
         )
     uow.session.execute(pg_insert(customers).on_conflict_do_nothing(), rows)
-    return canonical
+    return canonical, {c.source_customer_id for c in new}
 
 
 def _known_customers(uow: UnitOfWork, source: str, ids: set[str]) -> dict[str, str]:
@@ -368,10 +418,14 @@ def _accept_unique(
 
 
 def _renamed(payload: InvoiceIssued | PaymentReceived, canonical_id: str) -> InvoiceIssued | PaymentReceived:
-    field_name = "invoice_id" if isinstance(payload, InvoiceIssued) else "payment_id"
-    if getattr(payload, field_name) == canonical_id:
+    """``payload`` under its canonical id; a minted invoice keeps the source's own id as ``natural_id``."""
+    if isinstance(payload, InvoiceIssued):
+        if payload.invoice_id == canonical_id:
+            return payload
+        return payload.model_copy(update={"invoice_id": canonical_id, "natural_id": payload.invoice_id})
+    if payload.payment_id == canonical_id:
         return payload
-    return payload.model_copy(update={field_name: canonical_id})
+    return payload.model_copy(update={"payment_id": canonical_id})
 
 
 def ingest_invoices(uow: UnitOfWork, source: str, items: Sequence[tuple[int, InvoiceIn]]) -> list[ItemResult]:

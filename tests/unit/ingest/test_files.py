@@ -166,6 +166,8 @@ def test_csv_import_reports_every_row_and_emits_only_valid_new_ones(make_platfor
     assert len(outbox_events(ctx)) == 1
     other_source = import_file(ctx, path, source="core_polizas_b", mapping=load_mapping("core_polizas"))
     assert other_source.accepted == 1  # duplicates are per source system
+    minted = outbox_events(ctx)[-1]["data"]
+    assert (minted["invoice_id"], minted["natural_id"]) == ("core_polizas_b:F1", "F1")
 
 
 def test_xlsx_import_streams_typed_cells(make_platform, tmp_path: Path) -> None:

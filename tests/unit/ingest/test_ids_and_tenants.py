@@ -185,3 +185,18 @@ def test_a_follow_up_of_a_document_ingest_never_saw_gets_the_id_the_source_would
         ("billing:INV-1", "A7"),
         ("OLD-9", "A7"),
     ]
+
+
+def test_a_minted_invoice_id_keeps_the_source_own_id_as_natural_id(
+    api: TestClient, emitted: Emitted, invoice_body: Body
+) -> None:
+    api.post("/v1/invoices", json=invoice_body("INV-1"), headers=CORE)
+    api.post(
+        "/v1/invoices:bulk", json={"items": [invoice_body("INV-1"), invoice_body("INV-2")]}, headers=BILLING
+    )
+    issued = _by_type(emitted(), "cobranza.invoice.issued")
+    assert [(e["data"]["invoice_id"], e["data"].get("natural_id")) for e in issued] == [
+        ("INV-1", None),
+        ("billing:INV-1", "INV-1"),
+        ("INV-2", None),
+    ]

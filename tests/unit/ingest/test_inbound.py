@@ -268,3 +268,88 @@ def test_customers_over_kafka_get_canonical_ids_and_links_as_on_rest(platform: I
     assert [key for key, _ in forwarded(platform, Topics.CUSTOMERS)] == ["C1", "billing:C1", "C1"]
     [(_, issued)] = forwarded(platform, Topics.INVOICES)
     assert issued.data["customer"]["customer_id"] == "billing:C1"
+
+
+def test_a_minted_invoice_id_over_kafka_keeps_the_source_own_id_as_natural_id(
+    platform: InMemoryPlatform,
+) -> None:
+    for source in ("/sources/core", "/sources/billing"):
+        platform.publish(
+            inbound("cobranza.invoice.issued", invoice("INV-1"), event_id=f"{source}-i", source=source),
+            Topics.INBOUND,
+        )
+    platform.run_until_quiet()
+    issued = [e.data for _, e in forwarded(platform, Topics.INVOICES)]
+    assert [(d["invoice_id"], d.get("natural_id")) for d in issued] == [
+        ("INV-1", None),
+        ("billing:INV-1", "INV-1"),
+    ]
+
+
+def _mixed_stream() -> list[Envelope]:
+    """Every kind, two sources, re-sends, a follow-up before and after its document, a bad event."""
+    billing = "/sources/billing"
+    adjusted = {
+        "adjustment_id": "ADJ-1",
+        "invoice_id": "INV-1",
+        "account_id": "A1",
+        "new_amount": "10",
+        "currency": "COP",
+        "reason": "endoso",
+        "effective_on": "2026-01-09",
+    }
+    reversed_ = {"payment_id": "P1", "reversed_on": "2026-01-11", "reason": "fondos insuficientes"}
+    customer = {
+        "customer_id": "C1",
+        "name": "Ana",
+        "kind": "person",
+        "country": "CO",
+        "timezone": "America/Bogota",
+        "document_id": "900123",
+        "account_ids": ["A1"],
+    }
+    return [
+        inbound("cobranza.invoice.adjusted", adjusted, event_id="adj-early"),  # before its invoice
+        inbound("cobranza.customer.upserted", customer, event_id="c1", subject="C1"),
+        inbound("cobranza.invoice.issued", invoice("INV-1"), event_id="i1"),
+        inbound(
+            "cobranza.customer.upserted", {**customer, "customer_id": "B-7"}, event_id="c2", source=billing
+        ),
+        inbound("cobranza.invoice.issued", invoice("INV-1", account_id="A2"), event_id="i2", source=billing),
+        inbound("cobranza.payment.received", payment("P1"), event_id="p1"),
+        inbound("cobranza.payment.received", payment("P1"), event_id="p1-resent"),
+        inbound("cobranza.invoice.issued", invoice("INV-2", amount="-1"), event_id="bad"),
+        inbound("cobranza.invoice.adjusted", adjusted, event_id="adj"),
+        inbound(
+            "cobranza.invoice.adjusted", {**adjusted, "account_id": "A2"}, event_id="adj-b", source=billing
+        ),
+        inbound("cobranza.payment.reversed", reversed_, event_id="r1"),
+        inbound(
+            "cobranza.invoice.cancelled",
+            {**adjusted, "reason": "x", "cancelled_on": "2026-01-12"},
+            event_id="x",
+        ),
+        inbound("cobranza.invoice.issued", invoice("INV-1"), event_id="i1-resent"),
+        inbound("cobranza.invoice.cancelled", cancellation("k").data, event_id="k"),
+    ]
+
+
+def test_inbound_batches_forward_what_one_event_at_a_time_forwards(make_platform) -> None:  # type: ignore[no-untyped-def]
+    outcomes = []
+    for batch_size in (1, None):
+        platform: InMemoryPlatform = make_platform(["ingest"])
+        platform.batch_size = batch_size
+        platform.publish_many(_mixed_stream(), Topics.INBOUND)
+        platform.run_until_quiet()
+        out = {
+            topic: [(key, e.id, e.source, e.subject, e.data) for key, e in forwarded(platform, topic)]
+            for topic in (Topics.INVOICES, Topics.PAYMENTS, Topics.CUSTOMERS)
+        }
+        outcomes.append((out, dead_letters(platform)))
+    assert outcomes[0] == outcomes[1]
+    out, letters = outcomes[1]
+    assert [r.split(":")[1].strip() for r in letters] == ["data.amount"]
+    assert [row[1] for row in out[Topics.INVOICES]] == ["adj-early", "i1", "i2", "adj-b", "x", "k"]
+    assert [row[4]["invoice_id"] for row in out[Topics.INVOICES]][2:4] == ["billing:INV-1"] * 2
+    assert [row[1] for row in out[Topics.PAYMENTS]] == ["p1", "r1"]  # p1-resent is a re-send
+    assert [row[4]["linked_customer_ids"] for row in out[Topics.CUSTOMERS]] == [[], ["C1"]]
