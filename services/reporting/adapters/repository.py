@@ -368,14 +368,24 @@ _LEARN_FIRST_BUCKET = text(
     WHERE f.learned_at IS NULL OR f.learned_at <= EXCLUDED.learned_at
     """
 )
-_SCHEME_FIRST_BUCKET = text(
-    """
-    INSERT INTO reporting.first_buckets AS f (tenant_id, bucket, stage, learned_at)
-    VALUES (:tenant, :bucket, :stage, NULL)
-    ON CONFLICT (tenant_id) DO UPDATE SET bucket = EXCLUDED.bucket, stage = EXCLUDED.stage
-    WHERE f.learned_at IS NULL AND (f.bucket, f.stage) IS DISTINCT FROM (EXCLUDED.bucket, EXCLUDED.stage)
-    """
+_SCHEME_FIRST_BUCKET = (
+    text(
+        """
+        UPDATE reporting.first_buckets SET bucket = :bucket, stage = :stage
+        WHERE tenant_id = :tenant AND learned_at IS NULL
+          AND (bucket, stage) IS DISTINCT FROM (CAST(:bucket AS text), CAST(:stage AS text))
+        """
+    ),
+    text(
+        """
+        INSERT INTO reporting.first_buckets (tenant_id, bucket, stage, learned_at)
+        VALUES (:tenant, :bucket, :stage, NULL)
+        ON CONFLICT (tenant_id) DO NOTHING
+        """
+    ),
 )
+"""A plain UPDATE and an INSERT … DO NOTHING lock nothing when the row already says it (every batch
+asks): an ``ON CONFLICT DO UPDATE … WHERE`` would lock the tenant's row even when it changes nothing."""
 
 
 def learn_first_bucket(session: Session, tenant: str, first: FirstBucket, as_of: datetime) -> None:
@@ -388,9 +398,9 @@ def learn_first_bucket(session: Session, tenant: str, first: FirstBucket, as_of:
 
 def scheme_first_bucket(session: Session, tenant: str, first: SchemeBucket) -> None:
     """The first bucket of the tenant's scheme file, until an event of aging's reveals one."""
-    session.execute(
-        _SCHEME_FIRST_BUCKET, {"tenant": tenant, "bucket": first.name, "stage": first.stage or None}
-    )
+    params = {"tenant": tenant, "bucket": first.name, "stage": first.stage or None}
+    for statement in _SCHEME_FIRST_BUCKET:
+        session.execute(statement, params)
 
 
 # -- payments --------------------------------------------------------------------------------------
