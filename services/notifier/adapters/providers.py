@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import smtplib
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.header import Header
+from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Protocol
 
@@ -70,15 +71,32 @@ def tenant_root(root: Path, tenant: str) -> Path:
     return root if tenant == DEFAULT_TENANT else root / "tenants" / _safe(tenant)
 
 
-def _email_message(delivery: Delivery, sender: str, to: str) -> EmailMessage:
-    mail = EmailMessage()
-    mail["From"] = sender
-    mail["To"] = to
-    mail["Subject"] = delivery.message.subject
-    mail["X-Cobranza-Contact-Id"] = delivery.contact_id
-    mail["X-Cobranza-Tenant"] = delivery.tenant
-    mail.set_content(delivery.message.body)
-    return mail
+def _header(value: str) -> str:
+    """One header value on one line; RFC 2047-encoded when it is not ASCII."""
+    value = " ".join(value.splitlines())
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def _address(value: str) -> str:
+    name, address = parseaddr(" ".join(value.splitlines()))
+    return formataddr((name, address), "utf-8") if name else address
+
+
+def _email_bytes(delivery: Delivery, sender: str, to: str) -> bytes:
+    """The message as RFC 5322 bytes: a UTF-8 text body sent 8bit (the ``email`` package's
+    generator costs milliseconds per message, the bulk of a batch of contacts)."""
+    headers = (
+        f"From: {_address(sender)}",
+        f"To: {_address(to)}",
+        f"Subject: {_header(delivery.message.subject)}",
+        f"X-Cobranza-Contact-Id: {_header(delivery.contact_id)}",
+        f"X-Cobranza-Tenant: {_header(delivery.tenant)}",
+        "MIME-Version: 1.0",
+        'Content-Type: text/plain; charset="utf-8"',
+        "Content-Transfer-Encoding: 8bit",
+    )
+    body = delivery.message.body if delivery.message.body.endswith("\n") else delivery.message.body + "\n"
+    return ("\n".join(headers) + "\n\n" + body).encode("utf-8")
 
 
 class OutboxFileEmailProvider:
@@ -97,7 +115,7 @@ class OutboxFileEmailProvider:
         folder = tenant_root(self.root, delivery.tenant) / "outbox"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{_safe(delivery.contact_id)}.eml"
-        path.write_bytes(bytes(_email_message(delivery, self.sender, delivery.recipient.email)))
+        path.write_bytes(_email_bytes(delivery, self.sender, delivery.recipient.email))
         return DeliveryResult("sent", self.name, artifact=str(path))
 
 
@@ -119,7 +137,8 @@ class SmtpEmailProvider:
                     smtp.starttls()
                 if s.smtp_username:
                     smtp.login(s.smtp_username, s.smtp_password or "")
-                refused = smtp.send_message(_email_message(delivery, s.mail_from, delivery.recipient.email))
+                to = delivery.recipient.email
+                refused = smtp.sendmail(s.mail_from, [to], _email_bytes(delivery, s.mail_from, to))
         except (smtplib.SMTPException, OSError) as exc:
             return DeliveryResult("failed", self.name, f"{exc.__class__.__name__}: {exc}"[:1000])
         if refused:

@@ -13,8 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, func, select, text, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Row, select, text
 from sqlalchemy.orm import Session
 
 from libs.events.envelope import Envelope
@@ -23,14 +22,51 @@ from libs.events.payloads.customers import CustomerUpserted
 from libs.events.payloads.invoices import InvoiceIssued
 from libs.events.registry import DecodedEvent
 from libs.runtime.uow import DueTimer, UnitOfWork
-from services.notifier.adapters.orm import recipients, tasks
+from services.notifier.adapters.orm import tasks
 from services.notifier.adapters.providers import Delivery, DeliveryResult, Recipient, providers_for
 from services.notifier.config import NotifierSettings
 from services.notifier.domain.messages import UnknownTemplate, render
 
 DELIVER_TIMER = "deliver"
 CALL_CENTER = "call-center"
-_RECIPIENT_FIELDS = ("name", "email", "phone", "address")
+
+# Multi-row writes take one JSON array cast server-side: the same SQL text whatever the batch size.
+_UPSERT_RECIPIENTS = text(
+    """
+    INSERT INTO notifier.recipients (tenant_id, account_id, name, email, phone, address, updated_at)
+    SELECT :tenant, r.account_id, r.name, r.email, r.phone, r.address, :now
+      FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+           AS r(account_id text, name text, email text, phone text, address text)
+    ON CONFLICT (tenant_id, account_id) DO UPDATE
+       SET name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone, address = EXCLUDED.address,
+           updated_at = EXCLUDED.updated_at
+    """
+)
+_FILL_RECIPIENTS = text(
+    """
+    INSERT INTO notifier.recipients AS p (tenant_id, account_id, name, email, phone, updated_at)
+    SELECT :tenant, r.account_id, r.name, r.email, r.phone, :now
+      FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(account_id text, name text, email text, phone text)
+    ON CONFLICT (tenant_id, account_id) DO UPDATE
+       SET email = COALESCE(p.email, EXCLUDED.email), phone = COALESCE(p.phone, EXCLUDED.phone)
+    """
+)
+_INSERT_TASKS = text(
+    """
+    INSERT INTO notifier.tasks (tenant_id, contact_id, account_id, channel, strategy, step, template, language,
+        scheduled_for, status, updated_at)
+    SELECT :tenant, r.contact_id, r.account_id, r.channel, r.strategy, r.step, r.template, r.language,
+           r.scheduled_for, 'scheduled', :now
+      FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(contact_id text, account_id text, channel text,
+           strategy text, step text, template text, language text, scheduled_for timestamptz)
+    ON CONFLICT DO NOTHING
+    RETURNING *
+    """
+)
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, separators=(",", ":"))
 
 
 def _recipient_values(customer: CustomerUpserted) -> dict[str, str | None]:
@@ -59,14 +95,13 @@ def on_customers_upserted(events: Sequence[DecodedEvent[CustomerUpserted]], uow:
             latest[account_id] = values
     if not latest:
         return
-    stmt = pg_insert(recipients).values(
-        [{"tenant_id": uow.tenant, "account_id": a, **v, "updated_at": uow.now()} for a, v in latest.items()]
-    )
     uow.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "account_id"],
-            set_={k: stmt.excluded[k] for k in (*_RECIPIENT_FIELDS, "updated_at")},
-        )
+        _UPSERT_RECIPIENTS,
+        {
+            "tenant": uow.tenant,
+            "now": uow.now(),
+            "rows": _json([{"account_id": a, **v} for a, v in latest.items()]),
+        },
     )
 
 
@@ -82,17 +117,13 @@ def on_invoices_issued(events: Sequence[DecodedEvent[InvoiceIssued]], uow: UnitO
         known["phone"] = known["phone"] or customer.phone
     if not first:
         return
-    stmt = pg_insert(recipients).values(
-        [{"tenant_id": uow.tenant, "account_id": a, **v, "updated_at": uow.now()} for a, v in first.items()]
-    )
     uow.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "account_id"],
-            set_={
-                "email": func.coalesce(recipients.c.email, stmt.excluded.email),
-                "phone": func.coalesce(recipients.c.phone, stmt.excluded.phone),
-            },
-        )
+        _FILL_RECIPIENTS,
+        {
+            "tenant": uow.tenant,
+            "now": uow.now(),
+            "rows": _json([{"account_id": a, **v} for a, v in first.items()]),
+        },
     )
 
 
@@ -102,28 +133,21 @@ def on_contacts_due(events: Sequence[DecodedEvent[ContactDue]], uow: UnitOfWork)
     for event in events:
         firsts.setdefault(event.payload.contact_id, event)
     now = uow.now()
+    rows = [
+        {
+            "contact_id": c.contact_id,
+            "account_id": c.account_id,
+            "channel": c.channel,
+            "strategy": c.strategy,
+            "step": c.step,
+            "template": c.template,
+            "language": c.language,
+            "scheduled_for": c.scheduled_for.isoformat(),
+        }
+        for c in (e.payload for e in firsts.values())
+    ]
     inserted = uow.session.execute(
-        pg_insert(tasks)
-        .values(
-            [
-                {
-                    "tenant_id": uow.tenant,
-                    "contact_id": c.contact_id,
-                    "account_id": c.account_id,
-                    "channel": c.channel,
-                    "strategy": c.strategy,
-                    "step": c.step,
-                    "template": c.template,
-                    "language": c.language,
-                    "scheduled_for": c.scheduled_for,
-                    "status": "scheduled",
-                    "updated_at": now,
-                }
-                for c in (e.payload for e in firsts.values())
-            ]
-        )
-        .on_conflict_do_nothing()
-        .returning(*tasks.c)
+        _INSERT_TASKS, {"tenant": uow.tenant, "now": now, "rows": _json(rows)}
     ).all()
     new = {row.contact_id: row for row in inserted}
     fresh = [(new[cid], e) for cid, e in firsts.items() if cid in new]
@@ -147,16 +171,17 @@ def deliveries_for(
 ) -> list[Delivery | DeliveryResult]:
     """The rendered message of each task (its recipient read with the others'), or a failed result."""
     keys = sorted({(t.tenant_id, t.account_id) for t in pending})
-    people = (
-        {
-            (p.tenant_id, p.account_id): Recipient(p.name, p.email, p.phone, p.address)
-            for p in session.execute(
-                select(recipients).where(tuple_(recipients.c.tenant_id, recipients.c.account_id).in_(keys))
-            )
-        }
-        if keys
-        else {}
-    )
+    people = {
+        (p.tenant_id, p.account_id): Recipient(p.name, p.email, p.phone, p.address)
+        for p in session.execute(
+            text(
+                "SELECT tenant_id, account_id, name, email, phone, address FROM notifier.recipients "
+                "WHERE (tenant_id, account_id) IN "
+                "(SELECT * FROM unnest(CAST(:tenants AS text[]), CAST(:accounts AS text[])))"
+            ),
+            {"tenants": [k[0] for k in keys], "accounts": [k[1] for k in keys]},
+        )
+    }
     out: list[Delivery | DeliveryResult] = []
     for task in pending:
         recipient = people.get((task.tenant_id, task.account_id)) or Recipient("cliente")
@@ -227,7 +252,7 @@ def _set_states(uow: UnitOfWork, states: Iterable[tuple[Row[Any], dict[str, str 
         {
             "tenant": uow.tenant,
             "now": uow.now(),
-            "rows": json.dumps([{**r, "has_detail": "detail" in r} for r in rows]),
+            "rows": _json([{**r, "has_detail": "detail" in r} for r in rows]),
         },
     )
 

@@ -307,3 +307,24 @@ def test_the_dispatcher_records_each_outcome_in_its_tenant(make_platform, clock,
         if body["type"] == "cobranza.contact.outcome"
     )
     assert got == [("aseguradora", "S1", "failed"), ("financiera", "S1", "failed")]
+
+
+def test_email_files_are_rfc_5322_with_encoded_non_ascii_headers(tmp_path) -> None:
+    from email import policy
+
+    from services.notifier.adapters.providers import OutboxFileEmailProvider
+
+    provider = OutboxFileEmailProvider(tmp_path, "Cobranza Peñalosa <cobranza@example.com>")
+    message = Message("Último aviso:\r\nBcc: x@evil.example", "Señora Núñez,\nsu saldo vence hoy.\n")
+    result = provider.deliver(
+        Delivery("K/1", "A1", "email", Recipient("Ana", email="ana@example.com"), message)
+    )
+    assert result.status == "sent" and result.artifact is not None
+    raw = Path(result.artifact).read_bytes()
+    assert raw.split(b"\n\n", 1)[0].isascii()
+    mail = message_from_bytes(raw, policy=policy.default)
+    assert mail["Subject"] == "Último aviso: Bcc: x@evil.example"  # one header, never two
+    assert mail["Bcc"] is None
+    assert mail["From"].addresses[0].display_name == "Cobranza Peñalosa"
+    assert mail["To"] == "ana@example.com" and mail["X-Cobranza-Contact-Id"] == "K/1"
+    assert mail.get_content() == "Señora Núñez,\nsu saldo vence hoy.\n"
