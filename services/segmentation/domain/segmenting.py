@@ -45,10 +45,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def attributes_for(
-    state: AccountState, today: date, rules: RuleSet
+    state: AccountState, today: date, rules: RuleSet, score: float | None = None
 ) -> tuple[dict[str, Any], ValueAssessment]:
+    """``score``: a fresh probability of payment for the account (else the one its state holds)."""
     attributes = base_attributes(state, today)
-    probability = state.score if state.score is not None else UNSCORED_PROBABILITY
+    if score is None:
+        score = state.score
+    probability = score if score is not None else UNSCORED_PROBABILITY
     value = assess(
         probability,
         state.overdue_balance,
@@ -64,8 +67,8 @@ def attributes_for(
     return attributes, value
 
 
-def assign(state: AccountState, today: date, rules: RuleSet) -> Assignment:
-    attributes, value = attributes_for(state, today, rules)
+def assign(state: AccountState, today: date, rules: RuleSet, score: float | None = None) -> Assignment:
+    attributes, value = attributes_for(state, today, rules, score)
     match: Match = rules.evaluate(attributes)
     tested = dict(match.attributes)
     for key in ("score", "score_band", "expected_recovery", "best_channel"):

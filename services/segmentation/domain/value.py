@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +34,16 @@ class ChannelCost(BaseModel):
     uplift: float = Field(ge=0, le=1, description="share of non-payers the channel converts")
     commission: float = Field(default=0, ge=0, lt=1, description="share of the collected money kept")
     min_days_past_due: int = Field(default=0, ge=0)
+
+    @cached_property
+    def uplift_share(self) -> Decimal:
+        """``uplift`` as the Decimal the value formula multiplies by (converted once per channel)."""
+        return Decimal(str(self.uplift))
+
+    @cached_property
+    def kept_share(self) -> Decimal:
+        """The share of the collected money the channel leaves: ``1 - commission``."""
+        return 1 - Decimal(str(self.commission))
 
 
 DEFAULT_CHANNELS: dict[str, ChannelCost] = {
@@ -68,9 +79,7 @@ def assess(
     for name, channel in channels.items():
         if days_past_due < channel.min_days_past_due:
             continue
-        uplift = Decimal(str(channel.uplift))
-        kept = 1 - Decimal(str(channel.commission))
-        collected = (p + uplift * (1 - p)) * overdue * kept
+        collected = (p + channel.uplift_share * (1 - p)) * overdue * channel.kept_share
         by_channel[name] = _money(collected - channel.cost - p * overdue)
     if not by_channel or overdue <= 0:
         return ValueAssessment(expected, None, Decimal("0.00"), by_channel)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -228,7 +228,7 @@ def segment_steps(uow: UnitOfWork, profiles: Profiles) -> int:
     rules = active_rules(uow)
     outcomes: list[_Outcome] = []
     for step, probability in zip(steps, scores, strict=True):
-        assignment = assign(replace(step.state, score=probability), step.today, rules)
+        assignment = assign(step.state, step.today, rules, probability)
         row = profiles.accounts[step.account_id]
         outcome = _outcome(step.account_id, row["segment"], assignment, probability, source, step.cause)
         outcomes.append(outcome)
@@ -312,8 +312,8 @@ def rescore_all(uow: UnitOfWork) -> int:
     scores, source = score_many(uow.session, uow.tenant, features)
     outcomes = []
     for row, day, probability in zip(rows, days, scores, strict=True):
-        state = replace(repo.state_from_row(row), score=probability)
-        outcomes.append(_outcome(row.account_id, row.segment, assign(state, day, rules), probability, source))
+        assignment = assign(repo.state_from_row(row), day, rules, probability)
+        outcomes.append(_outcome(row.account_id, row.segment, assignment, probability, source))
     return _apply_all(uow, outcomes, rules)
 
 
