@@ -48,6 +48,7 @@ class Scope:
     """done contacts planned before this cannot share an id with one the batch plans"""
 
 
+_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 _LOCK_ACCOUNTS = text(
     """
     INSERT INTO strategy.accounts AS a (tenant_id, account_id, updated_at)
@@ -117,6 +118,9 @@ def load(session: Session, tenant: str, scope: Scope, config: StrategyConfig, no
     """The book of the batch's accounts, their rows locked (accounts first, in account order)."""
     accounts = sorted(scope.accounts)
     planning = sorted(scope.planning)
+    # the same statements run with 1 or 5,000 keys: plan each for its keys, never a generic plan
+    # (psycopg prepares repeated statements; a generic plan for ``= ANY($1)`` may scan the table)
+    session.execute(_CUSTOM_PLANS)
     rows = session.execute(_LOCK_ACCOUNTS, {"tenant": tenant, "now": now, "ids": accounts})
     found = {
         r.account_id: Account(r.account_id, r.customer_id, r.timezone, r.country, r.segment) for r in rows
