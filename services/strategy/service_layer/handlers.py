@@ -44,9 +44,10 @@ from services.strategy.domain.promises import is_kept
 __all__ = ["CONTACT_TIMER", "PROMISE_TIMER", "on_contact_step", "on_events", "on_promise_deadline"]
 
 CONTACT_LOOKBACK = timedelta(days=3)
-"""A contact already made can share an id with one a batch plans only when it was planned for at
-most a day and a half before the batch's earliest event (same anchor date, zones apart) or before
-now (a pre-due reminder planned again in another zone): older done contacts are not read."""
+"""A done (due, skipped) or cancelled contact shares an id with one a batch plans only if it was
+planned for less than two days before the batch's earliest event (a dunning step of the same
+anchor date, zones apart) or before now (a pre-due reminder planned again in another zone):
+older ones are not read."""
 
 
 def _touched(payload: Any) -> list[str]:
