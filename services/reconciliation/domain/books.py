@@ -70,8 +70,15 @@ class InvoiceRecord:
     natural_id: str | None = None
     new: bool = False
     changed: bool = False
+    _state: InvoiceState | None = field(default=None, repr=False, compare=False)
 
     def state(self) -> InvoiceState:
+        """The invoice as the matching rules see it (rebuilt only after it changed)."""
+        if self._state is None:
+            self._state = self._build()
+        return self._state
+
+    def _build(self) -> InvoiceState:
         return InvoiceState(
             self.invoice_id,
             self.account_id,
@@ -90,6 +97,12 @@ class InvoiceRecord:
         self.open_amount = open_after
         self.status = "open" if open_after > 0 else "paid"
         self.changed = True
+        self._state = None
+
+    def resize(self, amount: Decimal, open_amount: Decimal, due_on: date, status: str) -> None:
+        self.amount, self.open_amount, self.due_on, self.status = amount, open_amount, due_on, status
+        self.changed = True
+        self._state = None
 
 
 @dataclass
@@ -560,11 +573,12 @@ class Books:
         open_after, freed = shrink(invoice.state(), new_amount, allocs)
         if freed:
             self._release(invoice_id, rows, freed)
-        invoice.amount = new_amount
-        invoice.open_amount = ZERO if cancel else open_after
-        invoice.due_on = new_due_on or invoice.due_on
-        invoice.status = "cancelled" if cancel else ("open" if open_after > 0 else "paid")
-        invoice.changed = True
+        invoice.resize(
+            new_amount,
+            ZERO if cancel else open_after,
+            new_due_on or invoice.due_on,
+            "cancelled" if cancel else ("open" if open_after > 0 else "paid"),
+        )
         out: list[Announcement] = []
         if freed:
             settled = self.settled.get(invoice_id, ZERO)
