@@ -188,7 +188,7 @@ def test_dead_letter_replay_delivers_the_original_record_once_the_cause_is_fixed
     """A handler that failed (here: simulated by a letter written as the processor writes it) is replayed."""
     settings = kafka_settings(service_database(["ingest", "aging"]))
     original = invoice_envelope("INV-REPLAY")
-    headers = [
+    headers: list[tuple[str, str | bytes | None]] = [
         ("dlq_reason", b"OperationalError: reference data missing"),
         ("dlq_kind", b"handler_failed"),
         ("dlq_service", b"aging"),
