@@ -15,6 +15,7 @@ import smtplib
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, parseaddr
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -77,6 +78,7 @@ def _header(value: str) -> str:
     return value if value.isascii() else Header(value, "utf-8").encode()
 
 
+@lru_cache(maxsize=4096)
 def _address(value: str) -> str:
     name, address = parseaddr(" ".join(value.splitlines()))
     return formataddr((name, address), "utf-8") if name else address
