@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -271,25 +271,16 @@ _WRITE_INVOICES = text(
 )
 
 
-def _json(value: object) -> object:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return value
-
-
 def _rows_json(rows: Iterable[dict[str, object]]) -> str:
-    return json.dumps([{k: _json(v) for k, v in row.items()} for row in rows], separators=(",", ":"))
+    """Rows as one JSON array for ``jsonb_to_recordset``: Decimal, date and datetime as their text."""
+    return json.dumps(list(rows), separators=(",", ":"), default=str)
 
 
 def write_invoices(session: Session, tenant: str, rows: Sequence[Invoice], now: datetime) -> None:
     """Insert new invoices and update known ones in one statement (one JSON array, cast server-side)."""
     if not rows:
         return
-    payload = _rows_json(
-        {**{f.name: getattr(r, f.name) for f in fields(Invoice)}, "open_amount": r.open_amount} for r in rows
-    )
+    payload = _rows_json(dict(vars(r), open_amount=r.open_amount) for r in rows)
     session.execute(_WRITE_INVOICES, {"tenant": tenant, "now": now, "rows": payload})
 
 
