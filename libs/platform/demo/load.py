@@ -1,7 +1,7 @@
 """``cobranza demo load``: feed a portfolio file to a running platform through ingest.
 
-Every event goes where a core system would send it: invoices and payments to the bulk
-endpoints (``batch`` items a request), customers and reference data to their PUT endpoints,
+Every event goes where a core system would send it: invoices, payments and customers to the
+bulk endpoints (``batch`` items a request), reference data to its PUT endpoint,
 adjustments, cancellations and reversals to theirs, and the rest (promises) to the Kafka
 inbound topic. The file is read as a stream, in chunks; inside a chunk the events go in
 dependency order (reference, customers, invoices, adjustments, cancellations, inbound,
@@ -110,6 +110,8 @@ class Route:
     bulk_path: str | None = None
     single: Callable[[dict[str, Any]], tuple[str, str, dict[str, Any]]] | None = None  # (method, path, body)
     id_field: str | None = None
+    bulk_item: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    """A bulk item from the event's data (default: the data as is)."""
 
 
 def _without(data: dict[str, Any], *names: str) -> dict[str, Any]:
@@ -127,12 +129,9 @@ ROUTES: dict[str, Route] = {
     "cobranza.reference.upserted": Route(0, single=_reference, id_field="entity_id"),
     "cobranza.customer.upserted": Route(
         1,
-        single=lambda d: (
-            "PUT",
-            f"/v1/customers/{d['customer_id']}",
-            _without(d, "customer_id", "linked_customer_ids", "link_rule"),
-        ),
+        bulk_path="/v1/customers:bulk",
         id_field="customer_id",
+        bulk_item=lambda d: _without(d, "linked_customer_ids", "link_rule"),  # ingest links them itself
     ),
     "cobranza.invoice.issued": Route(2, bulk_path="/v1/invoices:bulk", id_field="invoice_id"),
     "cobranza.invoice.adjusted": Route(
@@ -263,17 +262,19 @@ class Loader:
             route = route_for(event_type)
             if route.bulk_path is not None:
                 for start in range(0, len(group), self.batch):
-                    self._bulk(route.bulk_path, group[start : start + self.batch])
+                    self._bulk(route, group[start : start + self.batch])
             elif route.single is not None:
                 for wave in _waves(group, event_type):
                     self._singles(route, wave)
             else:
                 self._inbound(group)
 
-    def _bulk(self, path: str, items: list[Item]) -> None:
-        first = items[0]
+    def _bulk(self, route: Route, items: list[Item]) -> None:
+        assert route.bulk_path is not None
+        shape = route.bulk_item or (lambda data: data)
         try:
-            response = self._send("POST", path, {"items": [i.envelope.data for i in items]}, first)
+            body = {"items": [shape(i.envelope.data) for i in items]}
+            response = self._send("POST", route.bulk_path, body, items[0])
         except (ServerError, httpx.TransportError) as exc:
             for item in items:
                 self._reject(item, f"not sent: {exc}")

@@ -205,11 +205,18 @@ class CustomerUpsertIn(_In):
         return ContactPoint(**{**point.model_dump(), "value": value})
 
 
+class CustomerItemIn(CustomerUpsertIn):
+    """One item of POST /v1/customers/bulk: the PUT body plus the source system's customer id."""
+
+    customer_id: Identifier
+
+
 __all__ = [
     "AdjustmentIn",
     "CancellationIn",
     "ContactPointIn",
     "CustomerIn",
+    "CustomerItemIn",
     "CustomerUpsertIn",
     "InvoiceIn",
     "ReversalIn",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -51,6 +52,7 @@ from services.ingest.adapters.orm import reference_entities
 from services.ingest.domain.requests import (
     AdjustmentIn,
     CancellationIn,
+    CustomerItemIn,
     CustomerUpsertIn,
     InvoiceIn,
     ReversalIn,
@@ -68,6 +70,7 @@ from services.ingest.service_layer.commands import (
     printable,
     reverse_payment,
     upsert_customer,
+    upsert_customers,
     upsert_reference,
     validation_errors,
 )
@@ -391,6 +394,37 @@ def router(ctx: ServiceContext) -> APIRouter:
 
     # --- customers ------------------------------------------------------------------------
 
+    @api.post(
+        "/customers:bulk",
+        tags=["customers"],
+        response_model=BulkResponse,
+        openapi_extra=_bulk_body_schema("CustomerItemIn"),
+        operation_id="put_customers_bulk",
+    )
+    @api.post(
+        "/customers/bulk",
+        tags=["customers"],
+        response_model=BulkResponse,
+        openapi_extra=_bulk_body_schema("CustomerItemIn"),
+        summary="Put Customers Bulk (same endpoint as /v1/customers:bulk)",
+        operation_id="put_customers_bulk_alias",
+    )
+    def put_customers_bulk(
+        request: BulkRequest,
+        caller: CallerHeaders,
+    ) -> JSONResponse:
+        """Up to 10,000 customers, each a PUT /v1/customers/{id} body plus its ``customer_id``;
+        200 with a result per item (``canonical_id``: the customer every other service sees)."""
+        return run(
+            caller,
+            "POST /v1/customers:bulk",  # either path: one operation, so a retry on the other replays
+            request.items,
+            lambda uow: (
+                200,
+                _bulk(uow, caller.source, request.items, "customers", lambda: ctx.ids.new("ingest|customer")),
+            ),
+        )
+
     @api.put("/customers/{customer_id}", tags=["customers"])
     def put_customer(
         customer_id: DocumentId,
@@ -523,23 +557,38 @@ def router(ctx: ServiceContext) -> APIRouter:
     return api
 
 
-def _bulk(uow: UnitOfWork, source: str, items: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+def _bulk(
+    uow: UnitOfWork,
+    source: str,
+    items: list[dict[str, Any]],
+    kind: str,
+    new_event_id: Callable[[], str] | None = None,
+) -> dict[str, Any]:
     """Validate each item on its own; the valid ones go through, the others are reported by index."""
     results: dict[int, ItemResult] = {}
     invoices: list[tuple[int, InvoiceIn]] = []
     payments: list[tuple[int, PaymentReceived]] = []
+    people: list[tuple[int, str, CustomerItemIn]] = []
+    id_field = {"invoices": "invoice_id", "payments": "payment_id", "customers": "customer_id"}[kind]
     for index, raw in enumerate(items):
         try:
             if kind == "invoices":
                 invoices.append((index, InvoiceIn.model_validate(raw)))
-            else:
+            elif kind == "payments":
                 payments.append((index, PaymentReceived.model_validate(raw)))
+            else:
+                person = CustomerItemIn.model_validate(raw)
+                people.append((index, person.customer_id, person))
         except ValidationError as exc:
-            ident = raw.get("invoice_id" if kind == "invoices" else "payment_id")
+            ident = raw.get(id_field)
             results[index] = ItemResult(
                 index, "rejected", printable(ident) if ident else None, errors=validation_errors(exc)
             )
-    for result in ingest_invoices(uow, source, invoices) + ingest_payments(uow, source, payments):
+    accepted = ingest_invoices(uow, source, invoices) + ingest_payments(uow, source, payments)
+    if people:
+        assert new_event_id is not None
+        accepted += upsert_customers(uow, source, people, new_event_id)
+    for result in accepted:
         results[result.index] = result
     ordered = [results[i] for i in range(len(items))]
     for result in ordered:

@@ -10,7 +10,7 @@ source resolves that source's own document.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -260,6 +260,48 @@ def upsert_customer(
         link_rule=resolved.link_rule,
     )
     return payload, emit_from(uow, payload, source=source, event_id=event_id)
+
+
+def upsert_customers(
+    uow: UnitOfWork,
+    source: str,
+    items: Sequence[tuple[int, str, CustomerUpsertIn]],
+    new_event_id: Callable[[], str],
+) -> list[ItemResult]:
+    """``upsert_customer`` for a batch of (index, source customer id, body), in order: each one
+    standardised on its own (a bad one is rejected with its field path), all linked, updated and
+    emitted set-based (``resolve_customers``, one outbox insert)."""
+    results: dict[int, ItemResult] = {}
+    drafts: list[tuple[int, CustomerUpserted]] = []
+    for index, source_customer_id, body in items:
+        try:
+            drafts.append((index, body.to_contract(source_customer_id)))
+        except StandardisationError as exc:
+            results[index] = ItemResult(
+                index, "rejected", source_customer_id, errors=[FieldError(exc.field, exc.message)]
+            )
+        except ValidationError as exc:
+            results[index] = ItemResult(index, "rejected", source_customer_id, errors=validation_errors(exc))
+    known = [
+        KnownCustomer(source, d.customer_id, d.customer_id, d.document_id, d.email, d.phone)
+        for _, d in drafts
+    ]
+    outgoing: list[tuple[Envelope, str]] = []
+    for (index, draft), resolved in zip(drafts, resolve_customers(uow, source, known), strict=True):
+        payload = draft.model_copy(
+            update={
+                "customer_id": resolved.customer_id,
+                "linked_customer_ids": resolved.linked_ids,
+                "link_rule": resolved.link_rule,
+            }
+        )
+        envelope = envelope_from(uow, payload, source=source, event_id=new_event_id())
+        outgoing.append((envelope, payload.topic))
+        results[index] = ItemResult(
+            index, "accepted", draft.customer_id, envelope.id, canonical_id=resolved.customer_id
+        )
+    uow.forward_many(outgoing)
+    return [results[index] for index, _, _ in items]
 
 
 # --- invoices and payments -----------------------------------------------------------------
@@ -599,6 +641,7 @@ __all__ = [
     "record_new",
     "reverse_payment",
     "upsert_customer",
+    "upsert_customers",
     "upsert_reference",
     "validation_errors",
 ]
