@@ -122,12 +122,22 @@ def simulate(
     end: Annotated[str, typer.Option("--end", help="YYYY-MM-DD, inclusive")],
     out: Annotated[Path, typer.Option("--out")],
     config: Annotated[Path | None, typer.Option("--config", exists=True, file_okay=False)] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="at most N events per handler batch (1: one by one); default: everything waiting",
+        ),
+    ] = None,
 ) -> None:
     """Run every service in one process on a simulated clock; write what they emit to OUT."""
     from libs.platform.simulator import SimulationInputError, run_simulation
 
     try:
-        written = run_simulation(events, date.fromisoformat(start), date.fromisoformat(end), out, config)
+        written = run_simulation(
+            events, date.fromisoformat(start), date.fromisoformat(end), out, config, batch_size=batch_size
+        )
     except (SimulationInputError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
