@@ -226,22 +226,27 @@ def segment_steps(uow: UnitOfWork, profiles: Profiles) -> int:
         return 0
     scores, source = score_many(uow.session, uow.tenant, [s.features for s in steps])
     rules = active_rules(uow)
+    last = {step.account_id: i for i, step in enumerate(steps)}
     outcomes: list[_Outcome] = []
-    for step, probability in zip(steps, scores, strict=True):
+    for i, (step, probability) in enumerate(zip(steps, scores, strict=True)):
         assignment = assign(step.state, step.today, rules, probability)
         row = profiles.accounts[step.account_id]
-        outcome = _outcome(step.account_id, row["segment"], assignment, probability, source, step.cause)
+        previous, row["segment"] = row["segment"], assignment.segment
+        final = last[step.account_id] == i
+        if previous == assignment.segment and not final:
+            continue  # neither announced nor the account's last word in this batch: no reason to build
+        outcome = _outcome(step.account_id, previous, assignment, probability, source, step.cause)
         outcomes.append(outcome)
-        row.update(
-            segment=assignment.segment,
-            segment_rule=assignment.rule,
-            reasons=outcome.reasons,
-            score=probability,
-            score_source=source,
-            rules_version=rules.version,
-            segmented_at=profiles.now,
-        )
-        profiles.changed_accounts.add(step.account_id)
+        if final:
+            row.update(
+                segment_rule=assignment.rule,
+                reasons=outcome.reasons,
+                score=probability,
+                score_source=source,
+                rules_version=rules.version,
+                segmented_at=profiles.now,
+            )
+            profiles.changed_accounts.add(step.account_id)
     return _announce(uow, outcomes, rules)
 
 
