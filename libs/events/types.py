@@ -7,6 +7,7 @@ ISO-3166 and IANA names a debtor's local calendar is computed from.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
@@ -68,25 +69,43 @@ NonNegativeAmount = Annotated[Amount, AfterValidator(_non_negative)]
 PositiveAmount = Annotated[Amount, AfterValidator(_positive)]
 
 
+@functools.cache
+def _iso_4217() -> frozenset[str]:
+    return frozenset(c.alpha_3 for c in pycountry.currencies)
+
+
+@functools.cache
+def _iso_3166() -> frozenset[str]:
+    return frozenset(c.alpha_2 for c in pycountry.countries)
+
+
 def _currency(code: str) -> str:
+    """Every event carries one or more currencies: a set lookup, not pycountry's search per call."""
     code = code.upper()
-    if pycountry.currencies.get(alpha_3=code) is None:
+    if code not in _iso_4217():
         raise ValueError(f"{code!r} is not an ISO-4217 currency code")
     return code
 
 
 def _country(code: str) -> str:
     code = code.upper()
-    if pycountry.countries.get(alpha_2=code) is None:
+    if code not in _iso_3166():
         raise ValueError(f"{code!r} is not an ISO-3166 alpha-2 country code")
     return code
 
 
-def _timezone(name: str) -> str:
+@functools.lru_cache(maxsize=1024)
+def _known_zone(name: str) -> bool:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"{name!r} is not an IANA time zone") from exc
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _timezone(name: str) -> str:
+    if not _known_zone(name):
+        raise ValueError(f"{name!r} is not an IANA time zone")
     return name
 
 
