@@ -9,8 +9,9 @@ One handler takes every event of a poll batch (one tenant, arrival order) and wo
 2. one unlocked read of the payments the batch names and one of the invoices its remittances
    name, to know every account it may touch; the accounts' rows are created (not yet known) and
    locked in id order, so two replicas never deadlock;
-3. one locked read per table: the accounts' invoices, credit lots, the allocations reversals and
-   resizes need, the parked payments arrivals may place; and what each invoice has settled;
+3. one locked read per table: the accounts' open invoices (and those the batch names by id or
+   reverses), credit lots, the allocations reversals and resizes need, the parked payments
+   arrivals may place; and what each invoice has settled;
 4. ``Books`` applies the events in order (a second payment of an account sees the first one's
    effect) and the result is written back in one statement per table and emitted with
    ``emit_many``, each event caused by the event it answers (ids, correlation, causation).
@@ -259,7 +260,10 @@ def load_books(uow: UnitOfWork, events: Sequence[DecodedEvent[Any]]) -> Books:
     resized_ids = {r.invoice_id for r in resized}
     allocation_rows = repo.lock_allocation_rows(session, tenant, reversed_ids, resized_ids)
     invoice_rows = repo.lock_invoice_rows(
-        session, tenant, locked, {i.invoice_id for i in issued} | resized_ids
+        session,
+        tenant,
+        locked,
+        {i.invoice_id for i in issued} | resized_ids | {r.invoice_id for r in allocation_rows},
     )
     credit_rows = repo.lock_credit_rows(session, tenant, locked)
     parked_rows = repo.lock_parked_rows(session, tenant, linked, invoice_keys)
