@@ -172,7 +172,9 @@ def on_events(events: Sequence[DecodedEvent[AgingEvent]], uow: UnitOfWork) -> No
     scheme = scheme_for(uow.extras, tenant)
     named = {invoice_id for e in events for invoice_id in _named(e.payload)}
     issued = {e.payload.invoice_id for e in events if isinstance(e.payload, InvoiceIssued)}
-    ledger = Ledger.of(invoices_for_update(session, tenant, named), early_for_update(session, tenant, issued))
+    known = invoices_for_update(session, tenant, named)
+    waiting = named - {i.invoice_id for i in known} | issued  # early amounts: compared by time, or taken
+    ledger = Ledger.of(known, early_for_update(session, tenant, waiting))
 
     rounds: list[_Round] = []
     depth: dict[str, int] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -127,14 +127,18 @@ def phases(n: int, poison: bool = True) -> list[tuple[datetime, list[tuple[str, 
 
 
 def publish(
-    platform: InMemoryPlatform, events: list[tuple[str, dict[str, Any]]], tenant: str, prefix: str = "in"
+    platform: InMemoryPlatform,
+    events: list[tuple[str, dict[str, Any]]],
+    tenant: str,
+    prefix: str = "in",
+    at: datetime | None = None,
 ) -> None:
     for n, (event_type, data) in enumerate(events):
         envelope = Envelope(
             id=f"{prefix}-{n}",
             source="/test",
             type=event_type,
-            time=platform.clock.now(),
+            time=at or platform.clock.now(),
             subject=data["account_id"],
             data=data,
             tenantid=tenant,
@@ -226,6 +230,21 @@ def test_an_adjustment_that_frees_no_cash_and_an_earlier_payment_agree_in_either
     with platform.context("aging").sessions() as session:
         assert session.execute(select(invoices.c.open_amount)).scalar_one() == Decimal("50")
         assert session.execute(select(account_state.c.overdue_amount)).scalar_one() == Decimal("50")
+
+
+def test_an_older_allocation_delivered_late_does_not_overwrite_a_waiting_newer_one(build: Build) -> None:
+    """Before its invoice, too: the early amount of the newer allocation stays (batches read it first)."""
+    platform = build(None)
+    newer, older = T0 + timedelta(minutes=5), T0
+    publish(platform, [_allocation("applied", "A1", "P2", "I1", "0", "100")], "t1", prefix="a", at=newer)
+    platform.run_until_quiet()
+    publish(platform, [_allocation("applied", "A1", "P1", "I1", "70", "30")], "t1", prefix="b", at=older)
+    platform.run_until_quiet()
+    publish(platform, [_issued("A1", "I1", amount="100")], "t1", prefix="c")
+    platform.run_until_quiet()
+    with platform.context("aging").sessions() as session:
+        row = session.execute(select(invoices.c.settled, invoices.c.open_amount)).one()
+    assert tuple(row) == (Decimal("100"), Decimal("0"))
 
 
 def test_a_batch_costs_the_same_statements_whatever_its_size(build: Build) -> None:
