@@ -160,9 +160,6 @@ def invoice_rows_by_reference(
     )
 
 
-def invoices_by_reference(session: Session, tenant: str, references: Sequence[str]) -> list[InvoiceState]:
-    return [to_invoice(r) for r in invoice_rows_by_reference(session, tenant, references)]
-
 
 def set_open_amounts(session: Session, tenant: str, changes: dict[str, Decimal], now: datetime) -> None:
     """Each invoice's new open amount (paid when it reaches zero), in one statement."""
