@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from services.segmentation.domain.rules import RuleSetError, parse_rules, parse_
 
 DEFAULT_FILE = Path(__file__).parents[3] / "services" / "segmentation" / "config" / "segments.yaml"
 
-DOC = {
+DOC: dict[str, Any] = {
     "version": "t1",
     "rules": [
         {
