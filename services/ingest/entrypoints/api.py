@@ -72,6 +72,7 @@ from services.ingest.service_layer.commands import (
     upsert_customer,
     upsert_customers,
     upsert_reference,
+    validate_each,
     validation_errors,
 )
 from services.ingest.service_layer.files import FileRejected, KindChoice, import_file
@@ -570,20 +571,23 @@ def _bulk(
     payments: list[tuple[int, PaymentReceived]] = []
     people: list[tuple[int, str, CustomerItemIn]] = []
     id_field = {"invoices": "invoice_id", "payments": "payment_id", "customers": "customer_id"}[kind]
-    for index, raw in enumerate(items):
-        try:
-            if kind == "invoices":
-                invoices.append((index, InvoiceIn.model_validate(raw)))
-            elif kind == "payments":
-                payments.append((index, PaymentReceived.model_validate(raw)))
-            else:
-                person = CustomerItemIn.model_validate(raw)
-                people.append((index, person.customer_id, person))
-        except ValidationError as exc:
-            ident = raw.get(id_field)
+    models: dict[str, type[BaseModel]] = {
+        "invoices": InvoiceIn,
+        "payments": PaymentReceived,
+        "customers": CustomerItemIn,
+    }
+    for index, (raw, item) in enumerate(zip(items, validate_each(models[kind], items), strict=True)):
+        if isinstance(item, ValidationError):
+            ident = raw.get(id_field) if isinstance(raw, dict) else None
             results[index] = ItemResult(
-                index, "rejected", printable(ident) if ident else None, errors=validation_errors(exc)
+                index, "rejected", printable(ident) if ident else None, errors=validation_errors(item)
             )
+        elif isinstance(item, InvoiceIn):
+            invoices.append((index, item))
+        elif isinstance(item, PaymentReceived):
+            payments.append((index, item))
+        elif isinstance(item, CustomerItemIn):
+            people.append((index, item.customer_id, item))
     accepted = ingest_invoices(uow, source, invoices) + ingest_payments(uow, source, payments)
     if people:
         assert new_event_id is not None

@@ -12,9 +12,10 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from functools import lru_cache
+from typing import Any, Literal, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import String, any_, literal, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -114,6 +115,36 @@ def validation_errors(exc: ValidationError, prefix: str = "") -> list[FieldError
         )
         for err in exc.errors()
     ]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@lru_cache(maxsize=32)
+def _list_adapter(model: type[M]) -> TypeAdapter[list[M]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
+def validate_each(model: type[M], raws: Sequence[Any]) -> list[M | ValidationError]:
+    """``model.model_validate`` of every item, in one call over the list (pydantic-core loops in Rust);
+    only when some fail are those validated again alone, for their own field paths."""
+    adapter = _list_adapter(model)
+    try:
+        return list(adapter.validate_python(raws))
+    except ValidationError as exc:
+        bad = {e["loc"][0] for e in exc.errors() if e["loc"] and isinstance(e["loc"][0], int)}
+    good = [i for i in range(len(raws)) if i not in bad]
+    valid = dict(zip(good, adapter.validate_python([raws[i] for i in good]), strict=True))
+    out: list[M | ValidationError] = []
+    for index, raw in enumerate(raws):
+        if index in valid:
+            out.append(valid[index])
+            continue
+        try:
+            out.append(model.model_validate(raw))
+        except ValidationError as alone:
+            out.append(alone)
+    return out
 
 
 def source_uri(source: str) -> str:
@@ -643,5 +674,6 @@ __all__ = [
     "upsert_customer",
     "upsert_customers",
     "upsert_reference",
+    "validate_each",
     "validation_errors",
 ]
