@@ -8,7 +8,7 @@ standardisation and raises ``StandardisationError`` with the field path when it 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
@@ -56,6 +56,10 @@ class CustomerIn(_In):
     region: Text | None = Field(default=None, max_length=100)
     document_id: Text | None = Field(default=None, max_length=64)
 
+    def key(self) -> tuple[Any, ...]:
+        """Every field: two equal debtors standardise to the same contract customer."""
+        return tuple(tuple(v) if isinstance(v, list) else v for v in self.__dict__.values())
+
     def standardised(self, prefix: str = "customer.") -> Customer:
         contact = standardise_contact(
             Contact(country=self.country, timezone=self.timezone, phone=self.phone, email=self.email),
@@ -99,9 +103,16 @@ class InvoiceIn(_In):
             raise ValueError("due_on must not be before issued_on")
         return due_on
 
-    def to_contract(self, customer_id: str | None = None) -> InvoiceIssued:
-        """``customer_id``: the canonical id when the customer was linked to another source's."""
-        customer = self.customer.standardised()
+    def to_contract(
+        self, customer_id: str | None = None, *, debtors: dict[tuple[Any, ...], Customer] | None = None
+    ) -> InvoiceIssued:
+        """``customer_id``: the canonical id when the customer was linked to another source's.
+        ``debtors``: standardised debtors by ``CustomerIn.key()``, shared across a batch's invoices."""
+        if debtors is None:
+            customer = self.customer.standardised()
+        else:
+            key = self.customer.key()
+            customer = debtors.get(key) or debtors.setdefault(key, self.customer.standardised())
         if customer_id is not None and customer_id != customer.customer_id:
             customer = customer.model_copy(update={"customer_id": customer_id})
         values = self.model_dump(exclude={"customer"})

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from libs.events.envelope import Envelope
 from libs.events.payloads.base import EventPayload
 from libs.events.payloads.customers import CustomerUpserted
-from libs.events.payloads.invoices import InvoiceAdjusted, InvoiceCancelled, InvoiceIssued
+from libs.events.payloads.invoices import Customer, InvoiceAdjusted, InvoiceCancelled, InvoiceIssued
 from libs.events.payloads.payments import PaymentReceived, PaymentReversed
 from libs.events.payloads.reference import ReferenceUpserted
 from libs.runtime.uow import UnitOfWork
@@ -342,9 +342,10 @@ def _standardise_invoices(
     uow: UnitOfWork, source: str, items: Sequence[tuple[int, InvoiceIn]], results: dict[int, ItemResult]
 ) -> list[tuple[int, InvoiceIssued]]:
     standard: list[tuple[int, InvoiceIssued]] = []
+    debtors: dict[tuple[Any, ...], Customer] = {}
     for index, item in items:
         try:
-            standard.append((index, item.to_contract()))
+            standard.append((index, item.to_contract(debtors=debtors)))
         except StandardisationError as exc:
             results[index] = ItemResult(
                 index, "rejected", item.invoice_id, errors=[FieldError(exc.field, exc.message)]
