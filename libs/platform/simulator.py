@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, overload
 
 from pydantic import ValidationError
 
@@ -66,6 +67,75 @@ def read_events(path: Path) -> list[InputEvent]:
     return events
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+class IndexedEvents(Sequence[InputEvent]):
+    """A portfolio file validated once, held as (time, line, byte offset) and parsed again on access.
+
+    What ``read_events`` gives (every line checked up front, time order, ties in line order) at
+    24 bytes an event instead of a parsed envelope each, so a year of 100,000 accounts fits in
+    memory. Lines are read back by offset when their slice is fed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        times, lines, offsets = array("q"), array("q"), array("q")
+        with path.open("rb") as handle:
+            offset = 0
+            for number, raw in enumerate(handle, start=1):
+                if raw.strip():
+                    try:
+                        envelope = Envelope.from_json(raw)
+                    except ValidationError as exc:
+                        raise SimulationInputError(
+                            f"{path}:{number}: {format_validation_error(exc)}"
+                        ) from exc
+                    times.append(_micros(envelope.time))
+                    lines.append(number)
+                    offsets.append(offset)
+                offset += len(raw)
+        if any(times[k] > times[k + 1] for k in range(len(times) - 1)):
+            order = sorted(range(len(times)), key=lambda k: (times[k], lines[k]))
+            times = array("q", (times[k] for k in order))
+            lines = array("q", (lines[k] for k in order))
+            offsets = array("q", (offsets[k] for k in order))
+        self.times, self.lines, self.offsets = times, lines, offsets
+        self._handle = path.open("rb")
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def time_at(self, k: int) -> datetime:
+        return _EPOCH + timedelta(microseconds=self.times[k])
+
+    def _parse(self, k: int) -> InputEvent:
+        self._handle.seek(self.offsets[k])
+        return InputEvent(self.lines[k], Envelope.from_json(self._handle.readline()))
+
+    @overload
+    def __getitem__(self, index: int) -> InputEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[InputEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> InputEvent | list[InputEvent]:
+        if isinstance(index, slice):
+            return [self._parse(k) for k in range(*index.indices(len(self)))]
+        return self._parse(range(len(self))[index])
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def _time_at(events: Sequence[InputEvent], k: int) -> datetime:
+    return events.time_at(k) if isinstance(events, IndexedEvents) else events[k].envelope.time
+
+
 def day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
@@ -93,13 +163,15 @@ class Simulation:
         specs: list[ServiceSpec] | None = None,
         settings: PlatformSettings | None = None,
         batch_size: int | None = None,
+        retain_log: bool = True,
     ) -> None:
+        """``retain_log=False``: the broker keeps no history (``broker.log``, read records), for long runs."""
         self.server_url = server_url
         self.specs = specs or available_specs()
         self.db_name = f"cobranza_sim_{uuid.uuid4().hex[:10]}"
         self.db_url = fresh_database(server_url, self.specs, self.db_name)
         self.clock = SimulatedClock(start)
-        self.broker = MemoryBroker(self.clock)
+        self.broker = MemoryBroker(self.clock, retain=retain_log)
         settings = settings or PlatformSettings()
         ids = SequentialIdFactory("simulate")
         self.contexts = []
@@ -136,13 +208,13 @@ class Simulation:
         """Every input event up to ``finish`` in time slices, then the timers up to ``finish``."""
         i = 0
         while i < len(events):
-            first = events[i].envelope
-            if first.time > finish:
+            first = _time_at(events, i)
+            if first > finish:
                 break
-            self.platform.advance_to(first.time)  # timers due by then fire first
+            self.platform.advance_to(first)  # timers due by then fire first
             end = min(self.slice_end(), finish + timedelta(microseconds=1))
             j = i + 1
-            while j < len(events) and events[j].envelope.time < end:
+            while j < len(events) and _time_at(events, j) < end:
                 j += 1
             self.feed_slice(events[i:j])
             i = j
@@ -166,12 +238,17 @@ def run_simulation(
     if end < start:
         raise SimulationInputError("--end is before --start")
     settings = settings or PlatformSettings()
-    events = read_events(events_path)
+    events = IndexedEvents(events_path)
     finish = day_start(end + timedelta(days=1)) - timedelta(microseconds=1)
     written = 0
     with database_server(settings) as server, out_path.open("w", encoding="utf-8") as out:
         sim = Simulation(
-            server, day_start(start), config_dir=config_dir, settings=settings, batch_size=batch_size
+            server,
+            day_start(start),
+            config_dir=config_dir,
+            settings=settings,
+            batch_size=batch_size,
+            retain_log=False,
         )
 
         def write(published: Published, sink: IO[str] = out) -> None:
@@ -183,10 +260,12 @@ def run_simulation(
 
         sim.broker.listeners.append(write)
         try:
-            for item in events:
-                if item.envelope.time > finish:
-                    log.warning("line %s is after --end; not delivered", item.line)
+            late = _micros(finish)
+            for k in range(len(events)):
+                if events.times[k] > late:
+                    log.warning("line %s is after --end; not delivered", events.lines[k])
             sim.run(events, finish)
         finally:
             sim.close()
+            events.close()
     return written

@@ -33,9 +33,15 @@ class Published:
 
 
 class MemoryBroker:
-    def __init__(self, clock: SimulatedClock | None = None) -> None:
+    """Topics as lists. ``retain=False`` (a long simulation) keeps no ``log`` and lets the platform
+    ``release`` what every subscriber has read, so memory follows the backlog, not the history;
+    ``topics[t]`` then holds the records from ``base[t]`` on (offsets stay absolute)."""
+
+    def __init__(self, clock: SimulatedClock | None = None, *, retain: bool = True) -> None:
         self.topics: dict[str, list[Published]] = defaultdict(list)
+        self.base: dict[str, int] = defaultdict(int)
         self.log: list[Published] = []
+        self.retain = retain
         self.clock = clock
         self.listeners: list[Callable[[Published], None]] = []
 
@@ -46,17 +52,29 @@ class MemoryBroker:
         record = Record(
             topic,
             0,
-            len(records),
+            self.base[topic] + len(records),
             key.encode() if key else None,
             value,
             [(k, v.encode()) for k, v in (headers or {}).items()],
         )
         published = Published(record, self.clock.now() if self.clock else datetime.min, headers or {})
         records.append(published)
-        self.log.append(published)
+        if self.retain:
+            self.log.append(published)
         for listener in self.listeners:
             listener(published)
         return record
+
+    def end(self, topic: str) -> int:
+        return self.base[topic] + len(self.topics.get(topic, ()))
+
+    def release(self, topic: str, offset: int) -> None:
+        """Forget the records before ``offset`` (every subscriber is past them); only without ``retain``."""
+        drop = min(offset, self.end(topic)) - self.base[topic]
+        if self.retain or drop <= 0:
+            return
+        del self.topics[topic][:drop]
+        self.base[topic] += drop
 
     def publish(self, records: list[OutgoingRecord]) -> list[str | None]:
         for r in records:
@@ -64,7 +82,7 @@ class MemoryBroker:
         return [None] * len(records)
 
     def read(self, topic: str, offset: int) -> list[Record]:
-        return [p.record for p in self.topics.get(topic, [])[offset:]]
+        return [p.record for p in self.topics.get(topic, [])[offset - self.base[topic] :]]
 
 
 class InMemoryPlatform:
@@ -88,6 +106,10 @@ class InMemoryPlatform:
         self.relays = {c.name: OutboxRelay(c, broker) for c in self.contexts}
         self.timers = {c.name: TimerRunner(c) for c in self.contexts}
         self.offsets: dict[tuple[str, str], int] = defaultdict(int)
+        self._subscribers: dict[str, list[str]] = defaultdict(list)
+        for ctx in self.contexts:
+            for topic in ctx.spec.topics:
+                self._subscribers[topic].append(ctx.name)
         self.results: list[BatchResult] = []
         # a service that committed since we last looked may have outbox rows or timers: only those are
         # asked again (a round asks seven relays and timer tables otherwise, for nothing)
@@ -137,6 +159,15 @@ class InMemoryPlatform:
     def run_until_quiet(self, max_rounds: int = 10_000) -> None:
         """Deliver and relay until nothing moves (every relay once, for rows committed behind our back)."""
         self._settle(max_rounds, relay_all=True)
+        self._release_read()
+
+    def _release_read(self) -> None:
+        """A broker that does not retain its history forgets what every subscriber has read."""
+        if self.broker.retain:
+            return
+        for topic in list(self.broker.topics):
+            readers = [self.offsets[(name, topic)] for name in self._subscribers.get(topic, ())]
+            self.broker.release(topic, min(readers) if readers else self.broker.end(topic))
 
     def _settle(self, max_rounds: int = 10_000, *, relay_all: bool = False) -> None:
         for round_ in range(max_rounds):
