@@ -10,7 +10,7 @@ source resolves that source's own document.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
@@ -248,7 +248,7 @@ def resolve_customers(uow: UnitOfWork, source: str, seen: Sequence[KnownCustomer
     rows = uow.session.execute(
         select(c.source, c.source_customer_id, c.customer_id, c.link_rule).where(
             c.tenant_id == uow.tenant,
-            c.customer_id == any_(literal(sorted(set(canonical.values())), ARRAY(String()))),
+            c.customer_id == _any(canonical.values()),
         )
     ).all()
     rules = {r.source_customer_id: r.link_rule for r in rows if r.source == source}
@@ -391,7 +391,7 @@ def _link(uow: UnitOfWork, source: str, seen: Sequence[KnownCustomer]) -> tuple[
     if not new:
         return canonical, set()
     conditions = [
-        getattr(customers.c, rule).in_(values)
+        getattr(customers.c, rule) == _any(values)
         for rule in ("document_id", "email", "phone")
         if (values := {getattr(c, rule) for c in new if getattr(c, rule)})
     ]
@@ -411,7 +411,8 @@ def _link(uow: UnitOfWork, source: str, seen: Sequence[KnownCustomer]) -> tuple[
         uow.session.execute(
             select(customers.c.customer_id).where(
                 customers.c.tenant_id == uow.tenant,
-                customers.c.customer_id.in_(
+                customers.c.customer_id
+                == _any(
                     [option for c in new for option in identity.candidates(source, c.source_customer_id)]
                 ),
             )
@@ -443,6 +444,11 @@ def _link(uow: UnitOfWork, source: str, seen: Sequence[KnownCustomer]) -> tuple[
     return canonical, {c.source_customer_id for c in new}
 
 
+def _any(values: Iterable[str]) -> Any:
+    """``= ANY(:array)``: one bind parameter (the same SQL text, prepared once) however many values."""
+    return any_(literal(sorted(set(values)), ARRAY(String())))
+
+
 def _known_customers(uow: UnitOfWork, source: str, ids: set[str]) -> dict[str, str]:
     if not ids:
         return {}
@@ -450,7 +456,7 @@ def _known_customers(uow: UnitOfWork, source: str, ids: set[str]) -> dict[str, s
         select(customers.c.source_customer_id, customers.c.customer_id).where(
             customers.c.tenant_id == uow.tenant,
             customers.c.source == source,
-            customers.c.source_customer_id.in_(ids),
+            customers.c.source_customer_id == _any(ids),
         )
     ).all()
     return {r.source_customer_id: r.customer_id for r in rows}
