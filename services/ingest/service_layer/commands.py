@@ -449,16 +449,19 @@ def _any(values: Iterable[str]) -> Any:
     return any_(literal(sorted(set(values)), ARRAY(String())))
 
 
+_KNOWN = text(
+    """
+    SELECT source_customer_id, customer_id FROM ingest.customers
+     WHERE tenant_id = :tenant AND source = :source AND source_customer_id = ANY(CAST(:ids AS text[]))
+    """
+)
+"""The primary key's lookup, with the ids as one text[] parameter (the same SQL text every time)."""
+
+
 def _known_customers(uow: UnitOfWork, source: str, ids: set[str]) -> dict[str, str]:
     if not ids:
         return {}
-    rows = uow.session.execute(
-        select(customers.c.source_customer_id, customers.c.customer_id).where(
-            customers.c.tenant_id == uow.tenant,
-            customers.c.source == source,
-            customers.c.source_customer_id == _any(ids),
-        )
-    ).all()
+    rows = uow.session.execute(_KNOWN, {"tenant": uow.tenant, "source": source, "ids": sorted(ids)})
     return {r.source_customer_id: r.customer_id for r in rows}
 
 
