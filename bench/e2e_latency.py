@@ -22,6 +22,7 @@ import statistics
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -86,16 +87,21 @@ def run(stack: Stack, args: argparse.Namespace) -> None:
         finished = threading.Event()
 
         def producer() -> None:
+            """One bulk request a tick, sent without waiting for the previous one (a steady rate)."""
             start = time.monotonic()
-            for k, first in enumerate(range(0, n, per_tick)):
-                time.sleep(max(0.0, start + k * args.tick - time.monotonic()))  # the next tick
-                chunk = list(range(first, min(n, first + per_tick)))
-                now = time.monotonic()
-                with lock:
-                    sent_at.update(dict.fromkeys(chunk, now))
-                post_bulk(
-                    stack, "/v1/payments:bulk", [payment_item(i, today) for i in chunk], "banco", 10_000, 1
-                )
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                sending = []
+                for k, first in enumerate(range(0, n, per_tick)):
+                    time.sleep(max(0.0, start + k * args.tick - time.monotonic()))  # the next tick
+                    chunk = list(range(first, min(n, first + per_tick)))
+                    with lock:
+                        sent_at.update(dict.fromkeys(chunk, time.monotonic()))
+                    items = [payment_item(i, today) for i in chunk]
+                    sending.append(
+                        pool.submit(post_bulk, stack, "/v1/payments:bulk", items, "banco", 10_000, 1)
+                    )
+                for future in sending:
+                    future.result()
             finished.set()
 
         balance_at: dict[int, float] = {}
