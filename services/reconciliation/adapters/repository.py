@@ -160,7 +160,6 @@ def invoice_rows_by_reference(
     )
 
 
-
 def set_open_amounts(session: Session, tenant: str, changes: dict[str, Decimal], now: datetime) -> None:
     """Each invoice's new open amount (paid when it reaches zero), in one statement."""
     if not changes:
