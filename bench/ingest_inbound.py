@@ -12,30 +12,35 @@ Reports events/s and this process's CPU µs per event (PostgreSQL's CPU is anoth
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ingest_common import START, copy_rate, ingest_context, postgres, timed
-from sqlalchemy import MetaData
+from consumer_harness import (
+    Column,
+    Measurement,
+    Row,
+    Scenario,
+    business_metadata,
+    feed,
+    parse_args,
+    print_header,
+    print_row,
+    records,
+    standard_columns,
+)
+from ingest_common import copy_rate, ingest_context, postgres
 
 from libs.events.catalog import Topics
-from libs.events.envelope import Envelope
 from libs.platform.registry import load_spec
 from libs.runtime.processor import EventProcessor
 from libs.runtime.service import ServiceSpec
 from libs.runtime.transport.base import Record
 
-PER_ACCOUNT = 6
 
-
-def _scenario(n: int) -> list[tuple[str, dict[str, Any]]]:
+def _scenario(n: int) -> Scenario:
     account, customer_id = f"ACC-{n:07d}", f"CUS-{n:07d}"
     customer = {
         "customer_id": customer_id,
@@ -63,13 +68,14 @@ def _scenario(n: int) -> list[tuple[str, dict[str, Any]]]:
         "method": "pse",
     }
     return [
-        ("cobranza.customer.upserted", {**customer, "account_ids": [account]}),
-        ("cobranza.invoice.issued", {**invoice, "invoice_id": f"INV-{n}-1"}),
-        ("cobranza.invoice.issued", {**invoice, "invoice_id": f"INV-{n}-2", "due_on": "2026-03-25"}),
-        ("cobranza.payment.received", {**paid, "payment_id": f"PAY-{n}-1"}),
-        ("cobranza.payment.received", {**paid, "payment_id": f"PAY-{n}-2"}),
+        ("cobranza.customer.upserted", account, {**customer, "account_ids": [account]}),
+        ("cobranza.invoice.issued", account, {**invoice, "invoice_id": f"INV-{n}-1"}),
+        ("cobranza.invoice.issued", account, {**invoice, "invoice_id": f"INV-{n}-2", "due_on": "2026-03-25"}),
+        ("cobranza.payment.received", account, {**paid, "payment_id": f"PAY-{n}-1"}),
+        ("cobranza.payment.received", account, {**paid, "payment_id": f"PAY-{n}-2"}),
         (
             "cobranza.invoice.adjusted",
+            account,
             {
                 "adjustment_id": f"ADJ-{n}",
                 "invoice_id": f"INV-{n}-2",
@@ -83,35 +89,17 @@ def _scenario(n: int) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def records(total: int) -> list[Record]:
-    accounts = max(1, total // PER_ACCOUNT)
-    scenarios = [_scenario(n) for n in range(accounts)]
-    out: list[Record] = []
-    for step in range(PER_ACCOUNT):
-        for n, scenario in enumerate(scenarios):
-            event_type, data = scenario[step]
-            key = f"ACC-{n:07d}"
-            envelope = Envelope(
-                id=f"ev-{n}-{step}",
-                source="/sources/core",
-                type=event_type,
-                time=START + timedelta(seconds=step),
-                subject=key,
-                data=data,
-                tenantid="default",
-            )
-            out.append(Record(Topics.INBOUND, 0, len(out), key.encode(), envelope.to_json_bytes()))
-    return out[:total]
+def inbound_records(total: int) -> list[Record]:
+    """Every event on ``cobranza.inbound`` keyed by its account, as a core system publishes them."""
+    return records(total, _scenario, source="/sources/core", topic=Topics.INBOUND)
 
 
 def noop_spec() -> ServiceSpec:
     """ingest's schema and subscription with a handler that does nothing (the runtime's own cost)."""
     real = load_spec("ingest")
-    metadata = MetaData(schema=real.name)
-    for table in real.metadata.sorted_tables:
-        if table.name not in {"inbox", "outbox", "timers"}:
-            table.to_metadata(metadata)
-    fields: dict[str, Any] = dict(name=real.name, metadata=metadata, migrations_dir=real.migrations_dir)
+    fields: dict[str, Any] = dict(
+        name=real.name, metadata=business_metadata(real), migrations_dir=real.migrations_dir
+    )
     try:
         return ServiceSpec(**fields, raw_batch_topics={Topics.INBOUND: lambda events, uow: None})
     except TypeError:  # a checkout from before raw batch topics
@@ -120,47 +108,33 @@ def noop_spec() -> ServiceSpec:
 
 def measure(
     server: str, spec: ServiceSpec | None, batch: list[Record], size: int
-) -> tuple[float, float, float]:
-    """(events/s, CPU µs/event, COPY rows/s) on a fresh database."""
+) -> tuple[Measurement, float]:
+    """The consumer's measurement and the COPY rows/s of the same records, on a fresh database."""
     with ingest_context(server, spec) as ctx:
-        processor = EventProcessor(ctx)
-
-        def run() -> Iterator[None]:
-            for i in range(0, len(batch), size):
-                result = processor.process(batch[i : i + size])
-                if result.dead_lettered:
-                    raise SystemExit(f"dead-lettered: {result.reasons[:3]}")
-                yield None
-
-        wall, cpu = timed(run())
+        wall, cpu = feed(EventProcessor(ctx), batch, size)
         copy = copy_rate(
             ctx, [(r.key.decode() if r.key else "", r.value.decode() if r.value else "") for r in batch], size
         )
-    return len(batch) / wall, cpu / len(batch) * 1e6, copy
+    return Measurement(len(batch) / wall, cpu / len(batch) * 1e6, 0), copy
+
+
+COLUMNS = [
+    *standard_columns("ingest ev/s")[:-1],
+    Column("COPY rows/s", 12, lambda r: r.extra["copy"]),
+    Column("vs no-op", 9, lambda r: r.real.rate / r.noop.rate, ".2f"),
+    Column("vs COPY", 8, lambda r: r.real.rate / r.extra["copy"], ".2f"),
+]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
-    parser.add_argument("--batch", type=int, default=500)
-    args = parser.parse_args()
-    print(f"ingest inbound consumer, poll batches of {args.batch}, {os.cpu_count()} CPUs")
-    print(
-        f"{'events':>8} {'ingest ev/s':>12} {'CPU µs/ev':>10} {'no-op ev/s':>11} {'CPU µs/ev':>10}"
-        f" {'COPY rows/s':>12} {'vs no-op':>9} {'vs COPY':>8}"
-    )
+    args = parse_args(__doc__)
+    print_header("ingest inbound consumer", args.batch, COLUMNS)
     with postgres() as server:
         for size in args.sizes:
-            batch = records(size)
-            noop_rate, noop_cpu, _ = measure(server, noop_spec(), batch, args.batch)
-            rate, cpu, copy = measure(server, None, batch, args.batch)
-            print(
-                f"{size:>8,} {rate:>12,.0f} {cpu:>10,.0f} {noop_rate:>11,.0f} {noop_cpu:>10,.0f}"
-                f" {copy:>12,.0f} {rate / noop_rate:>9.2f} {rate / copy:>8.2f}",
-                flush=True,
-            )
+            batch = inbound_records(size)
+            noop, _ = measure(server, noop_spec(), batch, args.batch)
+            real, copy = measure(server, None, batch, args.batch)
+            print_row(Row(size, real, noop, {"copy": copy}), COLUMNS)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Feeds N synthetic contract events (six per account, interleaved as the topics ca
 customer with consented e-mail and SMS, an invoice, then contacts due now by e-mail, SMS and voice
 and one due tomorrow) in poll batches of ``--batch`` records, on a fresh database per size, with
 the file providers writing under a temporary state directory, and reports events/s and CPU µs
-per event against the no-op runtime in the same run (the harness is bench/aging_consumer.py's).
+per event against the no-op runtime in the same run (the harness is bench/consumer_harness.py).
 To measure another checkout's handlers, run this file with ``PYTHONPATH=<checkout>``.
 Uses DATABASE_URL if set, else an embedded PostgreSQL in a temporary directory.
 """
@@ -18,7 +18,7 @@ import tempfile
 from datetime import timedelta
 from typing import Any
 
-from aging_consumer import START, Scenario, main, records
+from consumer_harness import START, Scenario, main, records, standard_columns
 
 from libs.runtime.transport.base import Record
 
@@ -90,4 +90,4 @@ if __name__ == "__main__":
     os.environ["COBRANZA_NOTIFIER_STATE_DIR"] = tempfile.mkdtemp(prefix="cobranza-bench-notifier-")
     for name in ("SMTP_HOST", "SMS_HTTP_URL", "WHATSAPP_HTTP_URL"):
         os.environ.pop(f"COBRANZA_NOTIFIER_{name}", None)
-    main("notifier", notifier_records)
+    main(__doc__, "notifier", notifier_records, standard_columns("ev/s", emitted=True))

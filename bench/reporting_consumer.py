@@ -14,35 +14,15 @@ directory. Runs the handlers of the checkout on PYTHONPATH (per-event or batch).
 
 from __future__ import annotations
 
-import argparse
-import os
-import tempfile
-import time
-from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import date
 from typing import Any
 
-from sqlalchemy import MetaData
+from consumer_harness import START, Scenario, main, records, standard_columns
 
-from libs.events.envelope import Envelope
-from libs.events.registry import DecodedEvent, model_for
-from libs.platform.databases import fresh_database
-from libs.platform.embedded import EmbeddedPostgres
-from libs.runtime.clock import SimulatedClock
-from libs.runtime.context import ServiceContext
-from libs.runtime.db import drop_database
-from libs.runtime.processor import EventProcessor
-from libs.runtime.service import ServiceSpec
 from libs.runtime.transport.base import Record
-from libs.runtime.uow import UnitOfWork
-from services.reporting.service import SPEC
-
-START = datetime(2026, 3, 2, 14, tzinfo=UTC)
-PER_ACCOUNT = 12
 
 
-def _scenario(n: int) -> list[tuple[str, str, dict[str, Any]]]:
+def _scenario(n: int) -> Scenario:
     """One account's events as (type, record key, data), in the order a stream would carry them."""
     account = f"ACC-{n:07d}"
     customer = {
@@ -154,99 +134,9 @@ def _scenario(n: int) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
-def records(total: int) -> list[Record]:
-    """``total`` records: the accounts' scenarios interleaved step by step (many accounts per batch)."""
-    accounts = max(1, total // PER_ACCOUNT)
-    scenarios = [_scenario(n) for n in range(accounts)]
-    out: list[Record] = []
-    for step in range(PER_ACCOUNT):
-        for n, scenario in enumerate(scenarios):
-            event_type, key, data = scenario[step]
-            envelope = Envelope(
-                id=f"ev-{n}-{step}",
-                source="/bench/core",
-                type=event_type,
-                time=START + timedelta(seconds=step),
-                subject=key,
-                data=data,
-                tenantid="default",
-            )
-            out.append(
-                Record(model_for(event_type).topic, 0, len(out), key.encode(), envelope.to_json_bytes())
-            )
-    return out[:total]
-
-
-def _noop(events: Sequence[DecodedEvent[Any]], uow: UnitOfWork) -> None:
-    return None
-
-
-def noop_spec() -> ServiceSpec:
-    """reporting's schema and subscriptions with handlers that do nothing (the runtime's own cost)."""
-    types = [*SPEC.handlers, *SPEC.batch_handlers]
-    metadata = MetaData(schema=SPEC.name)
-    for table in SPEC.metadata.sorted_tables:
-        if table.name not in {"inbox", "outbox", "timers"}:
-            table.to_metadata(metadata)
-    return ServiceSpec(
-        name=SPEC.name,
-        metadata=metadata,
-        migrations_dir=SPEC.migrations_dir,
-        batch_handlers=dict.fromkeys(types, _noop),
-    )
-
-
-def measure(server: str, spec: ServiceSpec, batch: list[Record], batch_size: int) -> tuple[float, float]:
-    """(events/s, CPU µs/event of this process) feeding ``batch`` through a fresh database."""
-    name = f"cobranza_bench_reporting_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
-    url = fresh_database(server, [SPEC], name)
-    ctx = ServiceContext.create(spec, url, clock=SimulatedClock(START + timedelta(minutes=1)))
-    try:
-        processor = EventProcessor(ctx)
-        wall, cpu = time.perf_counter(), time.process_time()
-        for i in range(0, len(batch), batch_size):
-            result = processor.process(batch[i : i + batch_size])
-            if result.dead_lettered:
-                raise SystemExit(f"dead-lettered: {result.reasons[:3]}")
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    finally:
-        ctx.dispose()
-        drop_database(server, name)
-    return len(batch) / wall, cpu / len(batch) * 1e6
-
-
-def run(server: str, sizes: Sequence[int], batch_size: int) -> None:
-    print(f"reporting consumer, poll batches of {batch_size}, {os.cpu_count()} CPUs")
-    print(
-        f"{'events':>8} {'reporting ev/s':>15} {'CPU µs/ev':>10} {'no-op ev/s':>11} {'CPU µs/ev':>10} {'ratio':>6}"
-    )
-    for size in sizes:
-        batch = records(size)
-        noop_rate, noop_cpu = measure(server, noop_spec(), batch, batch_size)
-        rate, cpu = measure(server, SPEC, batch, batch_size)
-        print(
-            f"{size:>8,} {rate:>15,.0f} {cpu:>10,.0f} {noop_rate:>11,.0f} {noop_cpu:>10,.0f} {rate / noop_rate:>6.2f}"
-        )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
-    parser.add_argument("--batch", type=int, default=500)
-    args = parser.parse_args()
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        run(url, args.sizes, args.batch)
-        return
-    pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="cobranza-bench-")) / "pgdata", ephemeral=True)
-    server = pg.start()
-    try:
-        run(server, args.sizes, args.batch)
-    finally:
-        pg.stop()
+def reporting_records(total: int) -> list[Record]:
+    return records(total, _scenario)
 
 
 if __name__ == "__main__":
-    main()
+    main(__doc__, "reporting", reporting_records, standard_columns("reporting ev/s"))
