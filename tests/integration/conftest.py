@@ -1,6 +1,7 @@
 """Real Kafka for integration tests: KAFKA_BOOTSTRAP_SERVERS when set (Apache Kafka in CI), else Tansu.
 
 Each test gets its own topic prefix, so tests share one broker without seeing each other's records.
+The migration tests' plumbing lives here too: an empty database and Alembic run as a service's role.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from confluent_kafka import Consumer, Producer
 
 from libs.events.envelope import Envelope
+from libs.platform.registry import load_spec
+from libs.runtime.db import drop_database, ensure_database, make_engine, with_database
+from libs.runtime.migrations import alembic_config
 from libs.runtime.settings import PlatformSettings
 from libs.runtime.transport.kafka import ensure_topics
 
@@ -169,3 +174,34 @@ def topic_reader() -> Iterator[Callable[[PlatformSettings, str], TopicReader]]:
     yield open_reader
     for reader in readers:
         reader.close()
+
+
+@pytest.fixture
+def empty_database(pg_server: str) -> Iterator[str]:
+    """The URL of a database without any schema (a migration test upgrades it step by step), dropped after."""
+    name = f"cobranza_mig_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    ensure_database(pg_server, name)
+    yield with_database(pg_server, name)
+    drop_database(pg_server, name)
+
+
+Migrate = Callable[[str, str, str, str], None]
+
+
+def _migrate(url: str, service: str, action: str, revision: str) -> None:
+    spec = load_spec(service)
+    engine = make_engine(url, service=spec.name, pool_size=1)
+    try:
+        cfg = alembic_config(spec)
+        with engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            getattr(command, action)(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def migrate() -> Migrate:
+    """``migrate(url, service, "upgrade" | "downgrade", revision)``: Alembic as the service's own role
+    (the owner of its schema, which a downgrade needs), in one transaction."""
+    return _migrate

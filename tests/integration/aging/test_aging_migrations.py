@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
-import pytest
-from alembic import command
 from sqlalchemy import text
 
 from libs.platform.registry import load_spec
-from libs.runtime.db import drop_database, ensure_database, make_engine, with_database
-from libs.runtime.migrations import alembic_config, upgrade
+from libs.runtime.db import make_engine
+from libs.runtime.migrations import upgrade
 
 FIRST_WAVE = "a9905b0195cd"
 T0 = datetime(2026, 1, 10, 15, tzinfo=UTC)
 
 
-@pytest.fixture
-def legacy_url(pg_server: str) -> Iterator[str]:
-    name = f"cobranza_aging_mig_{uuid.uuid4().hex[:8]}"
-    ensure_database(pg_server, name)
-    yield with_database(pg_server, name)
-    drop_database(pg_server, name)
-
-
-def test_first_wave_rows_keep_their_tenant_and_the_way_back_works(legacy_url: str) -> None:
+def test_first_wave_rows_keep_their_tenant_and_the_way_back_works(
+    empty_database: str, migrate: Callable[[str, str, str, str], None]
+) -> None:
     spec = load_spec("aging")
-    upgrade(spec, legacy_url, FIRST_WAVE)
-    engine = make_engine(legacy_url, pool_size=1)
+    upgrade(spec, empty_database, FIRST_WAVE)
+    engine = make_engine(empty_database, pool_size=1)
     try:
         with engine.begin() as conn:
             conn.execute(
@@ -49,7 +40,7 @@ def test_first_wave_rows_keep_their_tenant_and_the_way_back_works(legacy_url: st
                 ),
                 {"d": date(2026, 1, 6), "t": T0},
             )
-        upgrade(spec, legacy_url)
+        upgrade(spec, empty_database)
         with engine.begin() as conn:
             rows = conn.execute(
                 text("SELECT tenant_id, invoice_id, open_amount FROM aging.invoices ORDER BY 2")
@@ -69,17 +60,10 @@ def test_first_wave_rows_keep_their_tenant_and_the_way_back_works(legacy_url: st
                 {"d": date(2026, 1, 5), "t": T0},
             )
             conn.execute(text("DELETE FROM aging.invoices WHERE tenant_id = 'otra'"))
-        service_engine = make_engine(legacy_url, service="aging", pool_size=1)
-        try:
-            with service_engine.begin() as connection:
-                cfg = alembic_config(spec)
-                cfg.attributes["connection"] = connection
-                command.downgrade(cfg, FIRST_WAVE)
-        finally:
-            service_engine.dispose()
+        migrate(empty_database, "aging", "downgrade", FIRST_WAVE)
         with engine.begin() as conn:
             rows = conn.execute(text("SELECT invoice_id, tenant FROM aging.invoices ORDER BY 1")).all()
             assert [tuple(r) for r in rows] == [("I1", "aseguradora"), ("I2", "default")]
-        upgrade(spec, legacy_url)
+        upgrade(spec, empty_database)
     finally:
         engine.dispose()

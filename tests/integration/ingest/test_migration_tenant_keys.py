@@ -3,25 +3,13 @@ old rows belong to the default tenant, and an id two sources already reused gets
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
-import pytest
 from sqlalchemy import text
 
 from libs.platform.registry import load_spec
-from libs.runtime.db import drop_database, ensure_database, make_engine, with_database
+from libs.runtime.db import make_engine
 from libs.runtime.migrations import upgrade
 
 INITIAL = "d3d99c6d90a7"
-
-
-@pytest.fixture
-def empty_database(pg_server: str) -> Iterator[str]:
-    name = f"cobranza_mig_{uuid.uuid4().hex[:8]}"
-    ensure_database(pg_server, name)
-    yield with_database(pg_server, name)
-    drop_database(pg_server, name)
 
 
 def test_existing_rows_get_the_default_tenant_and_canonical_ids(empty_database: str) -> None:

@@ -7,13 +7,9 @@ remittance names places the payment; and the revision downgrades and upgrades ag
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-import pytest
-from alembic import command
 from sqlalchemy import select, text
 
 from libs.events.envelope import Envelope
@@ -21,8 +17,8 @@ from libs.events.registry import model_for
 from libs.platform.registry import load_spec
 from libs.runtime.clock import SimulatedClock
 from libs.runtime.context import ServiceContext
-from libs.runtime.db import drop_database, ensure_database, make_engine, with_database
-from libs.runtime.migrations import alembic_config, upgrade
+from libs.runtime.db import make_engine
+from libs.runtime.migrations import upgrade
 from libs.runtime.transport.memory import InMemoryPlatform, MemoryBroker
 from services.reconciliation.adapters.orm import accounts, payments, suspense_references
 
@@ -46,27 +42,9 @@ INSERT INTO reconciliation.audit (at, actor, action, reason) VALUES ('{NOW}', 'o
 """
 
 
-@pytest.fixture
-def empty_database(pg_server: str) -> Iterator[str]:
-    name = f"cobranza_mig_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    ensure_database(pg_server, name)
-    yield with_database(pg_server, name)
-    drop_database(pg_server, name)
-
-
-def _migrate(url: str, action: str, revision: str) -> None:
-    spec = load_spec("reconciliation")
-    engine = make_engine(url, service=spec.name, pool_size=1)
-    try:
-        cfg = alembic_config(spec)
-        with engine.begin() as connection:
-            cfg.attributes["connection"] = connection
-            getattr(command, action)(cfg, revision)
-    finally:
-        engine.dispose()
-
-
-def test_books_written_before_tenants_survive_the_revision(empty_database: str) -> None:
+def test_books_written_before_tenants_survive_the_revision(
+    empty_database: str, migrate: Callable[[str, str, str, str], None]
+) -> None:
     spec = load_spec("reconciliation")
     upgrade(spec, empty_database, BEFORE_TENANTS)
     admin = make_engine(empty_database, pool_size=1)
@@ -76,8 +54,8 @@ def test_books_written_before_tenants_survive_the_revision(empty_database: str) 
     finally:
         admin.dispose()
     upgrade(spec, empty_database)
-    _migrate(empty_database, "downgrade", BEFORE_TENANTS)
-    _migrate(empty_database, "upgrade", "head")
+    migrate(empty_database, "reconciliation", "downgrade", BEFORE_TENANTS)
+    migrate(empty_database, "reconciliation", "upgrade", "head")
 
     clock = SimulatedClock(datetime(2026, 1, 6, tzinfo=UTC))
     ctx = ServiceContext.create(spec, empty_database, clock=clock, pool_size=1)

@@ -6,18 +6,14 @@ the views expose ``tenant_id``, and the revision downgrades and upgrades again.
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from decimal import Decimal
 
-import pytest
-from alembic import command
 from sqlalchemy import text
 
 from libs.platform.registry import load_spec
-from libs.runtime.db import drop_database, ensure_database, make_engine, with_database
-from libs.runtime.migrations import alembic_config, upgrade
+from libs.runtime.db import make_engine
+from libs.runtime.migrations import upgrade
 
 BEFORE = "8e768755261f"
 NOW = "2026-01-05 10:00:00+00"
@@ -40,26 +36,6 @@ INSERT INTO reporting.contacts (contact_id, account_id, channel, status, updated
 """
 
 
-@pytest.fixture
-def empty_database(pg_server: str) -> Iterator[str]:
-    name = f"cobranza_mig_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    ensure_database(pg_server, name)
-    yield with_database(pg_server, name)
-    drop_database(pg_server, name)
-
-
-def _migrate(url: str, action: str, revision: str) -> None:
-    spec = load_spec("reporting")
-    engine = make_engine(url, service=spec.name, pool_size=1)
-    try:
-        cfg = alembic_config(spec)
-        with engine.begin() as connection:
-            cfg.attributes["connection"] = connection
-            getattr(command, action)(cfg, revision)
-    finally:
-        engine.dispose()
-
-
 def _execute(url: str, sql: str) -> None:
     engine = make_engine(url, pool_size=1)
     try:
@@ -78,7 +54,9 @@ def _query(url: str, sql: str) -> list[tuple]:
         engine.dispose()
 
 
-def test_rows_from_before_tenants_survive_the_revision(empty_database: str) -> None:
+def test_rows_from_before_tenants_survive_the_revision(
+    empty_database: str, migrate: Callable[[str, str, str, str], None]
+) -> None:
     spec = load_spec("reporting")
     upgrade(spec, empty_database, BEFORE)
     _execute(empty_database, OLD_ROWS)
@@ -99,12 +77,12 @@ def test_rows_from_before_tenants_survive_the_revision(empty_database: str) -> N
         ("default", 1, 1)
     ]
 
-    _migrate(empty_database, "downgrade", BEFORE)
+    migrate(empty_database, "reporting", "downgrade", BEFORE)
     assert _query(
         empty_database, "SELECT account_id, balance FROM reporting.v_account_balances ORDER BY 1"
     ) == [
         ("A1", Decimal(70)),
         ("A2", Decimal(70)),
     ]
-    _migrate(empty_database, "upgrade", "head")
+    migrate(empty_database, "reporting", "upgrade", "head")
     assert len(_query(empty_database, "SELECT * FROM reporting.v_account_balances")) == 2

@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
-import pytest
-from alembic import command
 from sqlalchemy import text
 
 from libs.platform.registry import load_spec
-from libs.runtime.db import drop_database, ensure_database, make_engine, with_database
-from libs.runtime.migrations import alembic_config, upgrade
+from libs.runtime.db import make_engine
+from libs.runtime.migrations import upgrade
 
 FIRST_WAVE = "dbf2f39c099a"
 T0 = datetime(2026, 1, 10, 15, tzinfo=UTC)
 
 
-@pytest.fixture
-def legacy_url(pg_server: str) -> Iterator[str]:
-    name = f"cobranza_segmentation_mig_{uuid.uuid4().hex[:8]}"
-    ensure_database(pg_server, name)
-    yield with_database(pg_server, name)
-    drop_database(pg_server, name)
-
-
-def test_first_wave_rows_take_their_accounts_tenant_and_the_way_back_works(legacy_url: str) -> None:
+def test_first_wave_rows_take_their_accounts_tenant_and_the_way_back_works(
+    empty_database: str, migrate: Callable[[str, str, str, str], None]
+) -> None:
     spec = load_spec("segmentation")
-    upgrade(spec, legacy_url, FIRST_WAVE)
-    engine = make_engine(legacy_url, pool_size=1)
+    upgrade(spec, empty_database, FIRST_WAVE)
+    engine = make_engine(empty_database, pool_size=1)
     try:
         with engine.begin() as conn:
             conn.execute(
@@ -60,7 +51,7 @@ def test_first_wave_rows_take_their_accounts_tenant_and_the_way_back_works(legac
                 ),
                 {"t": T0},
             )
-        upgrade(spec, legacy_url)
+        upgrade(spec, empty_database)
         with engine.begin() as conn:
             invoices = conn.execute(
                 text("SELECT tenant_id, invoice_id, account_id FROM segmentation.invoices ORDER BY 2")
@@ -87,14 +78,7 @@ def test_first_wave_rows_take_their_accounts_tenant_and_the_way_back_works(legac
                 {"d": date(2026, 1, 5)},
             )
             conn.execute(text("DELETE FROM segmentation.invoices WHERE tenant_id = 'otra'"))
-        service_engine = make_engine(legacy_url, service="segmentation", pool_size=1)
-        try:
-            with service_engine.begin() as connection:
-                cfg = alembic_config(spec)
-                cfg.attributes["connection"] = connection
-                command.downgrade(cfg, FIRST_WAVE)
-        finally:
-            service_engine.dispose()
+        migrate(empty_database, "segmentation", "downgrade", FIRST_WAVE)
         with engine.begin() as conn:
             rows = conn.execute(
                 text("SELECT invoice_id, account_id FROM segmentation.invoices ORDER BY 1")
@@ -104,6 +88,6 @@ def test_first_wave_rows_take_their_accounts_tenant_and_the_way_back_works(legac
                 text("SELECT tenant FROM segmentation.accounts WHERE account_id = 'A1'")
             ).scalar()
             assert tenant == "aseguradora"
-        upgrade(spec, legacy_url)
+        upgrade(spec, empty_database)
     finally:
         engine.dispose()

@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
-import pytest
-from alembic import command
 from sqlalchemy import text
 
 from libs.platform.registry import load_spec
-from libs.runtime.db import drop_database, ensure_database, make_engine, with_database
-from libs.runtime.migrations import alembic_config, upgrade
+from libs.runtime.db import make_engine
+from libs.runtime.migrations import upgrade
 
 FIRST_WAVE = "83201af0abfa"
 T0 = datetime(2026, 1, 10, 15, tzinfo=UTC)
 
 
-@pytest.fixture
-def legacy_url(pg_server: str) -> Iterator[str]:
-    name = f"cobranza_strategy_mig_{uuid.uuid4().hex[:8]}"
-    ensure_database(pg_server, name)
-    yield with_database(pg_server, name)
-    drop_database(pg_server, name)
-
-
-def test_first_wave_rows_land_in_tenant_default_with_their_currency(legacy_url: str) -> None:
+def test_first_wave_rows_land_in_tenant_default_with_their_currency(
+    empty_database: str, migrate: Callable[[str, str, str, str], None]
+) -> None:
     spec = load_spec("strategy")
-    upgrade(spec, legacy_url, FIRST_WAVE)
-    engine = make_engine(legacy_url, pool_size=1)
+    upgrade(spec, empty_database, FIRST_WAVE)
+    engine = make_engine(empty_database, pool_size=1)
     try:
         with engine.begin() as conn:
             conn.execute(
@@ -56,7 +47,7 @@ def test_first_wave_rows_land_in_tenant_default_with_their_currency(legacy_url: 
                 ),
                 {"t": T0},
             )
-        upgrade(spec, legacy_url)
+        upgrade(spec, empty_database)
         with engine.begin() as conn:
             buckets = conn.execute(
                 text(
@@ -76,17 +67,10 @@ def test_first_wave_rows_land_in_tenant_default_with_their_currency(legacy_url: 
                 40,
             )
         # and back: the first-wave keys hold tenant default's rows again
-        service_engine = make_engine(legacy_url, service="strategy", pool_size=1)
-        try:
-            with service_engine.begin() as connection:
-                cfg = alembic_config(spec)
-                cfg.attributes["connection"] = connection
-                command.downgrade(cfg, "-1")
-        finally:
-            service_engine.dispose()
+        migrate(empty_database, "strategy", "downgrade", "-1")
         with engine.begin() as conn:
             rows = conn.execute(text("SELECT account_id, bucket FROM strategy.accounts ORDER BY 1")).all()
             assert [tuple(r) for r in rows] == [("A1", "dpd_1_30"), ("A2", "current")]
-        upgrade(spec, legacy_url)
+        upgrade(spec, empty_database)
     finally:
         engine.dispose()
