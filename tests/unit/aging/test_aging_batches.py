@@ -11,45 +11,30 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from aging_helpers import invoice
-from sqlalchemy import event, select
+from sqlalchemy import select
+from support.batches import Build, counted_statements, one_service_platforms, table_rows
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
 from libs.events.registry import model_for
-from libs.platform.registry import load_spec
-from libs.runtime.clock import SimulatedClock
-from libs.runtime.context import ServiceContext
-from libs.runtime.ids import SequentialIdFactory
-from libs.runtime.transport.memory import InMemoryPlatform, MemoryBroker
+from libs.runtime.transport.memory import InMemoryPlatform
 from services.aging.adapters.orm import account_state, invoices
 
 T0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
-Build = Callable[[int | None], InMemoryPlatform]
 
 
 @pytest.fixture
 def build(service_database) -> Iterator[Build]:  # type: ignore[no-untyped-def]
     """An aging platform with a clock of its own, one batch per poll or ``batch_size`` events."""
-    contexts: list[ServiceContext] = []
-
-    def make(batch_size: int | None) -> InMemoryPlatform:
-        clock = SimulatedClock(T0)
-        ctx = ServiceContext.create(
-            load_spec("aging"), service_database(["aging"]), clock=clock, ids=SequentialIdFactory("t")
-        )
-        contexts.append(ctx)
-        return InMemoryPlatform([ctx], MemoryBroker(clock), clock, batch_size=batch_size)
-
-    yield make
-    for ctx in contexts:
-        ctx.dispose()
+    with one_service_platforms(service_database, "aging", T0) as make:
+        yield make
 
 
 def _allocation(
@@ -168,14 +153,7 @@ def outcome(platform: InMemoryPlatform) -> tuple[dict[tuple[str, str], list[str]
         body.pop("traceparent", None)
         key = (body.get("tenantid", body.get("tenant", "")), body.get("subject", ""))
         emitted.setdefault(key, []).append(json.dumps(body, sort_keys=True))
-    state: dict[str, Counter[str]] = {}
-    ctx = platform.context("aging")
-    with ctx.sessions() as session:
-        for table in ctx.spec.metadata.sorted_tables:
-            serial = table.autoincrement_column
-            rows = session.execute(select(*[c for c in table.columns if c is not serial])).all()
-            state[table.name] = Counter(json.dumps(list(r), default=str) for r in rows)
-    return emitted, state
+    return emitted, table_rows(platform.context("aging"))
 
 
 def test_a_batch_gives_what_one_event_at_a_time_gives(build: Build) -> None:
@@ -252,14 +230,7 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(build: Build) -> No
     counts = []
     for accounts in (2, 20):
         platform = build(None)
-        statements: list[str] = []
-
-        def count(*args: Any, into: list[str] = statements) -> None:
-            into.append(args[2])
-
-        engine = platform.context("aging").engine
-        event.listen(engine, "before_cursor_execute", count)
-        run(platform, accounts, tenants=("t1",), poison=False)
-        event.remove(engine, "before_cursor_execute", count)
+        with counted_statements(platform.context("aging").engine) as statements:
+            run(platform, accounts, tenants=("t1",), poison=False)
         counts.append(len(statements))
     assert counts[0] == counts[1]

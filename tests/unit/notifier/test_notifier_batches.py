@@ -10,24 +10,20 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
+from support.batches import Build, counted_statements, one_service_platforms, table_rows
 
 from libs.events.envelope import Envelope
 from libs.events.registry import model_for
-from libs.platform.registry import load_spec
-from libs.runtime.clock import SimulatedClock
-from libs.runtime.context import ServiceContext
-from libs.runtime.ids import SequentialIdFactory
-from libs.runtime.transport.memory import InMemoryPlatform, MemoryBroker
+from libs.runtime.transport.memory import InMemoryPlatform
 
 T0 = datetime(2026, 1, 14, 15, tzinfo=UTC)
-Build = Callable[[int | None], InMemoryPlatform]
 
 
 @pytest.fixture(autouse=True)
@@ -40,19 +36,9 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def build(service_database) -> Iterator[Build]:  # type: ignore[no-untyped-def]
-    contexts: list[ServiceContext] = []
-
-    def make(batch_size: int | None) -> InMemoryPlatform:
-        clock = SimulatedClock(T0)
-        ctx = ServiceContext.create(
-            load_spec("notifier"), service_database(["notifier"]), clock=clock, ids=SequentialIdFactory("t")
-        )
-        contexts.append(ctx)
-        return InMemoryPlatform([ctx], MemoryBroker(clock), clock, batch_size=batch_size)
-
-    yield make
-    for ctx in contexts:
-        ctx.dispose()
+    """A notifier platform with a clock of its own, one batch per poll or ``batch_size`` events."""
+    with one_service_platforms(service_database, "notifier", T0) as make:
+        yield make
 
 
 def _customer(n: int, email: str) -> tuple[str, str, dict[str, Any]]:
@@ -171,13 +157,7 @@ def outcome(platform: InMemoryPlatform) -> tuple[dict[tuple[str, str], list[str]
             continue
         body.pop("traceparent", None)
         emitted.setdefault((body["tenantid"], body["subject"]), []).append(json.dumps(body, sort_keys=True))
-    state: dict[str, Counter[str]] = {}
-    ctx = platform.context("notifier")
-    with ctx.sessions() as session:
-        for table in ctx.spec.metadata.sorted_tables:
-            rows = session.execute(select(table)).all()
-            state[table.name] = Counter(json.dumps(list(r), default=str) for r in rows)
-    return emitted, state
+    return emitted, table_rows(platform.context("notifier"), with_serial=True)
 
 
 def test_a_batch_gives_what_one_event_at_a_time_gives(build: Build) -> None:
@@ -221,14 +201,7 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(build: Build) -> No
     counts = []
     for accounts in (2, 20):
         platform = build(None)
-        statements: list[str] = []
-
-        def count(*args: Any, into: list[str] = statements) -> None:
-            into.append(args[2])
-
-        engine = platform.context("notifier").engine
-        event.listen(engine, "before_cursor_execute", count)
-        run(platform, accounts, tenants=("t1",), fire_timers=False)
-        event.remove(engine, "before_cursor_execute", count)
+        with counted_statements(platform.context("notifier").engine) as statements:
+            run(platform, accounts, tenants=("t1",), fire_timers=False)
         counts.append(len(statements))
     assert counts[0] == counts[1]

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
+from support.batches import counted_statements
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
@@ -747,14 +747,11 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(make_platform) -> N
     platform = make_platform(["reconciliation"])
     feed(platform, *(invoice(f"I{n}", "100", "2026-01-05", account=f"A{n}") for n in range(60)))
     engine = platform.context("reconciliation").engine
-    statements: list[str] = []
 
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if not any(t in statement for t in ("inbox", "outbox", "timers")):
-            statements.append(statement)
+    def business(statement: str) -> bool:
+        return not any(t in statement for t in ("inbox", "outbox", "timers"))
 
-    sa_event.listen(engine, "before_cursor_execute", count)
-    try:
+    with counted_statements(engine, keep=business) as statements:
         feed(platform, *(payment(f"P{n}", "140" if n == 1 else "40", account=f"A{n}") for n in range(3)))
         few = len(statements)
         statements.clear()
@@ -764,8 +761,6 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(make_platform) -> N
             *(payment(f"Q{n}-{k}", "40", account=f"A{n}") for k in range(3) for n in range(20, 40)),
         )
         many = len(statements)
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", count)
     assert many == few
     assert open_amounts(platform)["I20"] == 0 and open_amounts(platform)["I0"] == 60
     q20 = [e for e in allocations_out(platform) if e["payment_id"].startswith("Q20-")]

@@ -7,14 +7,15 @@ order-independent; never-aged accounts take the scheme file's first bucket.
 from __future__ import annotations
 
 import itertools
-import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import text
+from support.batches import table_rows
 
 from libs.bucket_scheme import AGING_PACKAGED, first_bucket, tenant_buckets
 from libs.events.catalog import Topics
@@ -685,16 +686,12 @@ def _mixed_stream() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def _tables(platform: Any) -> dict[str, list[str]]:
-    ctx = platform.context("reporting")
-    found: dict[str, list[str]] = {}
-    with ctx.sessions() as session:
-        for table in ctx.spec.metadata.sorted_tables:
-            if table.name in {"inbox", "outbox", "timers"} or table.name.startswith("_"):
-                continue
-            rows = session.execute(select(*table.columns)).all()
-            found[table.name] = sorted(json.dumps(list(r), default=str) for r in rows)
-    return found
+def _tables(platform: Any) -> dict[str, Counter[str]]:
+    return table_rows(
+        platform.context("reporting"),
+        include=lambda t: t.name not in {"inbox", "outbox", "timers"} and not t.name.startswith("_"),
+        with_serial=True,
+    )
 
 
 def test_one_batch_gives_what_one_event_at_a_time_gives(make_platform) -> None:

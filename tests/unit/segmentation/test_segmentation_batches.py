@@ -12,46 +12,28 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
+from support.batches import Build, counted_statements, one_service_platforms, table_rows
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
 from libs.events.registry import model_for
-from libs.platform.registry import load_spec
-from libs.runtime.clock import SimulatedClock
-from libs.runtime.context import ServiceContext
-from libs.runtime.ids import SequentialIdFactory
-from libs.runtime.transport.memory import InMemoryPlatform, MemoryBroker
+from libs.runtime.transport.memory import InMemoryPlatform
 from services.segmentation.adapters.orm import accounts, early_open_amounts, invoices, payments
 
 T0 = datetime(2026, 1, 20, 15, tzinfo=UTC)
-Build = Callable[[int | None], InMemoryPlatform]
 
 
 @pytest.fixture
 def build(service_database) -> Iterator[Build]:  # type: ignore[no-untyped-def]
     """A segmentation platform with a clock of its own, one batch per poll or ``batch_size`` events."""
-    contexts: list[ServiceContext] = []
-
-    def make(batch_size: int | None) -> InMemoryPlatform:
-        clock = SimulatedClock(T0)
-        ctx = ServiceContext.create(
-            load_spec("segmentation"),
-            service_database(["segmentation"]),
-            clock=clock,
-            ids=SequentialIdFactory("t"),
-        )
-        contexts.append(ctx)
-        return InMemoryPlatform([ctx], MemoryBroker(clock), clock, batch_size=batch_size)
-
-    yield make
-    for ctx in contexts:
-        ctx.dispose()
+    with one_service_platforms(service_database, "segmentation", T0) as make:
+        yield make
 
 
 def _customer(account: str, timezone: str = "America/Bogota") -> dict[str, Any]:
@@ -238,14 +220,7 @@ def outcome(platform: InMemoryPlatform) -> tuple[list[str], dict[str, Counter[st
             body = json.loads(published.record.value or b"")
             body.pop("traceparent", None)
             emitted.append(json.dumps(body, sort_keys=True))
-    ctx = platform.context("segmentation")
-    state: dict[str, Counter[str]] = {}
-    with ctx.sessions() as session:
-        for table in ctx.spec.metadata.sorted_tables:
-            columns = [c for c in table.columns if c is not table.autoincrement_column]
-            rows = session.execute(select(*columns)).all()
-            state[table.name] = Counter(json.dumps(list(r), default=str, sort_keys=True) for r in rows)
-    return emitted, state
+    return emitted, table_rows(platform.context("segmentation"), sort_keys=True)
 
 
 def run(platform: InMemoryPlatform, accounts_: list[str], tenants: tuple[str, ...] = ("t1", "t2")) -> None:
@@ -308,17 +283,10 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(build: Build) -> No
     counts = []
     for n_accounts in (2, 20):
         platform = build(None)
-        statements: list[str] = []
-
-        def count(*args: Any, into: list[str] = statements) -> None:
-            into.append(args[2])
-
-        engine = platform.context("segmentation").engine
-        event.listen(engine, "before_cursor_execute", count)
-        for phase in range(PHASES - 1):  # the last phase holds a poison event, bisected on its own
-            publish(platform, [f"A{n}" for n in range(n_accounts)], phase, tenants=("t1",))
-            platform.run_until_quiet()
-        event.remove(engine, "before_cursor_execute", count)
+        with counted_statements(platform.context("segmentation").engine) as statements:
+            for phase in range(PHASES - 1):  # the last phase holds a poison event, bisected on its own
+                publish(platform, [f"A{n}" for n in range(n_accounts)], phase, tenants=("t1",))
+                platform.run_until_quiet()
         assert sum(r.processed for r in platform.results) == 20 * n_accounts
         counts.append(len(statements))
     assert counts[0] == counts[1]
