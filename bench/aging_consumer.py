@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from consumer_harness import Scenario, main, records, standard_columns
+from consumer_harness import Scenario, customer_of, main, records, standard_columns
 
 from libs.runtime.transport.base import Record
 
@@ -26,13 +26,7 @@ from libs.runtime.transport.base import Record
 def _scenario(n: int) -> Scenario:
     """One account's events as (type, record key, data), in the order its topics would carry them."""
     account = f"ACC-{n:07d}"
-    customer = {
-        "customer_id": f"CUS-{n:07d}",
-        "name": f"Cliente {n}",
-        "kind": "person",
-        "country": "CO",
-        "timezone": "America/Bogota",
-    }
+    customer = customer_of(n)
     first, second = f"INV-{n}-1", f"INV-{n}-2"
 
     def issued(invoice_id: str, due_on: date) -> dict[str, Any]:

@@ -40,6 +40,17 @@ Scenario = list[tuple[str, str, dict[str, Any]]]
 RUNTIME_TABLES = frozenset({"inbox", "outbox", "timers"})
 
 
+def customer_of(n: int) -> dict[str, Any]:
+    """Account ``n``'s debtor as the contracts carry it (a person in Bogotá)."""
+    return {
+        "customer_id": f"CUS-{n:07d}",
+        "name": f"Cliente {n}",
+        "kind": "person",
+        "country": "CO",
+        "timezone": "America/Bogota",
+    }
+
+
 def records(
     total: int,
     scenario: Callable[[int], Scenario],

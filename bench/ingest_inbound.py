@@ -24,6 +24,7 @@ from consumer_harness import (
     Row,
     Scenario,
     business_metadata,
+    customer_of,
     feed,
     parse_args,
     print_header,
@@ -41,13 +42,9 @@ from libs.runtime.transport.base import Record
 
 
 def _scenario(n: int) -> Scenario:
-    account, customer_id = f"ACC-{n:07d}", f"CUS-{n:07d}"
+    account = f"ACC-{n:07d}"
     customer = {
-        "customer_id": customer_id,
-        "name": f"Cliente {n}",
-        "kind": "person",
-        "country": "CO",
-        "timezone": "America/Bogota",
+        **customer_of(n),
         "document_id": f"{10_000_000 + n}",
         "phone": f"+5731{n % 10}{n:07d}",
     }

@@ -18,20 +18,14 @@ import tempfile
 from datetime import timedelta
 from typing import Any
 
-from consumer_harness import START, Scenario, main, records, standard_columns
+from consumer_harness import START, Scenario, customer_of, main, records, standard_columns
 
 from libs.runtime.transport.base import Record
 
 
 def _scenario(n: int) -> Scenario:
     account, customer_id = f"ACC-{n:07d}", f"CUS-{n:07d}"
-    customer = {
-        "customer_id": customer_id,
-        "name": f"Cliente {n}",
-        "kind": "person",
-        "country": "CO",
-        "timezone": "America/Bogota",
-    }
+    customer = customer_of(n)
 
     def due(
         contact: str, channel: str, template: str, later: bool = False

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from consumer_harness import Column, Row, Scenario, main, records, standard_columns
+from consumer_harness import Column, Row, Scenario, customer_of, main, records, standard_columns
 
 from libs.runtime.transport.base import Record
 
@@ -27,13 +27,7 @@ PAYMENTS_PER_ACCOUNT = 7  # six payment.received and one payment.reversed per ac
 def _scenario(n: int) -> Scenario:
     """One account's events as (type, record key, data), in the order a stream would carry them."""
     account, customer_id = f"ACC-{n:07d}", f"CUS-{n:07d}"
-    customer = {
-        "customer_id": customer_id,
-        "name": f"Cliente {n}",
-        "kind": "person",
-        "country": "CO",
-        "timezone": "America/Bogota",
-    }
+    customer = customer_of(n)
 
     def invoice(month: int, amount: str) -> dict[str, Any]:
         return {

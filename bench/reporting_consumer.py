@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from consumer_harness import START, Scenario, main, records, standard_columns
+from consumer_harness import START, Scenario, customer_of, main, records, standard_columns
 
 from libs.runtime.transport.base import Record
 
@@ -25,13 +25,7 @@ from libs.runtime.transport.base import Record
 def _scenario(n: int) -> Scenario:
     """One account's events as (type, record key, data), in the order a stream would carry them."""
     account = f"ACC-{n:07d}"
-    customer = {
-        "customer_id": f"CUS-{n:07d}",
-        "name": f"Cliente {n}",
-        "kind": "person",
-        "country": "CO",
-        "timezone": "America/Bogota",
-    }
+    customer = customer_of(n)
 
     def invoice(month: int) -> dict[str, Any]:
         return {
