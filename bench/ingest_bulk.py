@@ -23,7 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ingest_common import copy_rate, ingest_context, postgres, timed
+from consumer_harness import postgres
+from ingest_common import copy_rate, ingest_context, timed
 
 from libs.runtime.http import create_app
 

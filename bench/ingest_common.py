@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from typing import Any
 if not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+
 from libs.platform.databases import fresh_database
 from libs.platform.registry import load_spec
 from libs.runtime.clock import SimulatedClock
@@ -29,22 +29,6 @@ from libs.runtime.db import drop_database
 from libs.runtime.service import ServiceSpec
 
 START = datetime(2026, 3, 2, 14, tzinfo=UTC)
-
-
-@contextmanager
-def postgres() -> Iterator[str]:
-    """DATABASE_URL when set, else an embedded PostgreSQL in a temporary directory."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        yield url
-        return
-    from libs.platform.embedded import EmbeddedPostgres
-
-    pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="cobranza-bench-")) / "pgdata", ephemeral=True)
-    try:
-        yield pg.start()
-    finally:
-        pg.stop()
 
 
 @contextmanager

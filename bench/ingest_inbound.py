@@ -27,12 +27,13 @@ from consumer_harness import (
     customer_of,
     feed,
     parse_args,
+    postgres,
     print_header,
     print_row,
     records,
     standard_columns,
 )
-from ingest_common import copy_rate, ingest_context, postgres
+from ingest_common import copy_rate, ingest_context
 
 from libs.events.catalog import Topics
 from libs.platform.registry import load_spec

@@ -9,17 +9,12 @@ from typing import Any
 
 import yaml
 
+from libs.bucket_scheme import AGING_PACKAGED, aging_scheme_path
 from services.aging.domain.rules import BucketScheme, SchemeError
 
-DEFAULT_CONFIG = Path(__file__).parent / "config" / "buckets.yaml"
-
-
-def config_path(config_dir: Path | str | None) -> Path:
-    if config_dir is not None:
-        candidate = Path(config_dir) / "aging.yaml"
-        if candidate.is_file():
-            return candidate
-    return DEFAULT_CONFIG
+DEFAULT_CONFIG = AGING_PACKAGED
+"""The packaged scheme; where a platform's own ``aging.yaml`` overrides it is one rule, shared with the
+services that read aging's bucket names (``libs.bucket_scheme.aging_scheme_path``)."""
 
 
 @lru_cache(maxsize=32)
@@ -46,7 +41,7 @@ def _scheme(path: Path, mtime_ns: int, tenant: str) -> BucketScheme:
 
 def load_scheme(config_dir: Path | str | None, tenant: str = "default") -> BucketScheme:
     """The tenant's scheme: ``tenants.<tenant>`` keys override the file's top-level ones."""
-    path = config_path(config_dir)
+    path = aging_scheme_path(config_dir)
     return _scheme(path, path.stat().st_mtime_ns, tenant)
 
 
