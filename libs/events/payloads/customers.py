@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
 from libs.events.catalog import Topics
 from libs.events.payloads.base import EventPayload
-from libs.events.types import Channel, CountryCode, CustomerKind, Identifier, Text, TimeZoneName
+from libs.events.types import Channel, CountryCode, CustomerKind, Identifier, Label, Text, TimeZoneName
 
 
 class ContactPoint(BaseModel):
@@ -46,4 +46,24 @@ class CustomerUpserted(EventPayload):
 
     def subject(self) -> str | None:
         """The customers topic is compacted by customer: the latest record per customer id wins."""
+        return self.customer_id
+
+
+class CustomerErased(EventPayload):
+    """Erase a customer's personal data everywhere (habeas data, Ley 1581 de 2012; GDPR art. 17).
+
+    Every service that keeps the customer's name, document, e-mail, phone, address or contact
+    points removes or anonymises them; money and delinquency facts stay, under the same ids.
+    Keyed by customer id like ``customer.upserted``, so compaction keeps this record last.
+    """
+
+    event_type = "cobranza.customer.erased"
+    topic = Topics.CUSTOMERS
+
+    customer_id: Identifier
+    account_ids: list[Identifier] = Field(default_factory=list)
+    requested_at: AwareDatetime
+    legal_basis: Label = "habeas_data"
+
+    def subject(self) -> str | None:
         return self.customer_id
