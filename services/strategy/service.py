@@ -13,18 +13,7 @@ SPEC = ServiceSpec(
     name="strategy",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations" / "versions",
-    batch_handlers=dict.fromkeys(
-        (
-            "cobranza.promise.made",
-            "cobranza.payment.applied",
-            "cobranza.payment.reversal_applied",
-            "cobranza.customer.upserted",
-            "cobranza.invoice.issued",
-            "cobranza.segment.changed",
-            "cobranza.account.aged",
-        ),
-        handlers.on_events,
-    ),
+    batch_handlers=dict.fromkeys(handlers.CONSUMES, handlers.on_events),
     timers={
         handlers.PROMISE_TIMER: handlers.on_promise_deadline,
         handlers.CONTACT_TIMER: handlers.on_contact_step,

@@ -41,7 +41,25 @@ from services.strategy.domain.cure import is_cured
 from services.strategy.domain.playbooks import StrategyConfig
 from services.strategy.domain.promises import is_kept
 
-__all__ = ["CONTACT_TIMER", "PROMISE_TIMER", "on_contact_step", "on_events", "on_promise_deadline"]
+__all__ = [
+    "CONSUMES",
+    "CONTACT_TIMER",
+    "PROMISE_TIMER",
+    "on_contact_step",
+    "on_events",
+    "on_promise_deadline",
+]
+
+CONSUMES: tuple[str, ...] = (
+    "cobranza.promise.made",
+    "cobranza.payment.applied",
+    "cobranza.payment.reversal_applied",
+    "cobranza.customer.upserted",
+    "cobranza.invoice.issued",
+    "cobranza.segment.changed",
+    "cobranza.account.aged",
+)
+"""The event types ``on_events`` reads."""
 
 CONTACT_LOOKBACK = timedelta(days=3)
 """A done (due, skipped) or cancelled contact shares an id with one a batch plans only if it was
