@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, DateTime, Index, MetaData, Numeric, String, Table
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData(schema="strategy")
 
@@ -114,5 +127,59 @@ contacts = Table(
     Column("scheduled_for", DateTime(timezone=True)),
     Column("status", String(16), nullable=False, doc="planned, due, skipped, cancelled"),
     Column("reason", String(200)),
+    Column("strategy_version", Integer, doc="the version of the playbook that planned the contact"),
     Index("ix_strategy_contacts_tenant_account", "tenant_id", "account_id", "currency"),
+)
+
+# collection pauses (hardship, dispute, legal hold, deceased, bankruptcy): the account is paused
+# while one of its rows has ``ended_at`` NULL; ``ends_at`` is local midnight after ``until``
+# (NULL: only an explicit resume ends it)
+pauses = Table(
+    "pauses",
+    metadata,
+    _tenant(),
+    Column("pause_id", String(128), primary_key=True),
+    Column("account_id", String(128), nullable=False),
+    Column("reason", String(16), nullable=False),
+    Column("until", Date, doc="the last paused day, in the debtor's local date"),
+    Column("ends_at", DateTime(timezone=True), doc="when the pause ends by itself (NULL: never)"),
+    Column("note", String(1000)),
+    Column("agent_id", String(128)),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("ended_by", String(16), doc="resumed (an explicit resume) or until (its last day ended)"),
+    Column("resumed_by", String(128), doc="the agent who resumed it, when a person did"),
+    Index("ix_strategy_pauses_tenant_account", "tenant_id", "account_id", "ended_at"),
+)
+
+# the payment plan an (account, currency) is on: while ``active`` its reminders replace dunning
+plan_treatments = Table(
+    "plan_treatments",
+    metadata,
+    _tenant(),
+    Column("account_id", String(128), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("plan_id", String(128), nullable=False),
+    Column("status", String(16), nullable=False, doc="active, broken or completed"),
+    Column("since", DateTime(timezone=True), nullable=False),
+)
+
+# playbooks as versioned data: every version kept, one active per (tenant, name)
+strategy_versions = Table(
+    "strategy_versions",
+    metadata,
+    _tenant(),
+    Column("name", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("document", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Index(
+        "ix_strategy_versions_tenant_active",
+        "tenant_id",
+        "name",
+        unique=True,
+        postgresql_where=text("active"),
+    ),
 )

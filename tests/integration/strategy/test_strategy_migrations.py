@@ -67,7 +67,7 @@ def test_first_wave_rows_land_in_tenant_default_with_their_currency(
                 40,
             )
         # and back: the first-wave keys hold tenant default's rows again
-        migrate(empty_database, "strategy", "downgrade", "-1")
+        migrate(empty_database, "strategy", "downgrade", "8521f72bac1e")
         with engine.begin() as conn:
             rows = conn.execute(text("SELECT account_id, bucket FROM strategy.accounts ORDER BY 1")).all()
             assert [tuple(r) for r in rows] == [("A1", "dpd_1_30"), ("A2", "current")]
