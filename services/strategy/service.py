@@ -17,6 +17,7 @@ SPEC = ServiceSpec(
     timers={
         handlers.PROMISE_TIMER: handlers.on_promise_deadline,
         handlers.CONTACT_TIMER: handlers.on_contact_step,
+        handlers.PAUSE_TIMER: handlers.on_pause_end,
     },
     routers=(router,),
     http_port=8004,

@@ -24,10 +24,17 @@ from services.strategy.domain.book import (
     Book,
     Bucket,
     Contact,
+    Pause,
     Payment,
+    PlanTreatment,
     Promise,
 )
-from services.strategy.domain.playbooks import StrategyConfig
+from services.strategy.domain.playbooks import (
+    ActiveStrategies,
+    StrategyConfig,
+    parse_playbook,
+    playbook_document,
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,8 @@ class Scope:
     """payments the batch reverses"""
     contacts_since: datetime
     """done contacts planned before this cannot share an id with one the batch plans"""
+    pause_ids: Sequence[str] = ()
+    """pauses the batch starts or ends by id (besides every account's pauses in force)"""
 
 
 _CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
@@ -105,11 +114,44 @@ _PAYMENTS = text(
 _CONTACTS = text(
     """
     SELECT contact_id, account_id, currency, channel, kind, playbook, step, template, language,
-           planned_for, status, reason, scheduled_for
+           planned_for, status, reason, scheduled_for, strategy_version
     FROM strategy.contacts
     WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS text[]))
       AND (status = 'planned' OR planned_for >= :since)
     ORDER BY contact_id FOR UPDATE
+    """
+)
+
+_PAUSES = text(
+    """
+    SELECT pause_id, account_id, reason, until, ends_at, note, agent_id, started_at, ended_at,
+           ended_by, resumed_by
+    FROM strategy.pauses
+    WHERE tenant_id = :tenant AND pause_id = ANY(ARRAY(
+        SELECT pause_id FROM strategy.pauses
+        WHERE tenant_id = :tenant AND account_id = ANY(CAST(:accounts AS text[])) AND ended_at IS NULL
+        UNION
+        SELECT unnest(CAST(:ids AS text[]))
+    ))
+    ORDER BY pause_id FOR UPDATE
+    """
+)
+_PLANS = text(
+    """
+    SELECT account_id, currency, plan_id, status, since FROM strategy.plan_treatments
+    WHERE tenant_id = :tenant AND account_id = ANY(CAST(:accounts AS text[]))
+    ORDER BY account_id, currency FOR UPDATE
+    """
+)
+# dunning steps sent in the current episode of each (account, currency): since it entered its bucket
+_SENT = text(
+    """
+    SELECT DISTINCT c.account_id, c.currency, c.playbook, c.step
+    FROM strategy.contacts c
+    JOIN strategy.account_buckets b
+      ON b.tenant_id = c.tenant_id AND b.account_id = c.account_id AND b.currency = c.currency
+    WHERE c.tenant_id = :tenant AND c.account_id = ANY(CAST(:ids AS text[]))
+      AND c.kind = 'dunning' AND c.status = 'due' AND c.planned_for >= b.entered_at - interval '1 day'
     """
 )
 
@@ -127,11 +169,20 @@ def load(session: Session, tenant: str, scope: Scope, config: StrategyConfig, no
     }
     buckets: dict[tuple[str, str], Bucket] = {}
     contacts: dict[str, Contact] = {}
+    sent: dict[tuple[str, str], set[tuple[str, str]]] = {}
     if planning:
         for r in session.execute(_BUCKETS, {"tenant": tenant, "ids": planning}):
             buckets[(r.account_id, r.currency)] = Bucket(*r)
         since = {"tenant": tenant, "ids": planning, "since": scope.contacts_since}
         contacts = {r.contact_id: Contact(*r) for r in session.execute(_CONTACTS, since)}
+        for r in session.execute(_SENT, {"tenant": tenant, "ids": planning}):
+            sent.setdefault((r.account_id, r.currency), set()).add((r.playbook, r.step))
+    reach = {"tenant": tenant, "accounts": accounts, "ids": sorted(scope.pause_ids)}
+    pauses = {r.pause_id: Pause(*r) for r in session.execute(_PAUSES, reach)}
+    plans = {
+        (r.account_id, r.currency): PlanTreatment(*r)
+        for r in session.execute(_PLANS, {"tenant": tenant, "accounts": accounts})
+    }
     stored: dict[tuple[str, str], Decimal] = {}
     if scope.reversed_ids:
         for r in session.execute(_CONTRIBUTIONS, {"tenant": tenant, "ids": sorted(scope.reversed_ids)}):
@@ -154,6 +205,9 @@ def load(session: Session, tenant: str, scope: Scope, config: StrategyConfig, no
         promises=promises,
         payments=payments,
         contacts=contacts,
+        pauses=pauses,
+        plans=plans,
+        sent=sent,
         stored_contributions=stored,
     )
 
@@ -283,6 +337,7 @@ _WRITE_CONTACTS = _upsert(
         ("status", "text"),
         ("reason", "text"),
         ("scheduled_for", "timestamptz"),
+        ("strategy_version", "integer"),
     ],
     "tenant_id, contact_id",
     _excluded(
@@ -297,8 +352,39 @@ _WRITE_CONTACTS = _upsert(
         "planned_for",
         "status",
         "reason",
+        "strategy_version",
     )
     + " WHERE t.status IN ('planned', 'cancelled')",
+)
+_WRITE_PAUSES = _upsert(
+    "pauses",
+    [
+        ("pause_id", "text"),
+        ("account_id", "text"),
+        ("reason", "text"),
+        ("until", "date"),
+        ("ends_at", "timestamptz"),
+        ("note", "text"),
+        ("agent_id", "text"),
+        ("started_at", "timestamptz"),
+        ("ended_at", "timestamptz"),
+        ("ended_by", "text"),
+        ("resumed_by", "text"),
+    ],
+    "tenant_id, pause_id",
+    _excluded("ended_at", "ended_by", "resumed_by"),
+)
+_WRITE_PLANS = _upsert(
+    "plan_treatments",
+    [
+        ("account_id", "text"),
+        ("currency", "text"),
+        ("plan_id", "text"),
+        ("status", "text"),
+        ("since", "timestamptz"),
+    ],
+    "tenant_id, account_id, currency",
+    _excluded("plan_id", "status", "since"),
 )
 
 
@@ -393,8 +479,78 @@ def save(session: Session, tenant: str, book: Book) -> None:
                 c.status,
                 c.reason,
                 c.scheduled_for,
+                c.strategy_version,
             )
             for c in (book.contacts[k] for k in sorted(book.changed_contacts))
         ],
         tenant=tenant,
     )
+    _write(
+        session,
+        _WRITE_PAUSES,
+        [
+            (
+                p.pause_id,
+                p.account_id,
+                p.reason,
+                p.until,
+                p.ends_at,
+                p.note,
+                p.agent_id,
+                p.started_at,
+                p.ended_at,
+                p.ended_by,
+                p.resumed_by,
+            )
+            for p in (book.pauses[k] for k in sorted(book.changed_pauses))
+        ],
+        tenant=tenant,
+    )
+    _write(
+        session,
+        _WRITE_PLANS,
+        [
+            (t.account_id, t.currency, t.plan_id, t.status, t.since)
+            for t in (book.plans[k] for k in sorted(book.changed_plans))
+        ],
+        tenant=tenant,
+    )
+
+
+# --- versioned strategies ------------------------------------------------------------------------
+
+_SEED_VERSIONS = text(
+    """
+    INSERT INTO strategy.strategy_versions AS v
+        (tenant_id, name, version, document, created_at, created_by, active)
+    SELECT :tenant, r->>0, 1, r->1, :now, 'config', true
+    FROM json_array_elements(CAST(:rows AS json)) AS r
+    ON CONFLICT (tenant_id, name, version) DO NOTHING
+    """
+)
+_ACTIVE_VERSIONS = text(
+    """
+    SELECT name, version, document FROM strategy.strategy_versions
+    WHERE tenant_id = :tenant AND active ORDER BY name
+    """
+)
+
+
+def active_strategies(
+    session: Session, tenant: str, config: StrategyConfig, now: datetime
+) -> ActiveStrategies:
+    """The tenant's active playbook versions; the packaged ones become version 1 the first time.
+
+    Two statements whatever the batch: the seed is ``ON CONFLICT DO NOTHING`` on version 1, so a
+    playbook the tenant already has keeps its history and two replicas seeding at once agree.
+    """
+    seed = [[name, playbook_document(book)] for name, book in sorted(config.playbooks.items())]
+    session.execute(
+        _SEED_VERSIONS, {"tenant": tenant, "now": now, "rows": json.dumps(seed, separators=(",", ":"))}
+    )
+    playbooks = {}
+    versions = {}
+    for r in session.execute(_ACTIVE_VERSIONS, {"tenant": tenant}):
+        playbooks[r.name] = parse_playbook(r.name, r.document)
+        versions[r.name] = r.version
+    return ActiveStrategies(playbooks, versions)

@@ -6,9 +6,13 @@ per table. Applying the events one after another in memory is what keeps a batch
 equivalent to handling them one at a time: a promise settled before the next payment arrives
 takes cash in the same order either way, and the same kept/broken outcomes come out, per event.
 
-No I/O here: the rules are ``promises.py`` (cash toward promises), ``cure.py`` and the playbooks;
-this module only says which rule runs on which event, and records every effect: rows changed,
-timers to (re)arm or drop, outcomes to announce.
+No I/O here: the rules are ``promises.py`` (cash toward promises), ``cure.py``, the playbooks and
+``treatment.py`` (pauses, resuming, escalating); this module only says which rule runs on which
+event, and records every effect: rows changed, timers to (re)arm or drop, outcomes to announce.
+
+Holds: a contact is never planned live for a paused account (any kind), nor dunning for an
+(account, currency) on an active payment plan: it is recorded ``cancelled`` with the hold as its
+reason, and the end of the hold (a resume, the pause's last day over, a broken plan) plans again.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from services.strategy.domain.playbooks import Step, StrategyConfig
+from services.strategy.domain.playbooks import Playbook, Step, StrategyConfig
 from services.strategy.domain.promises import (
     ZERO,
     AvailableCash,
@@ -32,9 +36,19 @@ from services.strategy.domain.promises import (
     settle,
     status_after_reversal,
 )
+from services.strategy.domain.treatment import (
+    escalation_plan,
+    is_paused,
+    pause_ends_at,
+    pause_in_force,
+    resume_plan,
+)
 
 PROMISE_TIMER = "promise_deadline"
 CONTACT_TIMER = "contact_step"
+PAUSE_TIMER = "pause_end"
+PAUSED = "collection paused: "
+"""The reason prefix of contacts a pause holds (a resume plans them again)."""
 MONEY = Decimal("0.0001")
 """What NUMERIC(18, 4) keeps: amounts in the book look exactly as they will when read back."""
 
@@ -111,6 +125,35 @@ class Contact:
     status: str
     reason: str | None = None
     scheduled_for: datetime | None = None
+    strategy_version: int | None = None
+
+
+@dataclass
+class Pause:
+    """A collection pause; in force while not ended and before ``ends_at`` (``treatment.py``)."""
+
+    pause_id: str
+    account_id: str
+    reason: str
+    until: date | None
+    ends_at: datetime | None
+    note: str | None
+    agent_id: str | None
+    started_at: datetime
+    ended_at: datetime | None = None
+    ended_by: str | None = None
+    resumed_by: str | None = None
+
+
+@dataclass
+class PlanTreatment:
+    """The payment plan an (account, currency) is on: ``active`` holds its dunning."""
+
+    account_id: str
+    currency: str
+    plan_id: str
+    status: Literal["active", "broken", "completed"]
+    since: datetime
 
 
 @dataclass(frozen=True)
@@ -144,6 +187,7 @@ class PlannedContact:
     playbook: str
     step: Step
     at: datetime
+    version: int | None = None
 
 
 @dataclass
@@ -162,6 +206,12 @@ class Book:
     promises: dict[str, Promise] = field(default_factory=dict)
     payments: dict[str, Payment] = field(default_factory=dict)
     contacts: dict[str, Contact] = field(default_factory=dict)
+    pauses: dict[str, Pause] = field(default_factory=dict)
+    plans: dict[tuple[str, str], PlanTreatment] = field(default_factory=dict)
+    sent: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)
+    """(account, currency) -> (playbook, step) of the dunning sent since it entered its bucket"""
+    versions: Mapping[str, int] = field(default_factory=dict)
+    """the active version of each playbook in ``config`` (what every planned contact records)"""
     stored_contributions: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     consents: dict[tuple[str, str], bool] = field(default_factory=dict)
     contributions: dict[tuple[str, str], Decimal] = field(default_factory=dict)
@@ -172,6 +222,8 @@ class Book:
     changed_promises: set[str] = field(default_factory=set)
     changed_payments: set[str] = field(default_factory=set)
     changed_contacts: set[str] = field(default_factory=set)
+    changed_pauses: set[str] = field(default_factory=set)
+    changed_plans: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._promises_of: dict[tuple[str, str], list[str]] = {}
@@ -186,6 +238,9 @@ class Book:
             self._contacts_of.setdefault(c.account_id, []).append(c.contact_id)
         for account_id, currency in self.buckets:
             self._buckets_of.setdefault(account_id, []).append(currency)
+        self._pauses_of: dict[str, list[str]] = {}
+        for pause in sorted(self.pauses.values(), key=lambda p: (p.started_at, p.pause_id)):
+            self._pauses_of.setdefault(pause.account_id, []).append(pause.pause_id)
 
     # --- accounts ----------------------------------------------------------------------------
 
@@ -371,7 +426,11 @@ class Book:
             if at < self.now:
                 continue
             contact_id = contact_key(account_id, invoice_id, step.name)
-            planned.append(PlannedContact(contact_id, currency, "pre_due", playbook.name, step, at))
+            planned.append(
+                PlannedContact(
+                    contact_id, currency, "pre_due", playbook.name, step, at, self.versions.get(playbook.name)
+                )
+            )
         self._plan(account_id, planned)
 
     def segment_changed(self, account_id: str, segment: str, at: datetime) -> None:
@@ -420,17 +479,27 @@ class Book:
                 )
                 planned.append(
                     PlannedContact(
-                        contact_id, currency, "dunning", playbook.name, step, max(nominal, self.now)
+                        contact_id,
+                        currency,
+                        "dunning",
+                        playbook.name,
+                        step,
+                        max(nominal, self.now),
+                        self.versions.get(playbook.name),
                     )
                 )
         self._plan(facts.account_id, planned)
 
     def _plan(self, account_id: str, planned: Sequence[PlannedContact]) -> None:
-        """Plan steps (again); a contact already made (due or skipped) under the same id is left alone."""
+        """Plan steps (again); a contact already made (due or skipped) under the same id is left alone.
+
+        A step a hold (a pause, a payment plan) covers is recorded cancelled with the hold as reason.
+        """
         for p in planned:
             existing = self.contacts.get(p.contact_id)
             if existing is not None and existing.status not in ("planned", "cancelled"):
                 continue
+            hold = self._hold(account_id, p.currency, p.kind)
             contact = Contact(
                 p.contact_id,
                 account_id,
@@ -442,9 +511,10 @@ class Book:
                 p.step.template,
                 p.step.language,
                 p.at,
-                "planned",
-                None,
+                "planned" if hold is None else "cancelled",
+                hold,
                 existing.scheduled_for if existing else None,
+                p.version,
             )
             if existing is None:
                 self._contacts_of.setdefault(account_id, []).append(p.contact_id)
@@ -453,16 +523,229 @@ class Book:
                 self._contacts_of.setdefault(account_id, []).append(p.contact_id)
             self.contacts[p.contact_id] = contact
             self.changed_contacts.add(p.contact_id)
-            self.timers[(CONTACT_TIMER, p.contact_id)] = p.at
+            self.timers[(CONTACT_TIMER, p.contact_id)] = p.at if hold is None else None
 
-    def _cancel_planned(self, account_id: str, reasons: Mapping[str, str]) -> None:
-        """Cancel the planned dunning of the given currencies (currency -> reason)."""
+    def _cancel_planned(
+        self, account_id: str, reasons: Mapping[str, str], kinds: tuple[str, ...] = ("dunning",)
+    ) -> None:
+        """Cancel the planned contacts of the given kinds and currencies (currency -> reason)."""
         for contact_id in self._contacts_of.get(account_id, ()):
             contact = self.contacts[contact_id]
-            if contact.kind == "dunning" and contact.status == "planned" and contact.currency in reasons:
+            if contact.kind in kinds and contact.status == "planned" and contact.currency in reasons:
                 contact.status, contact.reason = "cancelled", reasons[contact.currency][:200]
                 self.changed_contacts.add(contact_id)
                 self.timers[(CONTACT_TIMER, contact_id)] = None
+
+    # --- holds: pauses and payment plans ---------------------------------------------------------
+
+    def _active_pauses(self, account_id: str) -> list[Pause]:
+        pauses = (self.pauses[i] for i in self._pauses_of.get(account_id, ()))
+        return [p for p in pauses if pause_in_force(p, self.now)]
+
+    def is_paused(self, account_id: str) -> bool:
+        return is_paused((self.pauses[i] for i in self._pauses_of.get(account_id, ())), self.now)
+
+    def _hold(self, account_id: str, currency: str, kind: str) -> str | None:
+        """Why no contact of this kind may be planned live now, if one may not."""
+        active = self._active_pauses(account_id)
+        if active:
+            return f"{PAUSED}{active[0].reason}"
+        plan = self.plans.get((account_id, currency))
+        if kind == "dunning" and plan is not None and plan.status == "active":
+            return f"on payment plan {plan.plan_id}"[:200]
+        return None
+
+    def _currencies(self, account_id: str) -> set[str]:
+        contacts = (self.contacts[i] for i in self._contacts_of.get(account_id, ()))
+        return {*self._buckets_of.get(account_id, ()), *(c.currency for c in contacts)}
+
+    def collection_paused(
+        self,
+        pause_id: str,
+        account_id: str,
+        reason: str,
+        until: date | None,
+        note: str | None,
+        agent_id: str | None,
+        at: datetime,
+    ) -> None:
+        """Rule 1 of ``treatment.py``: hold every planned contact of the account until the pause ends."""
+        facts = self.touch(account_id)
+        if pause_id in self.pauses:
+            return  # the same pause again
+        ends_at = pause_ends_at(reason, until, facts.timezone)
+        pause = Pause(pause_id, account_id, reason, until, ends_at, note, agent_id, at)
+        if ends_at is not None and ends_at <= self.now:
+            pause.ended_at, pause.ended_by = ends_at, "until"  # its last day is already over
+        self.pauses[pause_id] = pause
+        self._pauses_of.setdefault(account_id, []).append(pause_id)
+        self.changed_pauses.add(pause_id)
+        if pause.ended_at is not None:
+            return
+        if ends_at is not None:
+            self.timers[(PAUSE_TIMER, pause_id)] = ends_at
+        held = f"{PAUSED}{reason}"
+        self._cancel_planned(
+            account_id, dict.fromkeys(self._currencies(account_id), held), ("dunning", "pre_due")
+        )
+
+    def collection_resumed(self, account_id: str, agent_id: str | None) -> None:
+        """An explicit resume ends every pause of the account (permanent ones too) and re-plans."""
+        self.touch(account_id)
+        ended = self._active_pauses(account_id)
+        for pause in ended:
+            pause.ended_at, pause.ended_by, pause.resumed_by = self.now, "resumed", agent_id
+            self.changed_pauses.add(pause.pause_id)
+            self.timers[(PAUSE_TIMER, pause.pause_id)] = None
+        if ended:
+            self._resume(account_id)
+
+    def pause_ended(self, pause_id: str) -> None:
+        """The pause's last day is over (its timer): the account resumes unless another pause holds it."""
+        pause = self.pauses.get(pause_id)
+        if pause is None or pause.ended_at is not None or pause.ends_at is None or pause.ends_at > self.now:
+            return
+        self.touch(pause.account_id)
+        pause.ended_at, pause.ended_by = pause.ends_at, "until"
+        self.changed_pauses.add(pause_id)
+        self._resume(pause.account_id)
+
+    def _episode(self, account_id: str, currency: str) -> tuple[Bucket, Playbook] | None:
+        """The overdue bucket of (account, currency) and the playbook it calls for (None: not overdue)."""
+        bucket = self.buckets.get((account_id, currency))
+        if bucket is None or bucket.cured:
+            return None
+        segment = self.accounts[account_id].segment if account_id in self.accounts else None
+        return bucket, self.config.playbook_for(segment, bucket.bucket)
+
+    def _sent(self, account_id: str, currency: str, bucket: Bucket, playbook: str) -> set[str]:
+        """Step names of ``playbook`` sent to (account, currency) since it entered its bucket."""
+        since = bucket.entered_at - timedelta(days=1)
+        names = {step for book, step in self.sent.get((account_id, currency), ()) if book == playbook}
+        for contact_id in self._contacts_of.get(account_id, ()):
+            c = self.contacts[contact_id]
+            if (c.kind, c.status, c.currency, c.playbook) == ("dunning", "due", currency, playbook) and (
+                c.planned_for >= since
+            ):
+                names.add(c.step)
+        return names
+
+    def _resume(self, account_id: str) -> None:
+        """Rule 2 of ``treatment.py``: held reminders still ahead again, dunning from the account's state."""
+        facts = self.touch(account_id)
+        if self.is_paused(account_id):
+            return
+        for contact_id in self._contacts_of.get(account_id, ()):
+            c = self.contacts[contact_id]
+            if (
+                c.kind == "pre_due"
+                and c.status == "cancelled"
+                and (c.reason or "").startswith(PAUSED)
+                and c.planned_for > self.now
+            ):
+                c.status, c.reason = "planned", None
+                self.changed_contacts.add(contact_id)
+                self.timers[(CONTACT_TIMER, contact_id)] = c.planned_for
+        zone = ZoneInfo(facts.timezone)
+        planned: list[PlannedContact] = []
+        for currency in sorted(self._buckets_of.get(account_id, ())):
+            episode = self._episode(account_id, currency)
+            if episode is None:
+                continue
+            bucket, playbook = episode
+            anchor = bucket.entered_at.astimezone(zone).date()
+            sent = self._sent(account_id, currency, bucket, playbook.name)
+            steps, collapsed = resume_plan(
+                playbook.dunning_steps, anchor, self.config.contact_time, zone, self.now, sent
+            )
+            for step in collapsed:
+                contact = self.contacts.get(
+                    contact_key(account_id, currency, playbook.name, step.name, anchor.isoformat())
+                )
+                if contact is not None and contact.status == "cancelled" and steps:
+                    contact.reason = f"collapsed into {steps[0].step.name} on resume"[:200]
+                    self.changed_contacts.add(contact.contact_id)
+            for s in steps:
+                contact_id = contact_key(account_id, currency, playbook.name, s.step.name, anchor.isoformat())
+                planned.append(
+                    PlannedContact(
+                        contact_id,
+                        currency,
+                        "dunning",
+                        playbook.name,
+                        s.step,
+                        s.at,
+                        self.versions.get(playbook.name),
+                    )
+                )
+        self._plan(account_id, planned)
+
+    def escalate(self, account_id: str, currency: str, cause: str, why: str) -> bool:
+        """Rule 3 of ``treatment.py`` (a broken promise or plan); False when nothing may escalate.
+
+        Nothing escalates while the account is paused (its resume plans from the state), while
+        another payment plan holds the currency, or when the currency is not overdue.
+        """
+        facts = self.touch(account_id)
+        if self.is_paused(account_id):
+            return False
+        plan = self.plans.get((account_id, currency))
+        if plan is not None and plan.status == "active":
+            return False
+        episode = self._episode(account_id, currency)
+        if episode is None:
+            return False
+        bucket, playbook = episode
+        zone = ZoneInfo(facts.timezone)
+        anchor = bucket.entered_at.astimezone(zone).date()
+        sent = self._sent(account_id, currency, bucket, playbook.name)
+        steps = escalation_plan(playbook.dunning_steps, anchor, self.config.contact_time, zone, self.now, sent)
+        self._cancel_planned(account_id, {currency: f"replaced by escalation after {why}"})
+        self._plan(
+            account_id,
+            [
+                PlannedContact(
+                    contact_key(account_id, currency, playbook.name, s.step.name, "escalated", cause),
+                    currency,
+                    "dunning",
+                    playbook.name,
+                    s.step,
+                    s.at,
+                    self.versions.get(playbook.name),
+                )
+                for s in steps
+            ],
+        )
+        return bool(steps)
+
+    def promise_broken(self, promise_id: str, account_id: str, currency: str) -> bool:
+        """A broken promise (strategy's own ``promise.broken``) escalates its (account, currency)."""
+        return self.escalate(account_id, currency, f"promise:{promise_id}", f"broken promise {promise_id}")
+
+    def plan_agreed(self, plan_id: str, account_id: str, currency: str, at: datetime) -> None:
+        """The plan's reminders replace dunning: the currency's planned dunning is held."""
+        self.touch(account_id)
+        self.plans[(account_id, currency)] = PlanTreatment(account_id, currency, plan_id, "active", at)
+        self.changed_plans.add((account_id, currency))
+        self._cancel_planned(account_id, {currency: f"on payment plan {plan_id}"})
+
+    def plan_broken(self, plan_id: str, account_id: str, currency: str, at: datetime) -> bool:
+        """Collection resumes with escalation, as for a broken promise (unless a newer plan holds it)."""
+        self.touch(account_id)
+        current = self.plans.get((account_id, currency))
+        if current is not None and current.plan_id != plan_id and current.status == "active":
+            return False  # a newer plan replaced the broken one
+        self.plans[(account_id, currency)] = PlanTreatment(account_id, currency, plan_id, "broken", at)
+        self.changed_plans.add((account_id, currency))
+        return self.escalate(account_id, currency, f"plan:{plan_id}", f"broken payment plan {plan_id}")
+
+    def plan_completed(self, plan_id: str, account_id: str, currency: str, at: datetime) -> None:
+        self.touch(account_id)
+        current = self.plans.get((account_id, currency))
+        if current is not None and current.plan_id != plan_id:
+            return
+        self.plans[(account_id, currency)] = PlanTreatment(account_id, currency, plan_id, "completed", at)
+        self.changed_plans.add((account_id, currency))
 
 
 def _outcome(kind: Literal["kept", "broken"], promise: Promise, paid: Decimal) -> Outcome:

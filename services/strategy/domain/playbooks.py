@@ -105,7 +105,7 @@ def _step(raw: Any, path: str, problems: list[str]) -> Step | None:
     template = _str(raw.get("template"), f"{path}.template", problems)
     channel = raw.get("channel")
     if channel not in CHANNELS:
-        problems.append(f"{path}.channel: {channel!r} is not one of {', '.join(CHANNELS)}")
+        problems.append(f"{path}.channel: unknown channel {channel!r} (one of {', '.join(CHANNELS)})")
     language = _str(raw.get("language", "es"), f"{path}.language", problems)
     has_day, has_before = "day" in raw, "days_before_due" in raw
     day = before_due = None
@@ -119,6 +119,57 @@ def _step(raw: Any, path: str, problems: list[str]) -> Step | None:
         return None
     assert name and template and language and isinstance(channel, str)
     return Step(name, channel, template, language, day, before_due)
+
+
+def _playbook(name: str, raw_steps: list[Any], prefix: str, problems: list[str]) -> Playbook:
+    steps = [_step(s, f"{prefix}steps[{i}]", problems) for i, s in enumerate(raw_steps)]
+    names = [s.name for s in steps if s]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"{prefix}steps: step name {dup!r} is used twice")
+    return Playbook(name, tuple(s for s in steps if s))
+
+
+def parse_playbook(name: str, raw: Any) -> Playbook:
+    """One playbook version (``{"steps": [...]}``) as the strategies API receives it.
+
+    Raises ``PlaybookError`` naming every bad step by its path: ``steps[2].channel: unknown channel 'fax'``.
+    """
+    problems: list[str] = []
+    if not isinstance(raw, dict):
+        raise PlaybookError(["(root): must be a mapping with 'steps'"])
+    for extra in sorted(set(raw) - {"steps"}):
+        problems.append(f"{extra}: unknown key")
+    steps = raw.get("steps")
+    if not isinstance(steps, list) or not steps:
+        problems.append("steps: must be a non-empty list of steps")
+        raise PlaybookError(problems)
+    playbook = _playbook(name, steps, "", problems)
+    if problems:
+        raise PlaybookError(problems)
+    return playbook
+
+
+def playbook_document(playbook: Playbook) -> dict[str, Any]:
+    """A playbook as the JSON document a version stores (what ``parse_playbook`` reads back)."""
+    steps: list[dict[str, Any]] = []
+    for s in playbook.steps:
+        step: dict[str, Any] = {"name": s.name, "channel": s.channel, "template": s.template}
+        if s.language != "es":
+            step["language"] = s.language
+        if s.day is not None:
+            step["day"] = s.day
+        else:
+            step["days_before_due"] = s.days_before_due
+        steps.append(step)
+    return {"steps": steps}
+
+
+@dataclass(frozen=True)
+class ActiveStrategies:
+    """A tenant's active playbook versions: what plans contacts, and which version each is."""
+
+    playbooks: Mapping[str, Playbook]
+    versions: Mapping[str, int]
 
 
 def _policy(raw: Any, problems: list[str]) -> ContactPolicy:
@@ -167,11 +218,7 @@ def parse_config(raw: Any) -> StrategyConfig:
             if not isinstance(body, dict) or not isinstance(body.get("steps"), list):
                 problems.append(f"{path}.steps: must be a list of steps")
                 continue
-            steps = [_step(s, f"{path}.steps[{i}]", problems) for i, s in enumerate(body["steps"])]
-            names = [s.name for s in steps if s]
-            for dup in sorted({n for n in names if names.count(n) > 1}):
-                problems.append(f"{path}.steps: step name {dup!r} is used twice")
-            playbooks[str(name)] = Playbook(str(name), tuple(s for s in steps if s))
+            playbooks[str(name)] = _playbook(str(name), body["steps"], f"{path}.", problems)
         if DEFAULT_PLAYBOOK not in books:
             problems.append(f"playbooks.{DEFAULT_PLAYBOOK}: required (used when no segment matches)")
     known = {

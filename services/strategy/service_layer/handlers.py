@@ -9,12 +9,20 @@ accounts hold once (``adapters/repository.py``, accounts locked first in account
 the events in arrival order to that book (``domain/book.py``), writes back one statement per
 table, (re)arms and drops timers in bulk and emits every outcome with its causing event, so ids,
 correlation and causation are the ones handling the events one by one would give. The timers
-(a promise's deadline, a planned contact) fire one at a time and stay per-timer handlers.
+(a promise's deadline, a planned contact, a pause's end) fire one at a time and stay per-timer
+handlers; a pause's end goes through the same book as the events (``on_pause_end``).
+
+Treatment: strategy reads its own ``promise.broken`` (whether a deadline timer or a bounced
+cheque broke it) and ``plan.broken`` to escalate, ``collection.paused`` / ``.resumed`` (from core
+systems or from its own API) to hold and resume, ``plan.agreed`` / ``.completed`` for the plan
+that replaces dunning. The playbooks that plan are the tenant's active versions
+(``strategy_versions``, seeded from the packaged file as version 1).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -30,12 +38,27 @@ from libs.events.payloads.customers import CustomerUpserted
 from libs.events.payloads.invoices import InvoiceIssued
 from libs.events.payloads.promises import PromiseBroken, PromiseKept, PromiseMade
 from libs.events.payloads.segments import SegmentChanged
+from libs.events.payloads.treatment import (
+    CollectionPaused,
+    CollectionResumed,
+    PlanAgreed,
+    PlanBroken,
+    PlanCompleted,
+)
 from libs.events.registry import DecodedEvent
 from libs.runtime.uow import DueTimer, UnitOfWork
 from services.strategy.adapters import repository
-from services.strategy.adapters.orm import accounts, consents, contacts, promises
+from services.strategy.adapters.orm import accounts, consents, contacts, pauses, promises
 from services.strategy.config import bucket_stages, strategy_config
-from services.strategy.domain.book import CONTACT_TIMER, PROMISE_TIMER, Book, Facts, Outcome
+from services.strategy.domain.book import (
+    CONTACT_TIMER,
+    PAUSE_TIMER,
+    PROMISE_TIMER,
+    Book,
+    Facts,
+    Outcome,
+    contact_key,
+)
 from services.strategy.domain.contact_policy import PastContact, next_allowed_slot, public_holidays
 from services.strategy.domain.cure import is_cured
 from services.strategy.domain.playbooks import StrategyConfig
@@ -44,10 +67,13 @@ from services.strategy.domain.promises import is_kept
 __all__ = [
     "CONSUMES",
     "CONTACT_TIMER",
+    "PAUSE_TIMER",
     "PROMISE_TIMER",
     "on_contact_step",
     "on_events",
+    "on_pause_end",
     "on_promise_deadline",
+    "pause_id_of",
 ]
 
 CONSUMES: tuple[str, ...] = (
@@ -58,8 +84,32 @@ CONSUMES: tuple[str, ...] = (
     "cobranza.invoice.issued",
     "cobranza.segment.changed",
     "cobranza.account.aged",
+    "cobranza.promise.broken",
+    "cobranza.collection.paused",
+    "cobranza.collection.resumed",
+    "cobranza.plan.agreed",
+    "cobranza.plan.broken",
+    "cobranza.plan.completed",
 )
 """The event types ``on_events`` reads."""
+
+PLANNING = (
+    InvoiceIssued,
+    SegmentChanged,
+    AccountAged,
+    PromiseBroken,
+    CollectionPaused,
+    CollectionResumed,
+    PlanAgreed,
+    PlanBroken,
+)
+"""Payloads that read (and may change) the account's buckets and contact plan."""
+
+
+def pause_id_of(envelope: Envelope) -> str:
+    """A pause's id: its event's (ids are unique per tenant and source), whoever sent it."""
+    return contact_key("pause", envelope.source, envelope.id)
+
 
 CONTACT_LOOKBACK = timedelta(days=3)
 """A done (due, skipped) or cancelled contact shares an id with one a batch plans only if it was
@@ -85,12 +135,15 @@ def scope_of(events: Sequence[DecodedEvent[Any]], now: datetime) -> repository.S
     promise_ids: set[str] = set()
     payment_ids: set[str] = set()
     reversed_ids: set[str] = set()
+    pause_ids: set[str] = set()
     for event in events:
         payload = event.payload
         touched = _touched(payload)
         accounts.update(touched)
-        if isinstance(payload, InvoiceIssued | SegmentChanged | AccountAged):
+        if isinstance(payload, PLANNING):
             planning.update(touched)
+        if isinstance(payload, CollectionPaused):
+            pause_ids.add(pause_id_of(event.envelope))
         elif isinstance(payload, PromiseMade):
             promise_ids.add(payload.promise_id)
         elif isinstance(payload, PaymentApplied) and touched:
@@ -106,7 +159,19 @@ def scope_of(events: Sequence[DecodedEvent[Any]], now: datetime) -> repository.S
         sorted(payment_ids),
         sorted(reversed_ids),
         earliest - CONTACT_LOOKBACK,
+        sorted(pause_ids),
     )
+
+
+def _book(uow: UnitOfWork, scope: repository.Scope) -> Book:
+    """The scope's book, planned with the tenant's active playbook versions."""
+    config = strategy_config(uow.extras)
+    active = repository.active_strategies(uow.session, uow.tenant, config, uow.now())
+    book = repository.load(
+        uow.session, uow.tenant, scope, replace(config, playbooks=active.playbooks), uow.now()
+    )
+    book.versions = active.versions
+    return book
 
 
 def on_events(events: Sequence[DecodedEvent[Any]], uow: UnitOfWork) -> None:
@@ -114,8 +179,7 @@ def on_events(events: Sequence[DecodedEvent[Any]], uow: UnitOfWork) -> None:
     scope = scope_of(events, uow.now())
     if not scope.accounts:
         return  # nothing but cash that adds nothing and reversals still in suspense
-    config = strategy_config(uow.extras)
-    book = repository.load(uow.session, uow.tenant, scope, config, uow.now())
+    book = _book(uow, scope)
     stages: Callable[[], Any] = lambda: bucket_stages(uow.extras, uow.tenant)  # noqa: E731
     payloads: list[EventPayload] = []
     causes: list[Envelope | None] = []
@@ -170,6 +234,26 @@ def _apply(book: Book, event: DecodedEvent[Any], stages: Callable[[], Any]) -> l
         known = stages() if payload.stage is None else {}
         cured = is_cured(payload.stage, payload.bucket, payload.days_past_due, known)
         book.account_aged(payload.account_id, payload.currency, payload.bucket, payload.stage, cured, at)
+    elif isinstance(payload, PromiseBroken):
+        book.promise_broken(payload.promise_id, payload.account_id, payload.currency)
+    elif isinstance(payload, CollectionPaused):
+        book.collection_paused(
+            pause_id_of(event.envelope),
+            payload.account_id,
+            payload.reason,
+            payload.until,
+            payload.note,
+            payload.agent_id,
+            at,
+        )
+    elif isinstance(payload, CollectionResumed):
+        book.collection_resumed(payload.account_id, payload.agent_id)
+    elif isinstance(payload, PlanAgreed):
+        book.plan_agreed(payload.plan_id, payload.account_id, payload.currency, at)
+    elif isinstance(payload, PlanBroken):
+        book.plan_broken(payload.plan_id, payload.account_id, payload.currency, at)
+    elif isinstance(payload, PlanCompleted):
+        book.plan_completed(payload.plan_id, payload.account_id, payload.currency, at)
     return []
 
 
@@ -187,13 +271,31 @@ def _announce(outcome: Outcome) -> PromiseKept | PromiseBroken:
 
 def _write_timers(uow: UnitOfWork, book: Book) -> None:
     """The last word per timer: re-armed in one upsert, dropped in one delete, per timer name."""
-    for name in (PROMISE_TIMER, CONTACT_TIMER):
+    for name in (PROMISE_TIMER, CONTACT_TIMER, PAUSE_TIMER):
         mine = [(key, at) for (n, key), at in book.timers.items() if n == name]
         uow.cancel_many(name, [key for key, at in mine if at is None])
         uow.schedule_many(name, [(key, at) for key, at in mine if at is not None])
 
 
 # --- timers ----------------------------------------------------------------------------------
+
+
+def on_pause_end(due: DueTimer, uow: UnitOfWork) -> None:
+    """A pause's last day is over: the account resumes at the step its state calls for.
+
+    The same path as the events: the account row is locked first, then the book decides.
+    """
+    account = uow.session.execute(
+        select(pauses.c.account_id).where(pauses.c.tenant_id == uow.tenant, pauses.c.pause_id == due.key)
+    ).scalar()
+    if account is None:
+        return
+    now = uow.now()
+    scope = repository.Scope([account], [account], [], [], [], now - CONTACT_LOOKBACK, [due.key])
+    book = _book(uow, scope)
+    book.pause_ended(due.key)
+    repository.save(uow.session, uow.tenant, book)
+    _write_timers(uow, book)
 
 
 def _facts(uow: UnitOfWork, account_id: str, config: StrategyConfig) -> Facts:
@@ -314,6 +416,7 @@ def on_contact_step(due: DueTimer, uow: UnitOfWork) -> None:
             step=row.step,
             template=row.template,
             language=row.language,
+            strategy_version=row.strategy_version,
         )
     )
 

@@ -37,7 +37,7 @@ def test_every_problem_is_reported_with_its_path() -> None:
     problems = "\n".join(info.value.problems)
     assert "contact_time: '25:99'" in problems
     assert "policy.max_per_day: must be >= 1" in problems
-    assert "playbooks.vip.steps[0].channel: 'fax' is not one of" in problems
+    assert "playbooks.vip.steps[0].channel: unknown channel 'fax' (one of" in problems
     assert "playbooks.vip.steps[1]: give exactly one of 'day' or 'days_before_due'" in problems
     assert "playbooks.vip.steps[2].day: must be >= 0" in problems
     assert "playbooks.vip.steps[2].template: must be a non-empty string" in problems
