@@ -29,6 +29,8 @@ class ServiceContext:
     on_commit: list[Callable[[], None]] = field(default_factory=list)
     broker_ready: Callable[[], bool] = lambda: True
     extras: dict[str, Any] = field(default_factory=dict)
+    not_live: str | None = None
+    """Why the service cannot work any more (a loop that gave up); ``/healthz`` answers 503 with it."""
 
     @classmethod
     def create(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ from pydantic import ValidationError
 from sqlalchemy import text, tuple_
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
@@ -157,8 +158,25 @@ class BatchResult:
     reasons: list[str] = field(default_factory=list)
 
 
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "08000", "08003", "08006"})
+"""Serialization failure, deadlock, admin shutdown, connection failures: retry the batch, not the event."""
+
+
 def _is_infrastructure(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    if isinstance(exc, OperationalError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        return getattr(exc.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
+    return False
+
+
+@dataclass
+class _Infrastructure(Exception):
+    """Carries a database outage through the retry loop without it being retried there."""
+
+    error: BaseException
 
 
 class EventProcessor:
@@ -166,6 +184,7 @@ class EventProcessor:
         self.ctx = ctx
         self.spec = ctx.spec
         self.max_attempts = ctx.settings.handler_max_attempts
+        self.sleep: Callable[[float], None] = time.sleep
         inbox = self.spec.tables.inbox
         self._claim_sql = text(
             f'INSERT INTO "{inbox.schema}".inbox '
@@ -379,37 +398,61 @@ class EventProcessor:
     def _retry_alone(
         self, session: Session, unit: _Unit, result: BatchResult, counts: Counter[tuple[str, str]]
     ) -> None:
+        """Retry one failing event with exponential backoff, then dead-letter it.
+
+        The retries happen where the event stands in its batch, so its partition waits for it: no later
+        event of its account (nor of the partition) is applied ahead of it. Holding the partition keeps
+        order without a side store of held-back events; the cost is bounded by the backoff budget
+        (``handler_max_attempts``, ``handler_retry_backoff_s`` doubling up to ``..._max_s``). Database
+        outages (connection lost, serialization failure, deadlock) are not handler failures: they abort
+        the batch, which the consumer retries whole, and never count toward a dead letter.
+        """
         (d,) = unit.events
         label = event_label(d.envelope.type)
         last_error = ""
-        for attempt in range(1, self.max_attempts + 1):
-            savepoint = session.begin_nested()
-            try:
-                self._call(session, unit)
-                savepoint.commit()
-                self._count_processed(unit.events, result, counts)
-                return
-            except Exception as exc:
-                savepoint.rollback()
-                if _is_infrastructure(exc):
-                    raise
-                EVENTS_FAILED.labels(self.spec.name, label).inc()
-                last_error = f"{type(exc).__name__}: {exc}"
-                if isinstance(exc, InvalidEvent):
-                    break  # a handler-level validation failure will not pass on retry
-                log.warning(
-                    "handler failed (attempt %s/%s) for %s %s from %s: %s",
-                    attempt,
-                    self.max_attempts,
-                    d.envelope.type,
-                    d.envelope.id,
-                    d.envelope.source,
-                    last_error,
-                )
-        self._release(session, d)
-        self._dead_letter(session, d.record, last_error, d.envelope, "handler_failed", counts)
-        result.dead_lettered += 1
-        result.reasons.append(last_error)
+        retrying = Retrying(
+            stop=stop_after_attempt(max(1, self.max_attempts)),
+            wait=wait_exponential(
+                multiplier=self.ctx.settings.handler_retry_backoff_s,
+                max=self.ctx.settings.handler_retry_backoff_max_s,
+            ),
+            retry=retry_if_exception(lambda exc: not isinstance(exc, (InvalidEvent, _Infrastructure))),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    number = attempt.retry_state.attempt_number
+                    savepoint = session.begin_nested()
+                    try:
+                        self._call(session, unit)
+                        savepoint.commit()
+                    except Exception as exc:
+                        savepoint.rollback()
+                        if _is_infrastructure(exc):
+                            raise _Infrastructure(exc) from exc
+                        EVENTS_FAILED.labels(self.spec.name, label).inc()
+                        last_error = f"{type(exc).__name__}: {exc}"
+                        log.warning(
+                            "handler failed (attempt %s/%s) for %s %s from %s: %s",
+                            number,
+                            self.max_attempts,
+                            d.envelope.type,
+                            d.envelope.id,
+                            d.envelope.source,
+                            last_error,
+                        )
+                        raise
+        except _Infrastructure as wrapped:
+            raise wrapped.error from None
+        except Exception:
+            self._release(session, d)
+            self._dead_letter(session, d.record, last_error, d.envelope, "handler_failed", counts)
+            result.dead_lettered += 1
+            result.reasons.append(last_error)
+            return
+        self._count_processed(unit.events, result, counts)
 
     # -- decoding and dead letters -----------------------------------------------------------
     def _decode(

@@ -36,6 +36,21 @@ class PlatformSettings(BaseSettings):
         default=5.0, description="how often consumer lag is measured (committed offsets vs high watermarks)"
     )
     handler_max_attempts: int = 3
+    handler_retry_backoff_s: float = Field(
+        default=0.05, description="first wait between handler attempts; doubles each attempt"
+    )
+    handler_retry_backoff_max_s: float = Field(default=2.0, description="longest wait between attempts")
+    consumer_max_restarts: int = Field(
+        default=5, description="consumer loop restarts within the window before the service is not live"
+    )
+    consumer_restart_window_s: float = 300.0
+    consumer_restart_backoff_s: float = Field(default=0.5, description="first wait before a restart")
+    consumer_max_commit_failures: int = Field(
+        default=5, description="offset commits failing in a row before the consumer loop is restarted"
+    )
+    relay_max_attempts: int = Field(
+        default=10, description="failed deliveries of one outbox row (the broker answering) before parking"
+    )
     relay_batch_size: int = 500
     relay_interval_s: float = 0.2
     outbox_retention_days: int = 7

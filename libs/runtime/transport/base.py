@@ -24,6 +24,17 @@ class OutgoingRecord:
     headers: dict[str, str]
 
 
+class PublishError(str):
+    """A delivery error's text, marked retriable when the broker (not the record) is at fault."""
+
+    retriable: bool
+
+    def __new__(cls, text: str, *, retriable: bool = False) -> PublishError:
+        error = super().__new__(cls, text)
+        error.retriable = retriable
+        return error
+
+
 class Publisher(Protocol):
     def publish(self, records: list[OutgoingRecord]) -> list[str | None]:
         """Publish in order; return, per record, None when delivered or the error text."""

@@ -10,12 +10,13 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from prometheus_client import Counter
 
 from libs.events.catalog import CATALOG, TopicSpec
 from libs.runtime.observability import CONSUMER_LAG
 from libs.runtime.processor import EventProcessor
 from libs.runtime.settings import PlatformSettings
-from libs.runtime.transport.base import OutgoingRecord, Record
+from libs.runtime.transport.base import OutgoingRecord, PublishError, Record
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,15 @@ class KafkaPublisher:
         self.topic_prefix = topic_prefix
 
     def publish(self, records: list[OutgoingRecord]) -> list[str | None]:
-        errors: list[str | None] = ["not acknowledged"] * len(records)
+        errors: list[str | None] = [PublishError("not acknowledged", retriable=True)] * len(records)
 
         def report(index: int) -> Callable[[KafkaError | None, Message], None]:
             def callback(err: KafkaError | None, _msg: Message) -> None:
-                errors[index] = None if err is None else str(err)
+                errors[index] = (
+                    None
+                    if err is None
+                    else PublishError(str(err), retriable=bool(err.retriable()) or _broker_side(err))
+                )
 
             return callback
 
@@ -71,6 +76,23 @@ class KafkaPublisher:
 
     def close(self) -> None:
         self.producer.flush(self.flush_timeout_s)
+
+
+_BROKER_SIDE = {
+    KafkaError._MSG_TIMED_OUT,
+    KafkaError._TIMED_OUT,
+    KafkaError._TRANSPORT,
+    KafkaError._ALL_BROKERS_DOWN,
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError.NOT_ENOUGH_REPLICAS,
+}
+
+
+def _broker_side(err: KafkaError) -> bool:
+    """Errors of an unavailable broker, not of the record: they never count toward parking a row."""
+    return err.code() in _BROKER_SIDE
 
 
 def consumer_config(settings: PlatformSettings, group: str) -> dict[str, Any]:
@@ -186,8 +208,29 @@ class LagMonitor:
             self._client = None
 
 
+class ConsumerFatal(RuntimeError):
+    """The consumer cannot go on (a fatal librdkafka error): the service must stop, not idle."""
+
+
+COMMIT_FAILURES = Counter(
+    "cobranza_consumer_commit_failures_total", "Offset commits the broker refused", ["service"]
+)
+REVOKED = Counter(
+    "cobranza_consumer_partitions_revoked_total", "Partitions taken away by a rebalance", ["service"]
+)
+
+
 class KafkaConsumerLoop:
-    """Poll a batch, process it in one transaction, then commit its offsets (at-least-once + inbox)."""
+    """Poll a batch, process it in one transaction, then commit its offsets (at-least-once + inbox).
+
+    Faults: a batch whose processing fails is rewound and retried with backoff (never skipped). A
+    failed offset commit is counted and the loop goes on: the effects are committed with their inbox
+    rows, so a redelivery is dropped, and the next commit covers the same offsets; after
+    ``consumer_max_commit_failures`` failures in a row the loop raises, for its supervisor to restart
+    it with a fresh consumer. Offsets are committed only for partitions still assigned: a partition
+    revoked by a rebalance belongs to another member, which resumes from the last committed offset
+    (the inbox makes the overlap harmless). A fatal client error raises :class:`ConsumerFatal`.
+    """
 
     def __init__(
         self,
@@ -203,17 +246,28 @@ class KafkaConsumerLoop:
         self.consumer: Consumer | None = None
         self.ready = threading.Event()
         self.lag = LagMonitor(settings, self.group)
+        self.assigned: set[tuple[str, int]] = set()
+        self.commit_failures = 0
 
     def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.lag.assign(partitions)
+        self.assigned.update((tp.topic, tp.partition) for tp in partitions)
         self.ready.set()
 
     def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.lag.revoke(partitions)
+        REVOKED.labels(self.group).inc(len(partitions))
+        for tp in partitions:
+            self.assigned.discard((tp.topic, tp.partition))
+
+    def make_consumer(self) -> Consumer:
+        return Consumer(consumer_config(self.settings, self.group))
 
     def run(self, stop: threading.Event) -> None:
-        consumer = Consumer(consumer_config(self.settings, self.group))
+        consumer = self.make_consumer()
         self.consumer = consumer
+        self.assigned = set()
+        self.commit_failures = 0
         prefix = self.settings.kafka_topic_prefix
         consumer.subscribe(
             [prefix + t for t in self.topics],
@@ -221,9 +275,10 @@ class KafkaConsumerLoop:
             on_revoke=self._revoked,
             on_lost=self._revoked,
         )
+        lag_stop = threading.Event()
         lag_thread = threading.Thread(
             target=self.lag.run,
-            args=(stop, self.settings.kafka_lag_interval_s),
+            args=(lag_stop, self.settings.kafka_lag_interval_s),
             name=f"{self.group}-lag",
             daemon=True,
         )
@@ -240,6 +295,8 @@ class KafkaConsumerLoop:
                 for msg in messages:
                     err = msg.error()
                     if err is not None:
+                        if err.fatal():
+                            raise ConsumerFatal(str(err))
                         if err.code() != KafkaError._PARTITION_EOF:
                             log.warning("consumer error: %s", err)
                         continue
@@ -255,6 +312,7 @@ class KafkaConsumerLoop:
                 backoff = 0.5
                 self._commit(consumer, records)
         finally:
+            lag_stop.set()
             try:
                 consumer.close()
             except (KafkaException, RuntimeError) as exc:
@@ -266,12 +324,33 @@ class KafkaConsumerLoop:
         for r in records:
             last[(r.topic, r.partition)] = max(last.get((r.topic, r.partition), -1), r.offset)
         prefix = self.settings.kafka_topic_prefix
-        return [TopicPartition(prefix + t, p, o + 1) for (t, p), o in last.items()]
+        return [
+            TopicPartition(prefix + t, p, o + 1)
+            for (t, p), o in last.items()
+            if (prefix + t, p) in self.assigned
+        ]
 
     def _commit(self, consumer: Consumer, records: list[Record]) -> None:
         offsets = self._next_offsets(records)
-        if offsets:
+        if not offsets:
+            return
+        try:
             consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if error is not None and error.fatal():
+                raise ConsumerFatal(str(error)) from exc
+            self.commit_failures += 1
+            COMMIT_FAILURES.labels(self.group).inc()
+            log.warning(
+                "offset commit failed (%s in a row): %s; the inbox drops what is redelivered",
+                self.commit_failures,
+                exc,
+            )
+            if self.commit_failures >= self.settings.consumer_max_commit_failures:
+                raise
+            return
+        self.commit_failures = 0
 
     def _rewind(self, consumer: Consumer, records: list[Record]) -> None:
         first: dict[tuple[str, int], int] = {}
