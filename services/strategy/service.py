@@ -7,6 +7,7 @@ from pathlib import Path
 from libs.runtime.service import ServiceSpec
 from services.strategy.adapters.orm import metadata
 from services.strategy.entrypoints.api import router
+from services.strategy.entrypoints.decisions_api import router as decisions_router
 from services.strategy.service_layer import handlers
 
 SPEC = ServiceSpec(
@@ -19,7 +20,7 @@ SPEC = ServiceSpec(
         handlers.CONTACT_TIMER: handlers.on_contact_step,
         handlers.PAUSE_TIMER: handlers.on_pause_end,
     },
-    routers=(router,),
+    routers=(router, decisions_router),
     http_port=8004,
     description="Promises to pay, per-segment playbooks and the Ley 2300 contact policy.",
 )
