@@ -14,8 +14,10 @@ import typer
 
 from libs.platform.embedded import EmbeddedKafka, EmbeddedPostgres
 from libs.platform.registry import available_specs
+from libs.runtime.context import ServiceContext
 from libs.runtime.db import ensure_database, with_database
 from libs.runtime.migrations import upgrade
+from libs.runtime.relay import republish_retained
 from libs.runtime.settings import PlatformSettings
 from libs.runtime.transport.kafka import ensure_topics
 
@@ -78,6 +80,8 @@ class Supervisor:
             typer.echo(f"migrations applied for {', '.join(s.name for s in self.specs)}")
             created = ensure_topics(bootstrap, prefix=self.settings.kafka_topic_prefix)
             typer.echo(f"topics     {len(created)} created")
+            if self.kafka is not None or self.settings.republish_on_start:
+                self.republish(db_url)
             env = {**os.environ, "DATABASE_URL": db_url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
             for spec in self.specs:
                 self.children.append(self.spawn(spec.name, spec.http_port, env))
@@ -96,9 +100,38 @@ class Supervisor:
     def _request_stop(self) -> None:
         raise KeyboardInterrupt
 
+    def republish(self, db_url: str) -> int:
+        """Queue every retained outbox row again: a fresh broker has none of them, the inboxes drop repeats.
+
+        The embedded broker keeps its log in memory, so whatever consumers had not read when it stopped
+        is gone; the outboxes (published rows kept ``outbox_retention_days``) are the durable log.
+        """
+        total = 0
+        for spec in self.specs:
+            ctx = ServiceContext.create(spec, db_url, settings=self.settings, pool_size=1)
+            try:
+                total += republish_retained(ctx)
+            finally:
+                ctx.dispose()
+        typer.echo(f"outboxes   {total} retained events queued again for the fresh broker")
+        return total
+
+    def _broker_died(self, db_url: str) -> None:
+        """The embedded broker exited: start it again on its port, recreate topics, republish."""
+        assert self.kafka is not None
+        typer.echo("the embedded broker exited; starting it again", err=True)
+        self.kafka.stop()
+        bootstrap = self.kafka.start()
+        ensure_topics(bootstrap, prefix=self.settings.kafka_topic_prefix)
+        self.republish(db_url)
+
     def _watch(self, env: dict[str, str]) -> None:
         while True:
             time.sleep(1)
+            if self.kafka is not None and (
+                self.kafka.process is None or self.kafka.process.poll() is not None
+            ):
+                self._broker_died(env["DATABASE_URL"])
             for i, child in enumerate(self.children):
                 code = child.process.poll()
                 if code is None:

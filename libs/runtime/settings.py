@@ -54,6 +54,11 @@ class PlatformSettings(BaseSettings):
     relay_batch_size: int = 500
     relay_interval_s: float = 0.2
     outbox_retention_days: int = 7
+    republish_on_start: bool = Field(
+        default=False,
+        description="on `cobranza up`, publish the retained outboxes again even on an external broker "
+        "(always done on the embedded one, which forgets its log)",
+    )
     timer_poll_interval_s: float = 1.0
     tenant: str = "default"
     state_dir: Path = Path(".cobranza")

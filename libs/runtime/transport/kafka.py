@@ -39,15 +39,19 @@ class KafkaPublisher:
     def __init__(
         self, bootstrap: str, client_id: str, flush_timeout_s: float = 30.0, topic_prefix: str = ""
     ) -> None:
-        self.producer = Producer(producer_config(bootstrap, client_id))
+        self.config = producer_config(bootstrap, client_id)
+        self.producer = Producer(self.config)
         self.flush_timeout_s = flush_timeout_s
         self.topic_prefix = topic_prefix
 
     def publish(self, records: list[OutgoingRecord]) -> list[str | None]:
         errors: list[str | None] = [PublishError("not acknowledged", retriable=True)] * len(records)
+        fatal: list[str] = []
 
         def report(index: int) -> Callable[[KafkaError | None, Message], None]:
             def callback(err: KafkaError | None, _msg: Message) -> None:
+                if err is not None and err.fatal():
+                    fatal.append(str(err))
                 errors[index] = (
                     None
                     if err is None
@@ -72,6 +76,11 @@ class KafkaPublisher:
         remaining = self.producer.flush(self.flush_timeout_s)
         if remaining:
             log.warning("%s records still in flight after flush", remaining)
+        if fatal:
+            # e.g. a broker that restarted without its log no longer knows the idempotent producer:
+            # a new producer; the undelivered rows go again next round
+            log.error("producer failed fatally (%s); creating a new one", fatal[0])
+            self.producer = Producer(self.config)
         return errors
 
     def close(self) -> None:
