@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+from libs.auth.migrations.upgrade import VERSIONS as AUTH_VERSIONS
+from libs.auth.migrations.upgrade import upgrade_auth
 from libs.runtime.db import drop_database, ensure_database, with_database
 from libs.runtime.migrations import upgrade
 from libs.runtime.service import ServiceSpec
@@ -12,6 +14,7 @@ from libs.runtime.service import ServiceSpec
 def migrate_all(specs: list[ServiceSpec], database_url: str) -> None:
     for spec in specs:
         upgrade(spec, database_url)
+    upgrade_auth(database_url)  # after the services: it grants their roles what the guard needs
 
 
 def migrations_fingerprint(specs: list[ServiceSpec]) -> str:
@@ -20,6 +23,9 @@ def migrations_fingerprint(specs: list[ServiceSpec]) -> str:
         for path in sorted(spec.migrations_dir.glob("*.py")):
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
+    for path in sorted(AUTH_VERSIONS.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 

@@ -12,14 +12,17 @@ Every app also gets the same guards against bad input, so no service answers a 5
 
 from __future__ import annotations
 
+import logging
 import time
 import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Request, Response
+import anyio
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -31,8 +34,14 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from libs.auth.audit import MUTATING, SCOPE_KEY, AuditEntry, AuditNote, write_entry
+from libs.auth.audit import query as audit_query
+from libs.auth.guard import PRINCIPAL_KEY, Authenticator, authorize, current_principal
+from libs.auth.principal import Principal
 from libs.runtime.context import ServiceContext
 from libs.runtime.observability import HTTP_REQUESTS, HTTP_SECONDS, correlation_id
+
+log = logging.getLogger(__name__)
 
 
 def get_context(request: Request) -> ServiceContext:
@@ -51,24 +60,16 @@ def get_session(ctx: ContextDep):  # type: ignore[no-untyped-def]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 TENANT_HEADER = "X-Cobranza-Tenant"
+"""No longer a way to pick a tenant: the tenant is the credential's (kept for old clients, ignored)."""
 DEFAULT_TENANT = "default"
 
 
-def current_tenant(
-    x_cobranza_tenant: Annotated[
-        str,
-        Header(
-            min_length=1,
-            max_length=64,
-            pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-            description="the tenant whose data the request reads or changes (until credentials carry it)",
-        ),
-    ] = DEFAULT_TENANT,
-) -> str:
-    """The tenant of an HTTP request: every query and every emitted event is scoped to it."""
-    return x_cobranza_tenant
+def current_tenant(principal: Annotated[Principal, Depends(current_principal)]) -> str:
+    """The tenant of an HTTP request, from its credential: every query and emitted event is scoped to it."""
+    return principal.tenant
 
 
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
 TenantDep = Annotated[str, Depends(current_tenant)]
 
 
@@ -241,6 +242,62 @@ def _route_template(request: Request) -> str:
     return "unmatched"
 
 
+async def _audit(ctx: ServiceContext, request: Request, route: str, status: int, cid: str) -> None:
+    """One audit row for a person's mutating request, after the response (its outcome is known)."""
+    principal = request.scope.get(PRINCIPAL_KEY)
+    if request.method not in MUTATING or not isinstance(principal, Principal) or not principal.human:
+        return
+    note = request.scope.get(SCOPE_KEY)
+    entry = AuditEntry(
+        principal=principal,
+        at=ctx.clock.now(),
+        service=ctx.name,
+        method=request.method,
+        route=route,
+        path=request.url.path,
+        status=status,
+        note=note if isinstance(note, AuditNote) else AuditNote(),
+        path_params=dict(request.scope.get("path_params") or {}),
+        correlation_id=cid,
+    )
+
+    def write() -> None:
+        with ctx.engine.begin() as conn:
+            write_entry(conn, entry)
+
+    try:
+        await anyio.to_thread.run_sync(write)
+    except Exception:  # the response stands; a lost audit row is logged loudly, with what it was
+        log.exception("audit row not written: %s %s by %s", entry.method, entry.route, principal.subject)
+
+
+def audit_router(ctx: ServiceContext, taken: set[str | None]) -> APIRouter:
+    """``GET /v1/audit`` (where the service has no route of that path: reconciliation's is its match
+    audit) and ``GET /v1/auth/audit`` everywhere: the audit log of the credential's tenant."""
+    router = APIRouter(tags=["audit"])
+
+    def read_audit(
+        principal: PrincipalDep,
+        actor: Annotated[
+            str | None, Query(max_length=300, description="``key:<id>`` or a JWT subject")
+        ] = None,
+        since: Annotated[datetime | None, Query(description="from this time (inclusive)")] = None,
+        until: Annotated[datetime | None, Query(description="before this time")] = None,
+        route: Annotated[str | None, Query(max_length=300, description="a route template")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Audit rows of the caller's tenant, newest first."""
+        with ctx.engine.connect() as conn:
+            return audit_query(
+                conn, principal.tenant, actor=actor, since=since, until=until, route=route, limit=limit
+            )
+
+    for path in ("/v1/audit", "/v1/auth/audit"):
+        if path not in taken:
+            router.add_api_route(path, read_audit, methods=["GET"], name=f"audit_log{path.replace('/', '_')}")
+    return router
+
+
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
@@ -253,11 +310,13 @@ def create_app(
         description=ctx.spec.description,
         version="0.1.0",
         lifespan=lifespan,
-        dependencies=[Depends(reject_control_characters)],
+        dependencies=[Depends(authorize), Depends(reject_control_characters)],
     )
     app.state.ctx = ctx
+    app.state.authenticator = ctx.extras.get("authenticator") or Authenticator(ctx.engine)
     for factory in ctx.spec.routers:
         app.include_router(factory(ctx))
+    app.include_router(audit_router(ctx, taken={getattr(r, "path", None) for r in app.routes}))
 
     @app.exception_handler(RequestValidationError)
     async def validation_failed(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -273,10 +332,12 @@ def create_app(
         token = correlation_id.set(cid)
         started = time.perf_counter()
         route = _route_template(request)
+        request.scope[SCOPE_KEY] = AuditNote()
         try:
             response = await call_next(request)
         finally:
             correlation_id.reset(token)
+        await _audit(ctx, request, route, response.status_code, cid)
         HTTP_REQUESTS.labels(ctx.name, route, request.method, str(response.status_code)).inc()
         HTTP_SECONDS.labels(ctx.name, route, request.method).observe(time.perf_counter() - started)
         response.headers["x-correlation-id"] = cid

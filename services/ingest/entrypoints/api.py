@@ -42,11 +42,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
+from libs.auth.principal import Principal
 from libs.events.payloads.payments import PaymentReceived
 from libs.events.payloads.reference import ReferenceEntity, ReferenceUpserted
 from libs.events.types import Amount, CountryCode, Identifier, Text, printable_identifier
 from libs.runtime.context import ServiceContext
-from libs.runtime.http import TenantDep
+from libs.runtime.http import PrincipalDep, TenantDep
 from libs.runtime.uow import UnitOfWork
 from services.ingest.adapters.orm import reference_entities
 from services.ingest.domain.requests import (
@@ -85,12 +86,12 @@ IdempotencyKey = Annotated[
 PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]+$"
 """One printable line: a source system's name is stored, compared and put in event sources."""
 SourceSystem = Annotated[
-    str,
+    str | None,
     Header(
         min_length=1,
         max_length=100,
         pattern=PRINTABLE,
-        description="the core system sending this data",
+        description="the core system sending this data: admin credentials only (a key's source is its own)",
     ),
 ]
 DocumentId = Annotated[Identifier, PathParam(description="the id as the source system sent it")]
@@ -105,8 +106,28 @@ class Caller:
     idempotency_key: str | None
 
 
+DEFAULT_SOURCE = "api"
+
+
+def source_of(principal: Principal, requested: str | None) -> str:
+    """The source system a request speaks for: the key's own (an ingest key's source comes from the
+    key, never from a header: naming another one is a 403); only an admin may name one (demo loads,
+    back-office imports), and a key without one speaks as ``api``."""
+    own = principal.source or (
+        DEFAULT_SOURCE if "ingest" in principal.roles and "admin" not in principal.roles else None
+    )
+    if own is not None:
+        if requested is not None and requested != own:
+            raise HTTPException(403, detail=f"this credential publishes as source {own!r}, not {requested!r}")
+        return own
+    return requested or DEFAULT_SOURCE
+
+
 def _caller(
-    tenant: TenantDep, idempotency_key: IdempotencyKey = None, x_source_system: SourceSystem = "api"
+    tenant: TenantDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+    x_source_system: SourceSystem = None,
 ) -> Caller:
     if idempotency_key is not None:
         try:
@@ -115,7 +136,9 @@ def _caller(
             raise HTTPException(
                 422, detail=[{"loc": ["header", "Idempotency-Key"], "msg": str(exc), "type": "value_error"}]
             ) from None
-    return Caller(tenant=tenant, source=x_source_system, idempotency_key=idempotency_key)
+    return Caller(
+        tenant=tenant, source=source_of(principal, x_source_system), idempotency_key=idempotency_key
+    )
 
 
 CallerHeaders = Annotated[Caller, Depends(_caller)]
@@ -524,6 +547,7 @@ def router(ctx: ServiceContext) -> APIRouter:
     @api.post("/files", tags=["files"])
     def upload_file(
         tenant: TenantDep,
+        principal: PrincipalDep,
         file: Annotated[UploadFile, File(description="CSV, xlsx, camt.053 XML or MT940")],
         source: Annotated[
             str | None,
@@ -535,13 +559,13 @@ def router(ctx: ServiceContext) -> APIRouter:
             ),
         ] = None,
         kind: Annotated[KindChoice, Form()] = "auto",
-        x_source_system: SourceSystem = "api",
+        x_source_system: SourceSystem = None,
     ) -> dict[str, Any]:
         """Import a file like ``cobranza ingest file`` and return the per-row report.
 
         Rows are committed 1,000 at a time; for very large files prefer the CLI.
         """
-        chosen = source or x_source_system
+        chosen = source_of(principal, source or x_source_system)
         suffix = Path(file.filename or "upload").suffix
         with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
             shutil.copyfileobj(file.file, tmp)

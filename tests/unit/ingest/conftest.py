@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from libs.runtime.http import create_app
 from libs.runtime.transport.memory import InMemoryPlatform
+from tests.support.auth import api_client
 
 Body = Callable[..., dict[str, Any]]
 
@@ -62,7 +62,7 @@ def ingest(make_platform) -> InMemoryPlatform:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def api(ingest: InMemoryPlatform) -> TestClient:
-    return TestClient(create_app(ingest.context("ingest")), raise_server_exceptions=False)
+    return api_client(ingest.context("ingest"), raise_server_exceptions=False)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from libs.events.catalog import Topics
-from libs.runtime.http import create_app
+from tests.support.auth import api_client
 
 
 def invoice(invoice_id: str = "I1", **changes: Any) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def platform(make_platform):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def client(platform) -> TestClient:  # type: ignore[no-untyped-def]
-    return TestClient(create_app(platform.context("ingest")))
+    return api_client(platform.context("ingest"))
 
 
 def outbox(platform) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]

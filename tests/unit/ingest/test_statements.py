@@ -15,6 +15,7 @@ from services.ingest.adapters.files import detect_format, iter_statement
 from services.ingest.adapters.statements.model import real_reference
 from services.ingest.adapters.statements.mt940 import parse_details
 from services.ingest.service_layer.files import FileRejected, import_file
+from tests.support.auth import api_client
 
 STATEMENTS = Path(__file__).resolve().parents[2] / "fixtures" / "ingest" / "statements"
 
@@ -343,12 +344,9 @@ def test_returns_only_find_payments_of_their_own_tenant(make_platform) -> None:
 
 
 def test_post_files_gives_the_same_report_as_the_cli(make_platform) -> None:
-    from fastapi.testclient import TestClient
-
-    from libs.runtime.http import create_app
 
     platform = make_platform(["ingest"])
-    client = TestClient(create_app(platform.context("ingest")))
+    client = api_client(platform.context("ingest"))
     content = (STATEMENTS / "camt053_sepa_collection.xml").read_bytes()
     response = client.post(
         "/v1/files", files={"file": ("extracto.xml", content, "application/xml")}, data={"source": "banco"}
@@ -389,9 +387,6 @@ def test_a_batch_detailing_fewer_transactions_than_it_declares_is_not_one_debtor
 
 
 def test_damaged_files_are_refused_with_where_they_broke_never_a_500(make_platform, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from fastapi.testclient import TestClient
-
-    from libs.runtime.http import create_app
 
     platform = make_platform(["ingest"])
     ctx = platform.context("ingest")
@@ -408,7 +403,7 @@ def test_damaged_files_are_refused_with_where_they_broke_never_a_500(make_platfo
     broken.write_bytes(b"PK\x03\x04 not really a workbook")
     with pytest.raises(FileRejected, match="not a readable xlsx workbook"):
         import_file(ctx, broken, source="banco")
-    response = TestClient(create_app(ctx)).post(
+    response = api_client(ctx).post(
         "/v1/files", files={"file": ("cut.xml", truncated.read_bytes(), "application/xml")}
     )
     assert response.status_code == 422, response.text

@@ -1,0 +1,128 @@
+"""The append-only audit log of human actions, and how a route adds to its row.
+
+The app's middleware writes one row per mutating request of a person (a JWT, or a key of a role
+people use: everyone but ``ingest`` and ``provider`` machines) after the response, with its status.
+A route may say more through ``audit_note(request)``: ``object_ids``, ``before`` and ``after``.
+The table refuses UPDATE, DELETE and TRUNCATE (trigger, see the migration).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import Connection, insert, select
+
+from libs.auth.orm import audit_log
+from libs.auth.principal import Principal
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SCOPE_KEY = "cobranza.audit"
+
+
+@dataclass
+class AuditNote:
+    """What a route adds to its request's audit row (JSON-serialisable values)."""
+
+    object_ids: dict[str, Any] = field(default_factory=dict)
+    before: Any = None
+    after: Any = None
+
+
+def audit_note(request: Request) -> AuditNote:
+    """The current request's note (``audit_note(request).before = {...}``)."""
+    note = request.scope.get(SCOPE_KEY)
+    if not isinstance(note, AuditNote):
+        note = AuditNote()
+        request.scope[SCOPE_KEY] = note
+    return note
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    principal: Principal
+    at: datetime
+    service: str
+    method: str
+    route: str
+    path: str
+    status: int
+    note: AuditNote
+    path_params: dict[str, Any]
+    correlation_id: str | None
+
+
+def _clean(value: Any) -> Any:
+    """PostgreSQL text and JSONB refuse NUL: a hostile path must still leave its audit row."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_clean(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_entry(conn: Connection, entry: AuditEntry) -> None:
+    p = entry.principal
+    conn.execute(
+        insert(audit_log).values(
+            tenant_id=p.tenant,
+            at=entry.at,
+            actor=p.subject,
+            actor_kind=p.kind,
+            role=",".join(sorted(p.roles)),
+            service=entry.service,
+            method=entry.method,
+            route=_clean(entry.route),
+            path=_clean(entry.path[:2000]),
+            object_ids=_clean({**{k: str(v) for k, v in entry.path_params.items()}, **entry.note.object_ids}),
+            before=_clean(entry.note.before),
+            after=_clean(entry.note.after),
+            status=entry.status,
+            correlation_id=entry.correlation_id,
+        )
+    )
+
+
+def query(
+    conn: Connection,
+    tenant: str,
+    *,
+    actor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    route: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    q = select(audit_log).where(audit_log.c.tenant_id == tenant)
+    if actor is not None:
+        q = q.where(audit_log.c.actor == actor)
+    if since is not None:
+        q = q.where(audit_log.c.at >= since)
+    if until is not None:
+        q = q.where(audit_log.c.at < until)
+    if route is not None:
+        q = q.where(audit_log.c.route == route)
+    q = q.order_by(audit_log.c.at.desc(), audit_log.c.id.desc()).limit(limit)
+    return [
+        {
+            "id": row.id,
+            "at": row.at.isoformat(),
+            "actor": row.actor,
+            "actor_kind": row.actor_kind,
+            "role": row.role,
+            "service": row.service,
+            "method": row.method,
+            "route": row.route,
+            "path": row.path,
+            "object_ids": row.object_ids,
+            "before": row.before,
+            "after": row.after,
+            "status": row.status,
+            "correlation_id": row.correlation_id,
+        }
+        for row in conn.execute(q)
+    ]
