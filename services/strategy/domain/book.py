@@ -20,11 +20,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from services.strategy.domain.decisions import Decision
 from services.strategy.domain.playbooks import Playbook, Step, StrategyConfig
 from services.strategy.domain.promises import (
     ZERO,
@@ -224,6 +225,8 @@ class Book:
     changed_contacts: set[str] = field(default_factory=set)
     changed_pauses: set[str] = field(default_factory=set)
     changed_plans: set[tuple[str, str]] = field(default_factory=set)
+    decisions: list[Decision] = field(default_factory=list)
+    """every decision, in the order taken (the decision log, ``adapters/decisions.py``)"""
 
     def __post_init__(self) -> None:
         self._promises_of: dict[tuple[str, str], list[str]] = {}
@@ -241,6 +244,11 @@ class Book:
         self._pauses_of: dict[str, list[str]] = {}
         for pause in sorted(self.pauses.values(), key=lambda p: (p.started_at, p.pause_id)):
             self._pauses_of.setdefault(pause.account_id, []).append(pause.pause_id)
+
+    def _decide(self, account_id: str, currency: str | None, kind: str, reason: str, **more: Any) -> None:
+        if "detail" in more:
+            more["detail"] = _in_utc(more["detail"])
+        self.decisions.append(Decision(account_id, currency, kind, self.now, reason=reason[:1000], **more))
 
     # --- accounts ----------------------------------------------------------------------------
 
@@ -524,6 +532,17 @@ class Book:
             self.contacts[p.contact_id] = contact
             self.changed_contacts.add(p.contact_id)
             self.timers[(CONTACT_TIMER, p.contact_id)] = p.at if hold is None else None
+            self._decide(
+                account_id,
+                p.currency,
+                "planned" if hold is None else "suppressed",
+                f"{p.kind} step {p.step.name} of {p.playbook}" if hold is None else hold,
+                contact_id=p.contact_id,
+                channel=p.step.channel,
+                detail={"step": p.step.name, "planned_for": p.at, "kind": p.kind},
+                strategy=p.playbook,
+                strategy_version=p.version,
+            )
 
     def _cancel_planned(
         self, account_id: str, reasons: Mapping[str, str], kinds: tuple[str, ...] = ("dunning",)
@@ -535,6 +554,17 @@ class Book:
                 contact.status, contact.reason = "cancelled", reasons[contact.currency][:200]
                 self.changed_contacts.add(contact_id)
                 self.timers[(CONTACT_TIMER, contact_id)] = None
+                self._decide(
+                    account_id,
+                    contact.currency,
+                    "cancelled",
+                    contact.reason,
+                    contact_id=contact_id,
+                    channel=contact.channel,
+                    detail={"step": contact.step, "planned_for": contact.planned_for},
+                    strategy=contact.playbook,
+                    strategy_version=contact.strategy_version,
+                )
 
     # --- holds: pauses and payment plans ---------------------------------------------------------
 
@@ -580,8 +610,15 @@ class Book:
         self.pauses[pause_id] = pause
         self._pauses_of.setdefault(account_id, []).append(pause_id)
         self.changed_pauses.add(pause_id)
+        detail = {"pause_id": pause_id, "reason": reason, "until": until, "ends_at": ends_at, "note": note}
         if pause.ended_at is not None:
+            self._decide(
+                account_id, None, "paused", f"{reason} pause already over", detail=detail, actor=agent_id
+            )
             return
+        self._decide(
+            account_id, None, "paused", f"collection paused: {reason}", detail=detail, actor=agent_id
+        )
         if ends_at is not None:
             self.timers[(PAUSE_TIMER, pause_id)] = ends_at
         held = f"{PAUSED}{reason}"
@@ -597,6 +634,14 @@ class Book:
             pause.ended_at, pause.ended_by, pause.resumed_by = self.now, "resumed", agent_id
             self.changed_pauses.add(pause.pause_id)
             self.timers[(PAUSE_TIMER, pause.pause_id)] = None
+            self._decide(
+                account_id,
+                None,
+                "resumed",
+                f"{pause.reason} pause ended by an explicit resume",
+                detail={"pause_id": pause.pause_id},
+                actor=agent_id,
+            )
         if ended:
             self._resume(account_id)
 
@@ -608,6 +653,13 @@ class Book:
         self.touch(pause.account_id)
         pause.ended_at, pause.ended_by = pause.ends_at, "until"
         self.changed_pauses.add(pause_id)
+        self._decide(
+            pause.account_id,
+            None,
+            "resumed",
+            f"{pause.reason} pause ended after its last day ({pause.until})",
+            detail={"pause_id": pause_id},
+        )
         self._resume(pause.account_id)
 
     def _episode(self, account_id: str, currency: str) -> tuple[Bucket, Playbook] | None:
@@ -699,7 +751,18 @@ class Book:
         zone = ZoneInfo(facts.timezone)
         anchor = bucket.entered_at.astimezone(zone).date()
         sent = self._sent(account_id, currency, bucket, playbook.name)
-        steps = escalation_plan(playbook.dunning_steps, anchor, self.config.contact_time, zone, self.now, sent)
+        steps = escalation_plan(
+            playbook.dunning_steps, anchor, self.config.contact_time, zone, self.now, sent
+        )
+        self._decide(
+            account_id,
+            currency,
+            "escalated",
+            f"{why}: re-planned from step {steps[0].step.name} at once" if steps else why,
+            detail={"steps": [{"step": s.step.name, "at": s.at} for s in steps], "sent": sorted(sent)},
+            strategy=playbook.name,
+            strategy_version=self.versions.get(playbook.name),
+        )
         self._cancel_planned(account_id, {currency: f"replaced by escalation after {why}"})
         self._plan(
             account_id,
@@ -727,6 +790,9 @@ class Book:
         self.touch(account_id)
         self.plans[(account_id, currency)] = PlanTreatment(account_id, currency, plan_id, "active", at)
         self.changed_plans.add((account_id, currency))
+        self._decide(
+            account_id, currency, "plan", f"payment plan {plan_id} agreed: its reminders replace dunning"
+        )
         self._cancel_planned(account_id, {currency: f"on payment plan {plan_id}"})
 
     def plan_broken(self, plan_id: str, account_id: str, currency: str, at: datetime) -> bool:
@@ -737,6 +803,7 @@ class Book:
             return False  # a newer plan replaced the broken one
         self.plans[(account_id, currency)] = PlanTreatment(account_id, currency, plan_id, "broken", at)
         self.changed_plans.add((account_id, currency))
+        self._decide(account_id, currency, "plan", f"payment plan {plan_id} broken: collection resumes")
         return self.escalate(account_id, currency, f"plan:{plan_id}", f"broken payment plan {plan_id}")
 
     def plan_completed(self, plan_id: str, account_id: str, currency: str, at: datetime) -> None:
@@ -746,6 +813,18 @@ class Book:
             return
         self.plans[(account_id, currency)] = PlanTreatment(account_id, currency, plan_id, "completed", at)
         self.changed_plans.add((account_id, currency))
+        self._decide(account_id, currency, "plan", f"payment plan {plan_id} completed")
+
+
+def _in_utc(value: Any) -> Any:
+    """Times in a decision's detail in UTC: the same text whether the book or the store wrote them."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    if isinstance(value, Mapping):
+        return {k: _in_utc(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_in_utc(v) for v in value]
+    return value
 
 
 def _outcome(kind: Literal["kept", "broken"], promise: Promise, paid: Decimal) -> Outcome:

@@ -75,7 +75,7 @@ def resume_plan(
 ) -> tuple[list[StepAt], list[Step]]:
     """Rule 2: (steps to plan with their moment, passed steps that collapse into the planned one)."""
     done = set(sent)
-    ordered = sorted(steps, key=lambda s: (s.day or 0))
+    ordered = sorted(steps, key=lambda s: s.day or 0)
     passed = [s for s in ordered if nominal(s, anchor, contact_time, zone) <= now and s.name not in done]
     later = [s for s in ordered if nominal(s, anchor, contact_time, zone) > now and s.name not in done]
     plan = [StepAt(passed[-1], now)] if passed else []
@@ -92,7 +92,7 @@ def escalation_plan(
     sent: Iterable[str],
 ) -> list[StepAt]:
     """Rule 3: the next unsent step now, the rest spaced as the playbook spaces them (never earlier)."""
-    ordered = sorted(steps, key=lambda s: (s.day or 0))
+    ordered = sorted(steps, key=lambda s: s.day or 0)
     if not ordered:
         return []
     done = set(sent)

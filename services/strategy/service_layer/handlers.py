@@ -47,7 +47,7 @@ from libs.events.payloads.treatment import (
 )
 from libs.events.registry import DecodedEvent
 from libs.runtime.uow import DueTimer, UnitOfWork
-from services.strategy.adapters import repository
+from services.strategy.adapters import decisions, repository
 from services.strategy.adapters.orm import accounts, consents, contacts, pauses, promises
 from services.strategy.config import bucket_stages, strategy_config
 from services.strategy.domain.book import (
@@ -183,11 +183,14 @@ def on_events(events: Sequence[DecodedEvent[Any]], uow: UnitOfWork) -> None:
     stages: Callable[[], Any] = lambda: bucket_stages(uow.extras, uow.tenant)  # noqa: E731
     payloads: list[EventPayload] = []
     causes: list[Envelope | None] = []
+    decided: list[str | None] = []
     for event in events:
         for outcome in _apply(book, event, stages):
             payloads.append(_announce(outcome))
             causes.append(event.envelope)
+        decided += [event.envelope.id] * (len(book.decisions) - len(decided))
     repository.save(uow.session, uow.tenant, book)
+    decisions.record(uow.session, uow.tenant, book.decisions, causes=decided)
     _write_timers(uow, book)
     uow.emit_many(payloads, causes=causes)
 
@@ -295,6 +298,7 @@ def on_pause_end(due: DueTimer, uow: UnitOfWork) -> None:
     book = _book(uow, scope)
     book.pause_ended(due.key)
     repository.save(uow.session, uow.tenant, book)
+    decisions.record(uow.session, uow.tenant, book.decisions)
     _write_timers(uow, book)
 
 

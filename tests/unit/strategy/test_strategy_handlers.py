@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from support.auth import api_client
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
@@ -430,9 +431,6 @@ def test_invoice_plans_a_pre_due_reminder(make_platform) -> None:
 
 
 def test_api_shows_promises_and_contact_plan_of_the_callers_tenant_only(make_platform) -> None:
-    from fastapi.testclient import TestClient
-
-    from libs.runtime.http import create_app
 
     platform = make_platform(["strategy"])
     t0 = datetime(2026, 1, 14, 15, tzinfo=UTC)
@@ -440,7 +438,7 @@ def test_api_shows_promises_and_contact_plan_of_the_callers_tenant_only(make_pla
     platform.publish(env("cobranza.promise.made", PROMISE, t0, tenant="aseguradora_a"), Topics.PROMISES)
     pay(platform, applied("X1", "40000", "2026-01-14"), t0, tenant="aseguradora_a")
     platform.run_until_quiet()
-    client = TestClient(create_app(platform.context("strategy")))
+    client = api_client(platform.context("strategy"))
     tenant_a = {"X-Cobranza-Tenant": "aseguradora_a"}
     [promise] = client.get("/v1/accounts/A1/promises", headers=tenant_a).json()
     assert (promise["promise_id"], promise["status"], promise["paid_amount"]) == ("P1", "open", "40000.0000")

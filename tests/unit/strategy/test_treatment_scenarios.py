@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from support.auth import api_client
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
-from libs.runtime.http import create_app
 from services.strategy.adapters.orm import contacts
 
 BOG = ZoneInfo("America/Bogota")
@@ -82,7 +82,7 @@ def overdue_account(make_platform):  # type: ignore[no-untyped-def]
 
 
 def client(platform) -> TestClient:  # type: ignore[no-untyped-def]
-    return TestClient(create_app(platform.context("strategy")))
+    return api_client(platform.context("strategy"))
 
 
 def test_hardship_pause_is_silent_until_its_date_then_resumes_at_the_step_the_state_calls_for(
