@@ -6,7 +6,8 @@ Commands an agent gives (a promise, a pause, a resume) are **published**, not ap
 same event a core system would send (``cobranza.promise.made``, ``cobranza.collection.paused`` /
 ``.resumed``) goes to the outbox in the request's transaction, and strategy applies it as it
 applies any other, in the account's order. Hence 202 with what was published. The agent is the
-body's ``agent_id``, else the ``X-Cobranza-Agent`` header.
+body's ``agent_id`` (a call-center system naming its agent), else the ``X-Cobranza-Agent`` header,
+else the credential's subject.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from libs.auth.principal import Principal
 from libs.events.payloads.promises import PromiseMade
 from libs.events.payloads.treatment import CollectionPaused, CollectionResumed, PauseReason
 from libs.events.types import CurrencyCode, Identifier, Label, PositiveAmount, Text
 from libs.runtime.context import ServiceContext
-from libs.runtime.http import TenantDep
+from libs.runtime.http import PrincipalDep, TenantDep
 from libs.runtime.observability import correlation_id
 from services.strategy.adapters import repository
 from services.strategy.adapters.orm import (
@@ -105,6 +107,12 @@ def _today(session: Session, tenant: str, account_id: str, ctx: ServiceContext) 
     return ctx.clock.now().astimezone(ZoneInfo(zone or strategy_config(ctx.extras).default_timezone)).date()
 
 
+def _subject(principal: Principal) -> str | None:
+    """The credential's subject as an agent id (cut to an identifier's 128 characters)."""
+    subject = principal.subject.strip()
+    return subject[:128] or None
+
+
 def _row(mapping: Any) -> dict[str, Any]:
     return {k: v for k, v in dict(mapping).items() if k != "tenant_id"}
 
@@ -149,7 +157,11 @@ def router(ctx: ServiceContext) -> APIRouter:
 
     @api.post("/accounts/{account_id}/promises", status_code=202)
     def make_promise(
-        account_id: AccountId, body: PromiseRequest, tenant: TenantDep, agent: AgentHeader = None
+        account_id: AccountId,
+        body: PromiseRequest,
+        tenant: TenantDep,
+        principal: PrincipalDep,
+        agent: AgentHeader = None,
     ) -> dict[str, Any]:
         """A promise an agent took: published as ``cobranza.promise.made`` (then kept or broken from cash)."""
         with ctx.unit_of_work(correlation_id=correlation_id.get(), tenant=tenant) as uow:
@@ -175,14 +187,18 @@ def router(ctx: ServiceContext) -> APIRouter:
                 currency=body.currency,
                 due_on=body.due_on,
                 made_via=body.made_via,
-                agent_id=body.agent_id or agent,
+                agent_id=body.agent_id or agent or _subject(principal),
             )
             envelope = uow.emit(payload)
         return {"event_id": envelope.id, "status": "open", **payload.model_dump(mode="json")}
 
     @api.post("/accounts/{account_id}/pauses", status_code=202)
     def pause(
-        account_id: AccountId, body: PauseRequest, tenant: TenantDep, agent: AgentHeader = None
+        account_id: AccountId,
+        body: PauseRequest,
+        tenant: TenantDep,
+        principal: PrincipalDep,
+        agent: AgentHeader = None,
     ) -> dict[str, Any]:
         """Pause collection (no contact, no escalation): published as ``cobranza.collection.paused``."""
         with ctx.unit_of_work(correlation_id=correlation_id.get(), tenant=tenant) as uow:
@@ -199,20 +215,26 @@ def router(ctx: ServiceContext) -> APIRouter:
                 reason=body.reason,
                 until=body.until,
                 note=body.note,
-                agent_id=body.agent_id or agent,
+                agent_id=body.agent_id or agent or _subject(principal),
             )
             envelope = uow.emit(payload)
         return {"pause_id": pause_id_of(envelope), "event_id": envelope.id, **payload.model_dump(mode="json")}
 
     @api.post("/accounts/{account_id}/resume", status_code=202)
     def resume(
-        account_id: AccountId, tenant: TenantDep, agent: AgentHeader = None, body: ResumeRequest | None = None
+        account_id: AccountId,
+        tenant: TenantDep,
+        principal: PrincipalDep,
+        agent: AgentHeader = None,
+        body: ResumeRequest | None = None,
     ) -> dict[str, Any]:
         """End every pause of the account (deceased and bankruptcy too): ``cobranza.collection.resumed``."""
         request = body or ResumeRequest()
         with ctx.unit_of_work(correlation_id=correlation_id.get(), tenant=tenant) as uow:
             payload = CollectionResumed(
-                account_id=account_id, note=request.note, agent_id=request.agent_id or agent
+                account_id=account_id,
+                note=request.note,
+                agent_id=request.agent_id or agent or _subject(principal),
             )
             envelope = uow.emit(payload)
         return {"event_id": envelope.id, **payload.model_dump(mode="json")}
@@ -261,7 +283,7 @@ def router(ctx: ServiceContext) -> APIRouter:
 
     @api.post("/strategies", status_code=201)
     def new_strategy_version(
-        body: StrategyRequest, tenant: TenantDep, agent: AgentHeader = None
+        body: StrategyRequest, tenant: TenantDep, principal: PrincipalDep, agent: AgentHeader = None
     ) -> dict[str, Any]:
         """A new version of a playbook, active at once for the contacts planned from now on.
 
@@ -300,7 +322,7 @@ def router(ctx: ServiceContext) -> APIRouter:
                 "version": (latest or 0) + 1,
                 "document": playbook_document(playbook),
                 "created_at": now,
-                "created_by": body.created_by or agent or "api",
+                "created_by": body.created_by or agent or _subject(principal) or "api",
                 "active": True,
             }
             session.execute(strategy_versions.insert().values(**row))

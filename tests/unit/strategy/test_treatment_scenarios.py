@@ -157,6 +157,7 @@ def test_a_broken_promise_escalates_to_the_agent_call_within_the_week(make_platf
     answer = client(platform).post("/v1/accounts/A1/promises", json=promise)
     assert answer.status_code == 202, answer.text
     assert (answer.json()["made_via"], answer.json()["status"]) == ("agent", "open")
+    assert answer.json()["agent_id"].startswith("key:")  # no agent named: the credential's subject
     platform.advance_to(datetime(2026, 1, 27, 12, tzinfo=BOG))  # broken at 00:00 on the 27th
     broken = datetime(2026, 1, 27, tzinfo=BOG)
     calls = [at for step, at in sent_steps(platform) if step == "llamada"]
