@@ -31,6 +31,21 @@ def build(service_database) -> Iterator[Build]:  # type: ignore[no-untyped-def]
         yield make
 
 
+def _customer(account: str) -> dict[str, Any]:
+    return {
+        "customer_id": f"C-{account}",
+        "account_ids": [account],
+        "name": "Ana",
+        "kind": "person",
+        "country": "CO",
+        "timezone": "America/Bogota",
+        "contact_points": [
+            {"channel": channel, "value": "ana@example.com", "consent": True}
+            for channel in ("email", "sms", "voice", "letter")
+        ],
+    }
+
+
 def _aged(account: str, currency: str = "COP") -> dict[str, Any]:
     return {
         "account_id": account,
@@ -77,6 +92,7 @@ def _plan(account: str, kind: str) -> dict[str, Any]:
 
 def scenario(account: str) -> list[list[tuple[str, dict[str, Any]]]]:
     return [
+        [("cobranza.customer.upserted", _customer(account))],
         [
             ("cobranza.account.aged", _aged(account)),
             ("cobranza.account.aged", _aged(account, "USD")),
@@ -101,7 +117,7 @@ def scenario(account: str) -> list[list[tuple[str, dict[str, Any]]]]:
     ]
 
 
-PHASES = 3
+PHASES = 4
 
 
 def publish(
@@ -115,7 +131,7 @@ def publish(
                     source="/test",
                     type=event_type,
                     time=T0,
-                    subject=data["account_id"],
+                    subject=data.get("account_id") or data["customer_id"],
                     data=data,
                     tenantid=tenant,
                 )
@@ -174,6 +190,6 @@ def test_treatment_batches_cost_the_same_statements_whatever_their_size(build: B
             for phase in range(PHASES):
                 publish(platform, [f"A{n}" for n in range(accounts)], phase, tenants=("t1",))
                 platform.run_until_quiet()
-        assert sum(r.processed for r in platform.results) == 9 * accounts
+        assert sum(r.processed for r in platform.results) == 10 * accounts
         counts.append(len(statements))
     assert counts[0] == counts[1]

@@ -242,6 +242,8 @@ def test_a_new_strategy_version_plans_contacts_and_a_bad_one_is_rejected_naming_
     ]
     assert api.get("/v1/strategies/nope/versions").status_code == 404
 
+    platform.publish(env("cobranza.customer.upserted", CUSTOMER, ENTERED), Topics.CUSTOMERS)
+    platform.run_until_quiet()
     platform.publish(env("cobranza.account.aged", AGED, ENTERED), Topics.ACCOUNTS)
     platform.advance_to(datetime(2026, 1, 20, tzinfo=BOG))
     assert [(d["step"], d["strategy"], d["strategy_version"]) for d in due_contacts(platform)] == [
