@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import HTTPException, Request
 from sqlalchemy import Engine
@@ -19,6 +18,7 @@ from libs.auth.keys import PREFIX, TENANT_RE, verify_key
 from libs.auth.oidc import JwtVerifier
 from libs.auth.policy import roles_for
 from libs.auth.principal import Principal
+from libs.auth.routes import matched_template
 from libs.auth.settings import AuthSettings
 
 COOKIE = "cobranza_session"
@@ -63,14 +63,9 @@ def presented_token(request: Request) -> str | None:
     return None
 
 
-def route_template(request: Request) -> str | None:
-    route: Any = request.scope.get("route")
-    return getattr(route, "path", None)
-
-
 def authorize(request: Request) -> None:
     """Installed on every app (``create_app``): 401 without a valid credential, 403 without a role."""
-    template = route_template(request)
+    template = matched_template(request.scope)
     allowed = roles_for(request.method, template or "unmatched")
     if allowed is None:
         return

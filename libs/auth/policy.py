@@ -61,6 +61,14 @@ _TABLE: dict[tuple[str, str], frozenset[str]] = {
     # strategy: agents work accounts (promises, plans, pauses); supervisors own strategies
     ("GET", "/v1/accounts/{account_id}/promises"): PEOPLE_READ,
     ("GET", "/v1/accounts/{account_id}/contacts"): PEOPLE_READ,
+    ("POST", "/v1/accounts/{account_id}/promises"): AGENT,
+    ("POST", "/v1/accounts/{account_id}/pauses"): AGENT,
+    ("POST", "/v1/accounts/{account_id}/resume"): AGENT,
+    ("GET", "/v1/accounts/{account_id}/pauses"): PEOPLE_READ,
+    ("GET", "/v1/accounts/{account_id}/decisions"): PEOPLE_READ,
+    ("GET", "/v1/strategies"): PEOPLE_READ,
+    ("GET", "/v1/strategies/{name}/versions"): PEOPLE_READ,
+    ("POST", "/v1/strategies"): SUPERVISOR,
     # notifier: contact providers claim tasks and report outcomes
     ("GET", "/v1/tasks"): PROVIDER | PEOPLE_READ,
     ("POST", "/v1/tasks/{contact_id}/outcome"): PROVIDER,

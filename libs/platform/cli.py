@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from libs.platform.auth_cli import auth_app
 from libs.platform.demo.cli import demo_app
 from libs.platform.registry import SERVICE_NAMES, available_specs, load_spec
 from libs.runtime.settings import PlatformSettings
@@ -26,6 +27,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(topics_app, name="topics")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(demo_app, name="demo")
+app.add_typer(auth_app, name="auth")
 
 
 def _settings() -> PlatformSettings:

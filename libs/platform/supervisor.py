@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from libs.auth.migrations.upgrade import upgrade_auth
 from libs.platform.embedded import EmbeddedKafka, EmbeddedPostgres
 from libs.platform.registry import available_specs
 from libs.runtime.context import ServiceContext
@@ -77,6 +78,7 @@ class Supervisor:
             db_url, bootstrap = self.start_infrastructure()
             for spec in self.specs:
                 upgrade(spec, db_url)
+            upgrade_auth(db_url)
             typer.echo(f"migrations applied for {', '.join(s.name for s in self.specs)}")
             created = ensure_topics(bootstrap, prefix=self.settings.kafka_topic_prefix)
             typer.echo(f"topics     {len(created)} created")
@@ -90,6 +92,11 @@ class Supervisor:
                     f"{child.name:<15} http://127.0.0.1:{child.port}  (docs /docs, metrics /metrics; "
                     f"log {child.log_path})"
                 )
+            if self.pg is not None:  # the embedded default: a first-start admin key in the state dir
+                from libs.platform.auth_cli import admin_key_lines
+
+                for line in admin_key_lines(db_url, self.state):
+                    typer.echo(line)
             typer.echo("cobranza is up. Ctrl-C stops everything.")
             self._watch(env)
         except KeyboardInterrupt:

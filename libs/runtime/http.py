@@ -31,13 +31,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.auth.audit import MUTATING, SCOPE_KEY, AuditEntry, AuditNote, write_entry
 from libs.auth.audit import query as audit_query
 from libs.auth.guard import PRINCIPAL_KEY, Authenticator, authorize, current_principal
 from libs.auth.principal import Principal
+from libs.auth.routes import api_routes, matched_template
 from libs.runtime.context import ServiceContext
 from libs.runtime.observability import HTTP_REQUESTS, HTTP_SECONDS, correlation_id
 
@@ -235,11 +235,8 @@ def usable_correlation_id(value: str | None) -> str | None:
 
 
 def _route_template(request: Request) -> str:
-    for route in request.app.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return getattr(route, "path", "unmatched")
-    return "unmatched"
+    """The template of the route that served REQUEST (after routing), else ``unmatched``."""
+    return matched_template(request.scope) or "unmatched"
 
 
 async def _audit(ctx: ServiceContext, request: Request, route: str, status: int, cid: str) -> None:
@@ -271,7 +268,7 @@ async def _audit(ctx: ServiceContext, request: Request, route: str, status: int,
         log.exception("audit row not written: %s %s by %s", entry.method, entry.route, principal.subject)
 
 
-def audit_router(ctx: ServiceContext, taken: set[str | None]) -> APIRouter:
+def audit_router(ctx: ServiceContext, taken: set[str]) -> APIRouter:
     """``GET /v1/audit`` (where the service has no route of that path: reconciliation's is its match
     audit) and ``GET /v1/auth/audit`` everywhere: the audit log of the credential's tenant."""
     router = APIRouter(tags=["audit"])
@@ -316,7 +313,7 @@ def create_app(
     app.state.authenticator = ctx.extras.get("authenticator") or Authenticator(ctx.engine)
     for factory in ctx.spec.routers:
         app.include_router(factory(ctx))
-    app.include_router(audit_router(ctx, taken={getattr(r, "path", None) for r in app.routes}))
+    app.include_router(audit_router(ctx, taken={template for template, _, _ in api_routes(app)}))
 
     @app.exception_handler(RequestValidationError)
     async def validation_failed(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -331,12 +328,12 @@ def create_app(
         cid = usable_correlation_id(request.headers.get("x-correlation-id")) or str(uuid.uuid4())
         token = correlation_id.set(cid)
         started = time.perf_counter()
-        route = _route_template(request)
         request.scope[SCOPE_KEY] = AuditNote()
         try:
             response = await call_next(request)
         finally:
             correlation_id.reset(token)
+        route = _route_template(request)
         await _audit(ctx, request, route, response.status_code, cid)
         HTTP_REQUESTS.labels(ctx.name, route, request.method, str(response.status_code)).inc()
         HTTP_SECONDS.labels(ctx.name, route, request.method).observe(time.perf_counter() - started)

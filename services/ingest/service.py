@@ -8,13 +8,13 @@ from libs.events.catalog import Topics
 from libs.runtime.service import ServiceSpec
 from services.ingest.adapters.orm import metadata
 from services.ingest.entrypoints.api import router
-from services.ingest.service_layer.handlers import forward_inbound
+from services.ingest.entrypoints.inbound import guarded_inbound
 
 SPEC = ServiceSpec(
     name="ingest",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations" / "versions",
-    raw_batch_topics={Topics.INBOUND: forward_inbound},
+    raw_batch_topics={Topics.INBOUND: guarded_inbound},
     routers=(router,),
     http_port=8001,
     description="Takes invoices, payments and customer data from core systems and publishes validated events.",

@@ -67,6 +67,13 @@ def load_command(
             "--kafka", help="bootstrap servers for the inbound topic (default KAFKA_BOOTSTRAP_SERVERS)"
         ),
     ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            help="credential (default COBRANZA_API_KEY, else <state dir>/admin.key of `cobranza up`)",
+        ),
+    ] = None,
 ) -> None:
     """Feed FILE to a running platform through ingest (REST bulk API; promises via the Kafka inbound topic)."""
     import httpx
@@ -94,7 +101,14 @@ def load_command(
         console=errors,
         disable=not errors.is_terminal,
     )
-    with httpx.Client(base_url=url, timeout=timeout) as client, progress:
+    from libs.platform.auth_cli import read_api_key
+
+    key = read_api_key(api_key, settings)
+    if key is None:
+        typer.echo("no credential: pass --api-key, set COBRANZA_API_KEY, or start `cobranza up`", err=True)
+        raise typer.Exit(2)
+    auth = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=url, timeout=timeout, headers=auth) as client, progress:
         task = progress.add_task(file.name, total=file.stat().st_size, tally="")
         loader = Loader(
             client,

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
-from libs.runtime.http import TENANT_HEADER, create_app
+from tests.support.auth import api_client
 
 _ids = itertools.count(1)
 TENANT = "aseguradora_x"
@@ -91,7 +91,7 @@ def feed(platform: Any, *events: tuple[str, dict]) -> None:
 
 
 def client(platform: Any, service: str) -> TestClient:
-    return TestClient(create_app(platform.context(service)), headers={TENANT_HEADER: TENANT})
+    return api_client(platform.context(service), tenant=TENANT)
 
 
 def cents(value: Any) -> Decimal:

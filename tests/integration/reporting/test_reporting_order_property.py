@@ -15,13 +15,12 @@ from collections import defaultdict, deque
 from decimal import Decimal
 from typing import Any
 
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
-from libs.runtime.http import TENANT_HEADER, create_app
+from tests.support.auth import api_client
 
 ACCOUNTS = ["A1", "A2", "A3"]
 CURRENCIES = ["COP", "USD"]
@@ -148,8 +147,8 @@ def _check(source: Any, sink: Any, invoice_specs: list, payment_specs: list, dat
         )
         sink.run_until_quiet()
 
-    recon = TestClient(create_app(source.context("reconciliation")), headers={TENANT_HEADER: TENANT})
-    reporting = TestClient(create_app(sink.context("reporting")), headers={TENANT_HEADER: TENANT})
+    recon = api_client(source.context("reconciliation"), tenant=TENANT)
+    reporting = api_client(sink.context("reporting"), tenant=TENANT)
     for account in ACCOUNTS:
         statement = recon.get(f"/v1/accounts/{account}/statement")
         mine = reporting.get(f"/v1/accounts/{account}/balances")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from libs.events.catalog import Topics
@@ -20,9 +19,9 @@ from libs.events.envelope import Envelope
 from libs.platform.dlq import read_dead_letters, replay
 from libs.platform.registry import load_spec
 from libs.runtime.context import ServiceContext
-from libs.runtime.http import create_app
 from libs.runtime.worker import ServiceWorker
 from services.aging.adapters.orm import invoices
+from tests.support.auth import api_client
 
 pytestmark = pytest.mark.kafka
 REPO = Path(__file__).resolve().parents[3]
@@ -72,7 +71,7 @@ def test_invoice_posted_to_ingest_api_arrives_in_aging_tables(
     ingest.start_background()
     aging.start_background()
     try:
-        with TestClient(create_app(ingest.ctx)) as client:
+        with api_client(ingest.ctx) as client:
             response = client.post("/v1/invoices", json=invoice_data("INV-API-1"))
             assert response.status_code in (200, 201, 202), response.text
         wait_until(lambda: aging_rows(aging.ctx) == 1, what="the invoice in aging.invoices")

@@ -17,7 +17,7 @@ from libs.events.catalog import Topics
 from libs.platform.demo.load import Loader, Reject, load_file
 from libs.platform.demo.portfolio import DemoSpec
 from libs.platform.demo.stream import generate
-from libs.runtime.http import create_app
+from tests.support.auth import api_client
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def platform(make_platform):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def client(platform) -> TestClient:  # type: ignore[no-untyped-def]
-    return TestClient(create_app(platform.context("ingest")))
+    return api_client(platform.context("ingest"))
 
 
 @pytest.fixture

@@ -7,11 +7,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from fastapi.testclient import TestClient
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
-from libs.runtime.http import create_app
+from tests.support.auth import api_client
 
 BOG = ZoneInfo("America/Bogota")
 
@@ -56,5 +55,5 @@ def test_aged_account_is_emailed_in_the_legal_window_and_reported(
     assert (tmp_path / "notifier" / "outbox").is_dir()
     sent = list((tmp_path / "notifier" / "outbox").glob("*.eml"))
     assert len(sent) == 1
-    kpis = TestClient(create_app(platform.context("reporting"))).get("/v1/kpis/contacts").json()
+    kpis = api_client(platform.context("reporting")).get("/v1/kpis/contacts").json()
     assert kpis == [{"channel": "email", "status": "sent", "contacts": 1}]

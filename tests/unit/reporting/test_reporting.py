@@ -20,8 +20,8 @@ from support.batches import table_rows
 from libs.bucket_scheme import AGING_PACKAGED, first_bucket, tenant_buckets
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
-from libs.runtime.http import TENANT_HEADER, create_app
 from services.strategy.config import bucket_stages
+from tests.support.auth import api_client
 
 T0 = datetime(2026, 1, 14, 15, tzinfo=UTC)
 _seq = itertools.count(1)
@@ -179,7 +179,7 @@ def aged(
 
 
 def client_for(platform: Any, tenant: str = "default") -> TestClient:
-    return TestClient(create_app(platform.context("reporting")), headers={TENANT_HEADER: tenant})
+    return api_client(platform.context("reporting"), tenant=tenant)
 
 
 def balances(platform: Any, account: str, tenant: str = "default") -> dict[str, dict[str, Any]]:
@@ -544,7 +544,6 @@ def test_portfolio_groups_validation_and_dashboard(make_platform) -> None:
     bad = client.get("/v1/portfolio", params={"group_by": "bucket,colour"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "group_by"]
     assert client.get("/v1/accounts/A%00B/balances").status_code == 422
-    assert client.get("/v1/portfolio", headers={TENANT_HEADER: "bad tenant"}).status_code == 422
     page = client.get("/dashboard")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "dpd_1_30" in page.text and "2,000.00" in page.text and "sin clasificar" not in page.text

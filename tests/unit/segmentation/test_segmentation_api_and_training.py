@@ -10,19 +10,18 @@ from typing import Any
 
 import pytest
 import yaml
-from fastapi.testclient import TestClient
 from segmentation_helpers import INVOICE, aged, changes, envelope
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from libs.events.catalog import Topics
 from libs.platform.cli import app as cli_app
-from libs.runtime.http import create_app
 from services.segmentation.adapters.orm import accounts, models, rule_sets
 from services.segmentation.adapters.synthetic_load import load_portfolio
 from services.segmentation.domain.model import NotEnoughHistory
 from services.segmentation.domain.synthetic import generate_portfolio
 from services.segmentation.service_layer.commands import PACKAGED_RULES, rescore_all, train_model
+from tests.support.auth import api_client
 
 RULES = yaml.safe_load(PACKAGED_RULES.read_text(encoding="utf-8"))
 
@@ -42,7 +41,7 @@ def seeded(make_platform) -> Any:
 
 def test_account_segment_and_segment_totals(make_platform) -> None:
     platform = seeded(make_platform)
-    client = TestClient(create_app(platform.context("segmentation")))
+    client = api_client(platform.context("segmentation"))
 
     body = client.get("/v1/accounts/A1/segment").json()
     assert body["segment"] == "early_high_value" and body["rule"] == "early_high_value"
@@ -62,7 +61,7 @@ def test_account_segment_and_segment_totals(make_platform) -> None:
 
 def test_preview_then_activate_a_new_rule_set(make_platform) -> None:
     platform = seeded(make_platform)
-    client = TestClient(create_app(platform.context("segmentation")))
+    client = api_client(platform.context("segmentation"))
     candidate = copy.deepcopy(RULES)
     candidate["version"] = "2026.02"
     for rule in candidate["rules"]:
@@ -107,7 +106,7 @@ def test_preview_then_activate_a_new_rule_set(make_platform) -> None:
 
 def test_invalid_rules_are_422_naming_the_rule(make_platform) -> None:
     platform = make_platform(["segmentation"])
-    client = TestClient(create_app(platform.context("segmentation")))
+    client = api_client(platform.context("segmentation"))
     bad = copy.deepcopy(RULES)
     bad["rules"][3]["when"][0]["attribute"] = "balanse"
     for method in (client.put, client.post):
@@ -205,7 +204,7 @@ def test_the_api_answers_for_the_requests_tenant(make_platform) -> None:
     platform = seeded(make_platform)  # the default tenant's A1 and A2
     platform.publish(envelope("cobranza.invoice.issued", INVOICE, tenant="otra"), Topics.INVOICES)
     platform.run_until_quiet()
-    client = TestClient(create_app(platform.context("segmentation")))
+    client = api_client(platform.context("segmentation"))
     other = {"X-Cobranza-Tenant": "otra"}
 
     assert client.get("/v1/accounts/A1/segment").json()["segment"] == "early_high_value"

@@ -42,6 +42,27 @@ def emitted(platform, topic: str, event_type: str, tenant: str | None = None) ->
     return out
 
 
+def consent_all(platform, at: datetime, tenant: str = "default") -> None:  # type: ignore[no-untyped-def]
+    """A1's debtor authorised every channel (consent is closed by default: no record, no contact)."""
+    points = [
+        {"channel": ch, "value": "x@example.com" if ch == "email" else "+573001234567", "consent": True}
+        for ch in ("email", "sms", "voice", "letter")
+    ]
+    customer = {
+        "customer_id": "C1",
+        "account_ids": ["A1"],
+        "name": "Ana",
+        "kind": "person",
+        "country": "CO",
+        "timezone": "America/Bogota",
+        "contact_points": points,
+    }
+    platform.publish(
+        env("cobranza.customer.upserted", customer, at, subject="C1", tenant=tenant), Topics.CUSTOMERS
+    )
+    platform.run_until_quiet()
+
+
 PROMISE = {
     "promise_id": "P1",
     "account_id": "A1",
@@ -422,6 +443,7 @@ def test_invoice_plans_a_pre_due_reminder(make_platform) -> None:
         "due_on": "2026-01-20",
         "product_line": "auto",
     }
+    consent_all(platform, t0)
     platform.publish(env("cobranza.invoice.issued", invoice, t0), Topics.INVOICES)
     platform.run_until_quiet()
     platform.advance_to(datetime(2026, 1, 18, tzinfo=UTC))
@@ -457,6 +479,7 @@ def test_current_account_gets_no_dunning_until_it_is_overdue(make_platform) -> N
     platform = make_platform(["strategy"])
     t0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
     platform.advance_to(t0)
+    consent_all(platform, t0)
     change = {"account_id": "A1", "segment": "current_good", "reasons": []}
     platform.publish(env("cobranza.segment.changed", change, t0), Topics.SEGMENTS)
     platform.advance_to(datetime(2026, 3, 1, tzinfo=UTC))
@@ -527,6 +550,7 @@ def test_usd_turning_current_does_not_cancel_cop_dunning(make_platform) -> None:
     platform = make_platform(["strategy"])
     t0 = datetime(2026, 1, 14, 10, tzinfo=BOG)
     platform.advance_to(t0)
+    consent_all(platform, t0)
     platform.publish(
         env("cobranza.account.aged", aged_event("dpd_1_30", 1, "COP", "early"), t0), Topics.ACCOUNTS
     )
@@ -551,6 +575,7 @@ def test_open_promise_in_one_currency_does_not_hold_the_other_currencys_dunning(
     platform = make_platform(["strategy"])
     t0 = datetime(2026, 1, 14, 10, tzinfo=BOG)
     platform.advance_to(t0)
+    consent_all(platform, t0)
     usd_promise = {**PROMISE, "amount": "50", "currency": "USD", "due_on": "2026-06-30"}
     platform.publish(env("cobranza.promise.made", usd_promise, t0), Topics.PROMISES)
     platform.publish(

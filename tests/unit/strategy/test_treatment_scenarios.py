@@ -279,3 +279,21 @@ def test_agent_commands_answer_422_with_field_paths(make_platform) -> None:
     assert [p["promise_id"] for p in api.get("/v1/accounts/A1/promises").json()] == ["P7"]
     assert api.post("/v1/accounts/A1/promises", json={**promise, "promise_id": "P7"}).status_code == 409
     assert api.get("/v1/accounts/A1/pauses", headers={"X-Cobranza-Tenant": "otro"}).status_code == 404
+
+
+def test_paused_accounts_answers_the_firing_side_in_one_query(make_platform) -> None:
+    from services.strategy.adapters.repository import paused_accounts
+
+    platform = make_platform(["strategy"])
+    platform.advance_to(ENTERED)
+    for account, reason, until in (("A1", "hardship", "2026-01-20"), ("A2", "bankruptcy", "2026-01-15")):
+        body = {"account_id": account, "reason": reason, "until": until}
+        platform.publish(env("cobranza.collection.paused", body, ENTERED), Topics.PROMISES)
+    platform.run_until_quiet()
+    ctx = platform.context("strategy")
+    with ctx.sessions() as session:
+        ids = ["A1", "A2", "A3"]
+        assert paused_accounts(session, "default", ids, ENTERED) == {"A1", "A2"}
+        after = datetime(2026, 1, 21, tzinfo=BOG)  # A1's last day is over; bankruptcy never ends
+        assert paused_accounts(session, "default", ids, after) == {"A2"}
+        assert paused_accounts(session, "otro", ids, ENTERED) == set()
