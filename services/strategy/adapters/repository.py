@@ -554,3 +554,26 @@ def active_strategies(
         playbooks[r.name] = parse_playbook(r.name, r.document)
         versions[r.name] = r.version
     return ActiveStrategies(playbooks, versions)
+
+
+# --- pauses, for the firing side ------------------------------------------------------------------
+
+_PAUSED = text(
+    """
+    SELECT DISTINCT account_id FROM strategy.pauses
+    WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS text[])) AND ended_at IS NULL
+      AND (ends_at IS NULL OR ends_at > :now)
+    """
+)
+
+
+def paused_accounts(session: Session, tenant: str, account_ids: Sequence[str], now: datetime) -> set[str]:
+    """Which of the accounts a pause holds at ``now`` (``treatment.is_paused`` in one query).
+
+    Pausing cancels planned contacts, so a due timer normally never meets a paused account; a
+    firing path reads this to hold one that raced the pause.
+    """
+    if not account_ids:
+        return set()
+    rows = session.execute(_PAUSED, {"tenant": tenant, "ids": sorted(set(account_ids)), "now": now})
+    return {r.account_id for r in rows}
