@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 Handler = Callable[["DecodedEvent[Any]", "UnitOfWork"], None]
 BatchHandler = Callable[[Sequence["DecodedEvent[Any]"], "UnitOfWork"], None]
 TimerHandler = Callable[["DueTimer", "UnitOfWork"], None]
+BatchTimerHandler = Callable[[Sequence["DueTimer"], "UnitOfWork"], None]
 RouterFactory = Callable[["ServiceContext"], "APIRouter"]
 
 
@@ -49,6 +50,8 @@ class ServiceSpec:
     description: str = ""
     batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
     raw_batch_topics: Mapping[str, BatchHandler] = field(default_factory=dict)
+    batch_timers: Mapping[str, BatchTimerHandler] = field(default_factory=dict)
+    """timer names fired as batches (one tenant and name per call; ``libs/runtime/timers.py``)"""
 
     def __post_init__(self) -> None:
         if self.metadata.schema != self.name:
@@ -60,6 +63,11 @@ class ServiceSpec:
         if raw_both:
             raise ValueError(
                 f"service {self.name!r}: raw topics {raw_both} have both a handler and a batch handler"
+            )
+        timers_both = sorted(set(self.timers) & set(self.batch_timers))
+        if timers_both:
+            raise ValueError(
+                f"service {self.name!r}: timers {timers_both} have both a handler and a batch handler"
             )
         self.tables = RuntimeTables(self.metadata)
 

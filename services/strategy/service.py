@@ -8,17 +8,20 @@ from libs.runtime.service import ServiceSpec
 from services.strategy.adapters.orm import metadata
 from services.strategy.entrypoints.api import router
 from services.strategy.entrypoints.decisions_api import router as decisions_router
-from services.strategy.service_layer import handlers
+from services.strategy.service_layer import handlers, timers
 
 SPEC = ServiceSpec(
     name="strategy",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations" / "versions",
-    batch_handlers=dict.fromkeys(handlers.CONSUMES, handlers.on_events),
-    timers={
-        handlers.PROMISE_TIMER: handlers.on_promise_deadline,
-        handlers.CONTACT_TIMER: handlers.on_contact_step,
-        handlers.PAUSE_TIMER: handlers.on_pause_end,
+    batch_handlers={
+        **dict.fromkeys(handlers.CONSUMES, handlers.on_events),
+        **dict.fromkeys(timers.CONTACT_EVENTS, timers.on_contact_events),
+    },
+    timers={handlers.PAUSE_TIMER: handlers.on_pause_end},
+    batch_timers={
+        handlers.PROMISE_TIMER: timers.on_promise_deadlines,
+        handlers.CONTACT_TIMER: timers.on_contact_steps,
     },
     routers=(router, decisions_router),
     http_port=8004,

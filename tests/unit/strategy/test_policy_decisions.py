@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, insert
+from support.auth import api_client
 
 from services.strategy.adapters import decisions as log
 from services.strategy.adapters.orm import accounts
 from services.strategy.domain.decisions import Decision
-from support.auth import api_client
 
 T0 = datetime(2026, 3, 2, 14, tzinfo=UTC)
 
