@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.auth.keys import source_owners
-from libs.events.registry import DecodedEvent
+from libs.events.registry import DecodedEvent, InvalidEvent
 from libs.runtime.uow import UnitOfWork
 from services.ingest.domain.identity import source_system
 from services.ingest.service_layer.handlers import forward_inbound
@@ -34,8 +34,9 @@ class InboundBindingSettings(BaseSettings):
     inbound_binding: Literal["registered", "strict"] = "registered"
 
 
-class SourceNotOwned(ValueError):
-    """The event's tenant does not own the source that produced it (dead-lettered with this reason)."""
+class SourceNotOwned(InvalidEvent):
+    """The event's tenant does not own the source that produced it: dead-lettered at once with this
+    reason (an ``InvalidEvent``: retrying cannot make it valid)."""
 
 
 def refused(tenant: str, source: str, own: set[str], owners: dict[str, set[str]], strict: bool) -> str | None:
@@ -59,5 +60,5 @@ def guarded_inbound(events: Sequence[DecodedEvent[Any]], uow: UnitOfWork) -> Non
     for event in events:
         reason = refused(uow.tenant, source_system(event.envelope.source), own, owners, strict)
         if reason is not None:
-            raise SourceNotOwned(f"inbound event {event.envelope.id}: {reason}")
+            raise SourceNotOwned(f"inbound event {event.envelope.id}: {reason}", event.envelope)
     forward_inbound(events, uow)
