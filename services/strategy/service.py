@@ -18,10 +18,10 @@ SPEC = ServiceSpec(
         **dict.fromkeys(handlers.CONSUMES, handlers.on_events),
         **dict.fromkeys(timers.CONTACT_EVENTS, timers.on_contact_events),
     },
-    timers={handlers.PAUSE_TIMER: handlers.on_pause_end},
     batch_timers={
         handlers.PROMISE_TIMER: timers.on_promise_deadlines,
         handlers.CONTACT_TIMER: timers.on_contact_steps,
+        handlers.PAUSE_TIMER: handlers.on_pause_ends,
     },
     routers=(router, decisions_router),
     http_port=8004,

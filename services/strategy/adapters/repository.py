@@ -577,3 +577,17 @@ def paused_accounts(session: Session, tenant: str, account_ids: Sequence[str], n
         return set()
     rows = session.execute(_PAUSED, {"tenant": tenant, "ids": sorted(set(account_ids)), "now": now})
     return {r.account_id for r in rows}
+
+
+_PAUSE_OWNERS = text(
+    """
+    SELECT pause_id, account_id FROM strategy.pauses
+    WHERE tenant_id = :tenant AND pause_id = ANY(CAST(:ids AS text[]))
+    """
+)
+
+
+def pause_owners(session: Session, tenant: str, pause_ids: Sequence[str]) -> dict[str, str]:
+    """pause id -> its account, for the pauses a batch of timers names (unknown ones left out)."""
+    rows = session.execute(_PAUSE_OWNERS, {"tenant": tenant, "ids": sorted(set(pause_ids))})
+    return {r.pause_id: r.account_id for r in rows}

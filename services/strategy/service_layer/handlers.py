@@ -8,9 +8,9 @@ accounts or promises. Money comes only from reconciliation's allocations (``paym
 accounts hold once (``adapters/repository.py``, accounts locked first in account order), applies
 the events in arrival order to that book (``domain/book.py``), writes back one statement per
 table, (re)arms and drops timers in bulk and emits every outcome with its causing event, so ids,
-correlation and causation are the ones handling the events one by one would give. The timers
-(a promise's deadline, a planned contact, a pause's end) fire one at a time and stay per-timer
-handlers; a pause's end goes through the same book as the events (``on_pause_end``).
+correlation and causation are the ones handling the events one by one would give. A promise's
+deadline and a planned contact fire in ``service_layer/timers.py``; a pause's end goes through
+the same book as the events (``on_pause_ends``, a batch timer).
 
 Treatment: strategy reads its own ``promise.broken`` (whether a deadline timer or a bounced
 cheque broke it) and ``plan.broken`` to escalate, ``collection.paused`` / ``.resumed`` (from core
@@ -24,16 +24,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any, TypeVar
-
-from sqlalchemy import Row, bindparam, select, update
+from typing import Any
 
 from libs.events.envelope import Envelope
 from libs.events.payloads.accounts import AccountAged
 from libs.events.payloads.allocations import PaymentApplied, PaymentReversalApplied
 from libs.events.payloads.base import EventPayload
-from libs.events.payloads.contacts import ContactDue
 from libs.events.payloads.customers import CustomerUpserted
 from libs.events.payloads.invoices import InvoiceIssued
 from libs.events.payloads.promises import PromiseBroken, PromiseKept, PromiseMade
@@ -46,33 +42,27 @@ from libs.events.payloads.treatment import (
     PlanCompleted,
 )
 from libs.events.registry import DecodedEvent
+from libs.runtime.timers import claim
 from libs.runtime.uow import DueTimer, UnitOfWork
 from services.strategy.adapters import decisions, repository
-from services.strategy.adapters.orm import accounts, consents, contacts, pauses, promises
 from services.strategy.config import bucket_stages, strategy_config
 from services.strategy.domain.book import (
     CONTACT_TIMER,
     PAUSE_TIMER,
     PROMISE_TIMER,
     Book,
-    Facts,
     Outcome,
     contact_key,
 )
-from services.strategy.domain.contact_policy import PastContact, next_allowed_slot, public_holidays
 from services.strategy.domain.cure import is_cured
-from services.strategy.domain.playbooks import StrategyConfig
-from services.strategy.domain.promises import is_kept
 
 __all__ = [
     "CONSUMES",
     "CONTACT_TIMER",
     "PAUSE_TIMER",
     "PROMISE_TIMER",
-    "on_contact_step",
     "on_events",
-    "on_pause_end",
-    "on_promise_deadline",
+    "on_pause_ends",
     "pause_id_of",
 ]
 
@@ -283,168 +273,22 @@ def _write_timers(uow: UnitOfWork, book: Book) -> None:
 # --- timers ----------------------------------------------------------------------------------
 
 
-def on_pause_end(due: DueTimer, uow: UnitOfWork) -> None:
-    """A pause's last day is over: the account resumes at the step its state calls for.
+def on_pause_ends(due: Sequence[DueTimer], uow: UnitOfWork) -> None:
+    """Pauses whose last day is over (one tenant's batch): each account resumes at the step its
+    state calls for.
 
-    The same path as the events: the account row is locked first, then the book decides.
+    The same path as the events: the accounts are locked first (in account order, by ``load``),
+    then the timers claimed (those re-armed or fired meanwhile are not this transaction's), then
+    the book decides, and its rows, timers and decisions are written once for the batch.
     """
-    account = uow.session.execute(
-        select(pauses.c.account_id).where(pauses.c.tenant_id == uow.tenant, pauses.c.pause_id == due.key)
-    ).scalar()
-    if account is None:
-        return
+    owners = repository.pause_owners(uow.session, uow.tenant, [d.key for d in due])
     now = uow.now()
-    scope = repository.Scope([account], [account], [], [], [], now - CONTACT_LOOKBACK, [due.key])
-    book = _book(uow, scope)
-    book.pause_ended(due.key)
+    accounts = sorted(set(owners.values()))
+    book = _book(
+        uow, repository.Scope(accounts, accounts, [], [], [], now - CONTACT_LOOKBACK, sorted(owners))
+    )
+    for timer in claim(uow, due):
+        book.pause_ended(timer.key)
     repository.save(uow.session, uow.tenant, book)
     decisions.record(uow.session, uow.tenant, book.decisions)
     _write_timers(uow, book)
-
-
-def _facts(uow: UnitOfWork, account_id: str, config: StrategyConfig) -> Facts:
-    row = uow.session.execute(
-        select(accounts.c.timezone, accounts.c.country, accounts.c.segment).where(
-            accounts.c.tenant_id == uow.tenant, accounts.c.account_id == account_id
-        )
-    ).first()
-    if row is None:
-        return Facts(account_id, config.default_timezone, config.default_country, None)
-    return Facts(
-        account_id,
-        row.timezone or config.default_timezone,
-        row.country or config.default_country,
-        row.segment,
-    )
-
-
-def _write_promises(uow: UnitOfWork, changes: list[dict[str, Any]]) -> None:
-    if not changes:
-        return
-    uow.session.execute(
-        update(promises)
-        .where(promises.c.tenant_id == uow.tenant, promises.c.promise_id == bindparam("b_id"))
-        .values(
-            paid_amount=bindparam("b_paid"),
-            status=bindparam("b_status"),
-            resolved_at=bindparam("b_resolved"),
-        ),
-        changes,
-    )
-
-
-Announced = TypeVar("Announced", PromiseKept, PromiseBroken)
-
-
-def _outcome(kind: type[Announced], row: Row[Any], paid: Decimal) -> Announced:
-    return kind(
-        promise_id=row.promise_id,
-        account_id=row.account_id,
-        promised_amount=row.amount,
-        paid_amount=paid,
-        currency=row.currency,
-        due_on=row.due_on,
-    )
-
-
-def on_promise_deadline(due: DueTimer, uow: UnitOfWork) -> None:
-    row = uow.session.execute(
-        select(promises)
-        .where(promises.c.tenant_id == uow.tenant, promises.c.promise_id == due.key)
-        .with_for_update()
-    ).first()
-    if row is None or row.status != "open":
-        return
-    kept = is_kept(row.amount, row.paid_amount)
-    _write_promises(
-        uow,
-        [
-            {
-                "b_id": row.promise_id,
-                "b_paid": row.paid_amount,
-                "b_status": "kept" if kept else "broken",
-                "b_resolved": uow.now(),
-            }
-        ],
-    )
-    if kept:
-        uow.emit(_outcome(PromiseKept, row, row.paid_amount))
-    else:
-        uow.emit(_outcome(PromiseBroken, row, row.paid_amount))
-
-
-def on_contact_step(due: DueTimer, uow: UnitOfWork) -> None:
-    """A planned step is due: check consent, fit it into the legal window and caps, announce it."""
-    t = uow.tenant
-    row = uow.session.execute(
-        select(contacts).where(contacts.c.tenant_id == t, contacts.c.contact_id == due.key).with_for_update()
-    ).first()
-    if row is None or row.status != "planned":
-        return
-    config = strategy_config(uow.extras)
-    facts = _facts(uow, row.account_id, config)
-    reason = _skip_reason(uow, row)
-    here = (contacts.c.tenant_id == t, contacts.c.contact_id == due.key)
-    if reason is not None:
-        uow.session.execute(update(contacts).where(*here).values(status="skipped", reason=reason))
-        return
-    now = uow.now()
-    # contacts announced to the debtor, whatever the currency: the law counts per debtor
-    history = [
-        PastContact(r.channel, r.scheduled_for)
-        for r in uow.session.execute(
-            select(contacts.c.channel, contacts.c.scheduled_for).where(
-                contacts.c.tenant_id == t,
-                contacts.c.account_id == row.account_id,
-                contacts.c.status == "due",
-                contacts.c.scheduled_for >= now - timedelta(days=8),
-            )
-        )
-    ]
-    slot = next_allowed_slot(
-        now,
-        row.channel,
-        timezone=facts.timezone,
-        is_holiday=public_holidays(facts.country),
-        history=history,
-        policy=config.policy,
-    )
-    uow.session.execute(update(contacts).where(*here).values(status="due", scheduled_for=slot))
-    uow.emit(
-        ContactDue(
-            contact_id=row.contact_id,
-            account_id=row.account_id,
-            channel=row.channel,
-            scheduled_for=slot,
-            strategy=row.playbook,
-            step=row.step,
-            template=row.template,
-            language=row.language,
-            strategy_version=row.strategy_version,
-        )
-    )
-
-
-def _skip_reason(uow: UnitOfWork, contact: Row[Any]) -> str | None:
-    t = uow.tenant
-    consent = uow.session.execute(
-        select(consents.c.consent).where(
-            consents.c.tenant_id == t,
-            consents.c.account_id == contact.account_id,
-            consents.c.channel == contact.channel,
-        )
-    ).scalar()
-    if consent is False:
-        return f"no consent for {contact.channel}"
-    if contact.kind == "dunning":
-        open_promise = uow.session.execute(
-            select(promises.c.promise_id).where(
-                promises.c.tenant_id == t,
-                promises.c.account_id == contact.account_id,
-                promises.c.currency == contact.currency,
-                promises.c.status == "open",
-            )
-        ).first()
-        if open_promise is not None:
-            return f"an open promise to pay in {contact.currency}"
-    return None
