@@ -36,5 +36,9 @@ test-kafka: $(STAMP)
 	KAFKA_BOOTSTRAP_SERVERS=$$bootstrap $(BIN)/pytest -q -m kafka tests/integration; status=$$?; \
 	deploy/apache-kafka/run.sh stop; exit $$status
 
+## Fault runs on the real stack: services as processes, broker restarts, replicas, kill -9 (tests/faults).
+test-faults: $(STAMP)
+	$(BIN)/pytest -q -m faults tests/faults
+
 clean:
 	rm -rf $(VENV) .cobranza .pytest_cache .mypy_cache .ruff_cache

@@ -34,53 +34,83 @@ def producer_config(bootstrap: str, client_id: str) -> dict[str, Any]:
 
 
 class KafkaPublisher:
-    """Publishes outbox rows; per-record delivery reports tell the relay what landed."""
+    """Publishes outbox rows; per-record delivery reports tell the relay what landed.
+
+    A fatal producer error (e.g. a broker that restarted without its log answers the idempotent
+    producer's sequence numbers with OUT_OF_ORDER_SEQUENCE_NUMBER) poisons the producer for good: it is
+    replaced by a new one and the records it did not deliver are reported retriable, for the relay's
+    next round.
+    """
 
     def __init__(
         self, bootstrap: str, client_id: str, flush_timeout_s: float = 30.0, topic_prefix: str = ""
     ) -> None:
         self.config = producer_config(bootstrap, client_id)
-        self.producer = Producer(self.config)
+        self.config["error_cb"] = self._on_error
         self.flush_timeout_s = flush_timeout_s
         self.topic_prefix = topic_prefix
+        self.fatal: str | None = None
+        self.renewals = 0
+        self.producer = Producer(self.config)
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self.fatal = str(err)
+        else:
+            log.debug("producer: %s", err)
+
+    def _renew(self) -> None:
+        log.error("producer failed (%s); replacing it", self.fatal)
+        old = self.producer
+        with contextlib.suppress(KafkaException, RuntimeError):
+            old.purge()
+        self.producer = Producer(self.config)
+        self.fatal = None
+        self.renewals += 1
 
     def publish(self, records: list[OutgoingRecord]) -> list[str | None]:
+        if self.fatal is not None:
+            self._renew()
         errors: list[str | None] = [PublishError("not acknowledged", retriable=True)] * len(records)
-        fatal: list[str] = []
 
         def report(index: int) -> Callable[[KafkaError | None, Message], None]:
             def callback(err: KafkaError | None, _msg: Message) -> None:
-                if err is not None and err.fatal():
-                    fatal.append(str(err))
-                errors[index] = (
-                    None
-                    if err is None
-                    else PublishError(str(err), retriable=bool(err.retriable()) or _broker_side(err))
+                if err is None:
+                    errors[index] = None
+                    return
+                if err.fatal():
+                    self.fatal = str(err)
+                errors[index] = PublishError(
+                    str(err), retriable=bool(err.fatal() or err.retriable() or _broker_side(err))
                 )
 
             return callback
 
-        for i, r in enumerate(records):
-            while True:
-                try:
-                    self.producer.produce(
-                        self.topic_prefix + r.topic,
-                        value=r.value,
-                        key=r.key.encode() if r.key else None,
-                        headers=[(k, v.encode()) for k, v in r.headers.items()],
-                        on_delivery=report(i),
-                    )
-                    break
-                except BufferError:
-                    self.producer.poll(0.1)
-        remaining = self.producer.flush(self.flush_timeout_s)
-        if remaining:
-            log.warning("%s records still in flight after flush", remaining)
-        if fatal:
-            # e.g. a broker that restarted without its log no longer knows the idempotent producer:
-            # a new producer; the undelivered rows go again next round
-            log.error("producer failed fatally (%s); creating a new one", fatal[0])
-            self.producer = Producer(self.config)
+        try:
+            for i, r in enumerate(records):
+                while True:
+                    try:
+                        self.producer.produce(
+                            self.topic_prefix + r.topic,
+                            value=r.value,
+                            key=r.key.encode() if r.key else None,
+                            headers=[(k, v.encode()) for k, v in r.headers.items()],
+                            on_delivery=report(i),
+                        )
+                        break
+                    except BufferError:
+                        self.producer.poll(0.1)
+            remaining = self.producer.flush(self.flush_timeout_s)
+            if remaining:
+                log.warning("%s records still in flight after flush", remaining)
+        except (KafkaException, SystemError) as exc:  # a fatal error surfaces from produce()/flush()
+            self.fatal = self.fatal or str(exc)
+        if self.fatal is None and records and all(e is not None for e in errors):
+            # nothing at all got through: a producer that lived through a broker restart can keep
+            # timing out against the new broker (stale idempotence state); a new one starts clean
+            self.fatal = f"no record of {len(records)} acknowledged ({errors[0]})"
+        if self.fatal is not None:
+            self._renew()
         return errors
 
     def close(self) -> None:
