@@ -12,6 +12,7 @@ Every app also gets the same guards against bad input, so no service answers a 5
 
 from __future__ import annotations
 
+import html
 import logging
 import time
 import unicodedata
@@ -20,11 +21,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -295,6 +298,10 @@ def audit_router(ctx: ServiceContext, taken: set[str]) -> APIRouter:
     return router
 
 
+def _wants_html(request: Request) -> bool:
+    return request.method == "GET" and "text/html" in request.headers.get("accept", "")
+
+
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
@@ -320,6 +327,18 @@ def create_app(
         return JSONResponse(
             {"detail": bounded_errors(exc.errors(), limits.max_error_input_chars)}, status_code=422
         )
+
+    has_login = any(template == "/login" for template, _, _ in api_routes(app))
+
+    @app.exception_handler(HTTPException)
+    async def http_failed(request: Request, exc: HTTPException) -> Response:
+        """A browser without a credential on a page of an app with a login form gets the 401 as a
+        page pointing to the form; every other client the usual JSON (and ``WWW-Authenticate``)."""
+        if exc.status_code == 401 and has_login and _wants_html(request):
+            target = html.escape("/login?" + urlencode({"next": request.url.path}), quote=True)
+            page = f'<!doctype html><meta http-equiv="refresh" content="0; url={target}"><a href="{target}">login</a>'
+            return HTMLResponse(page, status_code=401, headers=exc.headers)
+        return await http_exception_handler(request, exc)
 
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
 

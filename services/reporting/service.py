@@ -7,6 +7,7 @@ from pathlib import Path
 from libs.runtime.service import ServiceSpec
 from services.reporting.adapters.orm import metadata
 from services.reporting.entrypoints.api import router
+from services.reporting.entrypoints.login import router as login_router
 from services.reporting.service_layer import handlers
 
 SPEC = ServiceSpec(
@@ -29,7 +30,7 @@ SPEC = ServiceSpec(
         "cobranza.contact.due": handlers.on_contacts,
         "cobranza.contact.outcome": handlers.on_contacts,
     },
-    routers=(router,),
+    routers=(router, login_router),
     http_port=8007,
     description=(
         "Portfolio by bucket, ramo, asesor, oficina and agencia from reconciliation's allocations, "
