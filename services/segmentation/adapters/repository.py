@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-import joblib
 from sqlalchemy import Row, and_, func, select, update
 from sqlalchemy.orm import Session
 
+from services.segmentation.adapters.model_artifacts import load_model
 from services.segmentation.adapters.orm import (
     accounts,
     aging_history,
@@ -118,7 +117,7 @@ def active_model(session: Session, tenant: str) -> tuple[int, Any, list[str]] | 
         artifact = session.execute(
             select(models.c.artifact).where(models.c.tenant_id == tenant, models.c.version == row.version)
         ).scalar_one()
-        _MODEL_CACHE[key] = joblib.load(io.BytesIO(artifact))
+        _MODEL_CACHE[key] = load_model(artifact)
     return row.version, _MODEL_CACHE[key], list(row.features)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,7 +9,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import joblib
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
@@ -19,6 +17,8 @@ from libs.events.envelope import Envelope
 from libs.events.payloads.segments import SegmentChanged, SegmentReason
 from libs.runtime.uow import UnitOfWork
 from services.segmentation.adapters import repository as repo
+from services.segmentation.adapters.model_artifacts import SUFFIX as ARTIFACT_SUFFIX
+from services.segmentation.adapters.model_artifacts import dump_model
 from services.segmentation.adapters.orm import accounts, models, rule_sets, segment_history
 from services.segmentation.domain.model import (
     NotEnoughHistory,
@@ -348,13 +348,12 @@ def train_model(
     data = build_training_set(histories.values(), snapshot_dates(as_of, snapshots))
     trained = train(data, seed=seed)
     version = repo.next_model_version(session, tenant)
-    buffer = io.BytesIO()
-    joblib.dump(trained.estimator, buffer)
+    artifact = dump_model(trained.estimator)
     path = None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / f"segmentation-{tenant}-v{version}.joblib"
-        path.write_bytes(buffer.getvalue())
+        path = out_dir / f"segmentation-{tenant}-v{version}{ARTIFACT_SUFFIX}"
+        path.write_bytes(artifact)
         path.with_suffix(".json").write_text(
             json.dumps(
                 {
@@ -384,7 +383,7 @@ def train_model(
             n_train=trained.n_train,
             n_test=trained.n_test,
             positive_rate=trained.positive_rate,
-            artifact=buffer.getvalue(),
+            artifact=artifact,
             path=str(path) if path else None,
             active=True,
         )

@@ -195,7 +195,7 @@ def test_cli_train_refuses_thin_history_then_trains(make_platform, tmp_path: Pat
     trained = runner.invoke(cli_app, args)
     assert trained.exit_code == 0, trained.output
     assert "model v1: AUC" in trained.output
-    assert (tmp_path / "segmentation-default-v1.joblib").exists()
+    assert (tmp_path / "segmentation-default-v1.skops").exists()
     with ctx.sessions() as session:
         assert session.execute(select(models.c.version, models.c.active)).one() == (1, True)
 
