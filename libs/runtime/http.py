@@ -42,7 +42,7 @@ from libs.auth.guard import PRINCIPAL_KEY, Authenticator, authorize, current_pri
 from libs.auth.principal import Principal
 from libs.auth.routes import api_routes, matched_template
 from libs.runtime.context import ServiceContext
-from libs.runtime.observability import HTTP_REQUESTS, HTTP_SECONDS, correlation_id
+from libs.runtime.observability import HTTP_REQUESTS, HTTP_SECONDS, correlation_id, install_http_operations
 
 log = logging.getLogger(__name__)
 
@@ -388,4 +388,5 @@ def create_app(
             pass
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    install_http_operations(app, ctx.name)
     return app
