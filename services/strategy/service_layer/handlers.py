@@ -154,12 +154,11 @@ def scope_of(events: Sequence[DecodedEvent[Any]], now: datetime) -> repository.S
 
 
 def _book(uow: UnitOfWork, scope: repository.Scope) -> Book:
-    """The scope's book, planned with the tenant's active playbook versions."""
+    """The scope's book (its accounts locked first), planned with the tenant's active playbook versions."""
     config = strategy_config(uow.extras)
+    book = repository.load(uow.session, uow.tenant, scope, config, uow.now())
     active = repository.active_strategies(uow.session, uow.tenant, config, uow.now())
-    book = repository.load(
-        uow.session, uow.tenant, scope, replace(config, playbooks=active.playbooks), uow.now()
-    )
+    book.config = replace(config, playbooks=active.playbooks)
     book.versions = active.versions
     return book
 
