@@ -31,6 +31,7 @@ def make_engine(url: str, *, service: str | None = None, pool_size: int = 5, app
     engine = create_engine(
         sqlalchemy_url(url),
         pool_pre_ping=True,
+        hide_parameters=True,  # bound values are personal data: never in logs or errors
         pool_size=pool_size,
         max_overflow=pool_size,
         connect_args={"application_name": f"{app}-{service or 'admin'}"},
@@ -70,7 +71,7 @@ def provision_service(admin: Engine, service: str) -> None:
 def ensure_database(admin_url: str, name: str, template: str | None = None) -> None:
     """CREATE DATABASE if missing (autocommit: it cannot run in a transaction)."""
     _check(name)
-    engine = create_engine(sqlalchemy_url(admin_url), isolation_level="AUTOCOMMIT")
+    engine = create_engine(sqlalchemy_url(admin_url), isolation_level="AUTOCOMMIT", hide_parameters=True)
     try:
         with engine.connect() as conn:
             if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
@@ -83,7 +84,7 @@ def ensure_database(admin_url: str, name: str, template: str | None = None) -> N
 
 def drop_database(admin_url: str, name: str) -> None:
     _check(name)
-    engine = create_engine(sqlalchemy_url(admin_url), isolation_level="AUTOCOMMIT")
+    engine = create_engine(sqlalchemy_url(admin_url), isolation_level="AUTOCOMMIT", hide_parameters=True)
     try:
         with engine.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

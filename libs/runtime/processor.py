@@ -51,6 +51,7 @@ from libs.runtime.observability import (
     event_label,
     handler_label,
 )
+from libs.runtime.redaction import redact
 from libs.runtime.service import BatchHandler, Handler
 from libs.runtime.transport.base import Record
 from libs.runtime.uow import UnitOfWork
@@ -433,7 +434,7 @@ class EventProcessor:
                         if _is_infrastructure(exc):
                             raise _Infrastructure(exc) from exc
                         EVENTS_FAILED.labels(self.spec.name, label).inc()
-                        last_error = f"{type(exc).__name__}: {exc}"
+                        last_error = redact(f"{type(exc).__name__}: {exc}")
                         log.warning(
                             "handler failed (attempt %s/%s) for %s %s from %s: %s",
                             number,
@@ -501,6 +502,7 @@ class EventProcessor:
         kind: str,
         counts: Counter[tuple[str, str]],
     ) -> None:
+        reason = redact(reason)
         log.error(
             "dead-lettering record %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason
         )
