@@ -18,8 +18,10 @@ from typer.testing import CliRunner
 from libs.auth.guard import Authenticator
 from libs.auth.orm import api_keys
 from libs.auth.settings import AuthSettings
+from libs.platform.auth_cli import admin_key_lines, read_api_key
 from libs.platform.cli import app as cli
 from libs.runtime.http import create_app
+from libs.runtime.settings import PlatformSettings
 from libs.runtime.transport.memory import InMemoryPlatform
 from tests.support.auth import bearer, database_url
 
@@ -140,3 +142,20 @@ def test_bad_jwts_are_401(
 
 def test_a_jwt_signed_by_another_key_is_401(jwt_client: TestClient) -> None:
     assert jwt_client.get("/v1/buckets", headers=bearer(token(private_key()))).status_code == 401
+
+
+def test_the_embedded_admin_key_is_made_once_and_kept_0600(
+    platform: InMemoryPlatform, tmp_path: Path
+) -> None:
+    ctx = platform.context("aging")
+    url = database_url(ctx)
+    first = admin_key_lines(url, tmp_path)
+    path = tmp_path / "admin.key"
+    token = path.read_text().strip()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert first[0].split()[-1] == token and "new" in first[1]
+    again = admin_key_lines(url, tmp_path)
+    assert again[0].split()[-1] == token and "new" not in again[1]  # reused, no second key
+    assert TestClient(create_app(ctx)).get("/v1/buckets", headers=bearer(token)).status_code == 200
+    assert read_api_key(None, PlatformSettings(state_dir=tmp_path)) == token
+    assert read_api_key("cbz_explicit", PlatformSettings(state_dir=tmp_path)) == "cbz_explicit"
