@@ -2,8 +2,11 @@
 
 * ``Idempotency-Key`` (optional) on every command: a retry with the same key and body gets the
   original response (header ``Idempotency-Replayed: true``); the same key with another body is 422.
-* ``X-Cobranza-Tenant`` (default ``default``) scopes everything: keys, duplicates, reference data.
-* ``X-Source-System`` (default ``api``) names the core system; duplicates are detected per
+* ``Authorization: Bearer <key>``: the credential's tenant scopes everything (keys, duplicates,
+  reference data). An ``ingest`` key publishes as the source it was created with (``--source``;
+  ``api`` without one) and a different ``X-Source-System`` is 403; only an admin may name the
+  source with ``X-Source-System`` (demo loads, back-office imports; default ``api``).
+* The source system: duplicates are detected per
   (tenant, source) and the events' CloudEvents ``source`` is ``/sources/<name>``. A document id
   another source of the tenant already holds is published as ``<source>:<id>`` (the answer's
   ``canonical_id``); adjustments, cancellations and reversals name the source's own ids.
