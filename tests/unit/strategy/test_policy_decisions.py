@@ -65,14 +65,21 @@ def test_decisions_are_recorded_in_one_statement_and_read_oldest_first(make_plat
         "to": (T0 + timedelta(days=1)).isoformat(),
         "rule": "ley_2300.sunday",
     }
-    assert (got[0]["strategy"], got[0]["strategy_version"], got[0]["cause_event_id"]) == ("default", 3, "ev-1")
+    assert (got[0]["strategy"], got[0]["strategy_version"], got[0]["cause_event_id"]) == (
+        "default",
+        3,
+        "ev-1",
+    )
     only = client.get("/v1/accounts/A1/decisions", params={"kind": "suppressed"}).json()
     assert [(d["kind"], d["reason"]) for d in only] == [("suppressed", "no consent")]
     newest = client.get("/v1/accounts/A1/decisions", params={"limit": 2}).json()
     assert [d["contact_id"] for d in newest] == ["K4", None]
     window = client.get(
         "/v1/accounts/A1/decisions",
-        params={"since": (T0 + timedelta(minutes=1)).isoformat(), "until": (T0 + timedelta(minutes=3)).isoformat()},
+        params={
+            "since": (T0 + timedelta(minutes=1)).isoformat(),
+            "until": (T0 + timedelta(minutes=3)).isoformat(),
+        },
     ).json()
     assert [d["contact_id"] for d in window] == ["K1", "K2"]
     # another tenant's account with the same id knows nothing of these; an unknown account is 404
@@ -83,3 +90,9 @@ def test_decisions_are_recorded_in_one_statement_and_read_oldest_first(make_plat
     assert {tuple(e["loc"]) for e in bad.json()["detail"]} == {("query", "limit"), ("query", "kind", 0)}
     naive = client.get("/v1/accounts/A1/decisions", params={"since": "2026-03-02T10:00:00"})
     assert naive.status_code == 422
+    backwards = client.get(
+        "/v1/accounts/A1/decisions",
+        params={"since": T0.isoformat(), "until": (T0 - timedelta(days=1)).isoformat()},
+    )
+    assert backwards.status_code == 422
+    assert backwards.json()["detail"][0]["loc"] == ["query", "until"]
