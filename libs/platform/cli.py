@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import signal
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -28,6 +31,30 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(demo_app, name="demo")
 app.add_typer(auth_app, name="auth")
+
+
+STARTS_ITS_OWN_INFRASTRUCTURE = frozenset({"up", "simulate"})
+
+
+@app.callback()
+def _find_platform(ctx: typer.Context) -> None:
+    """Every command but ``up`` and ``simulate`` talks to the running embedded platform of the state dir
+    (``<state dir>/platform.json``) when DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS are not set; and runs in
+    one trace when an exporter is configured (``cobranza ingest file`` events carry its traceparent)."""
+    if ctx.invoked_subcommand in STARTS_ITS_OWN_INFRASTRUCTURE:
+        return
+    from libs.platform.state import apply_running_platform
+
+    apply_running_platform(os.environ)
+    from libs.runtime.observability import configure_tracing, trace_exporter_from_env
+
+    settings = _settings()
+    if trace_exporter_from_env(settings.otel_exporter) != "none":
+        from opentelemetry import trace
+
+        configure_tracing("cli", settings.otel_exporter)
+        tracer = trace.get_tracer("cobranza.cli")
+        ctx.with_resource(tracer.start_as_current_span(f"cobranza {ctx.invoked_subcommand}"))
 
 
 def _settings() -> PlatformSettings:
@@ -136,6 +163,8 @@ def simulate(
     """Run every service in one process on a simulated clock; write what they emit to OUT."""
     from libs.platform.simulator import SimulationInputError, run_simulation
 
+    # SIGTERM unwinds like Ctrl-C, so the embedded PostgreSQL it started is stopped on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         written = run_simulation(
             events, date.fromisoformat(start), date.fromisoformat(end), out, config, batch_size=batch_size

