@@ -1,15 +1,25 @@
-"""Postgres access for a service: its own schema and role, provisioned and migrated.
+"""Postgres access for a service: its own schema, owner role and login, provisioned and migrated.
 
-Every connection a service opens runs ``SET ROLE cobranza_<service>`` so that,
-even when all services share one login (the embedded default), a service can
-only touch its own schema: data ownership is enforced by the database.
+Roles, per service ``svc``:
+
+- ``cobranza_<svc>`` (NOLOGIN) owns schema ``svc``; migrations run as it (the migrator login is a
+  member and does ``SET ROLE``). Creating it needs CREATEROLE on the migrator (``DATABASE_URL``).
+- ``cobranza_<svc>_login`` (LOGIN, NOINHERIT) is what the service connects as when
+  ``COBRANZA_<SVC>_DATABASE_URL`` is set: SELECT/INSERT/UPDATE/DELETE on its own schema's tables
+  and sequences (granted here and by default privileges for tables migrations add later), SELECT
+  on ``auth.api_keys`` and INSERT/SELECT on ``auth.audit_log``, nothing else. It is never a member
+  of an owner role, so ``RESET ROLE`` or ``SET ROLE`` gives it nothing more.
+
+Without a per-service URL a service shares the migrator login and runs ``SET ROLE cobranza_<svc>``:
+ownership is still kept by the database against mistakes, but not against ``RESET ROLE``.
 """
 
 from __future__ import annotations
 
+import os
 import re
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from libs.runtime.settings import sqlalchemy_url
@@ -21,15 +31,38 @@ def role_name(service: str) -> str:
     return f"cobranza_{service}"
 
 
+def login_name(service: str) -> str:
+    return f"cobranza_{service}_login"
+
+
+def service_url_variable(service: str) -> str:
+    return f"COBRANZA_{service.upper()}_DATABASE_URL"
+
+
+def service_database_url(service: str) -> str | None:
+    """The service's own login DSN (``COBRANZA_<SVC>_DATABASE_URL``), if the deployment gives one."""
+    return os.environ.get(service_url_variable(_check(service))) or None
+
+
 def _check(name: str) -> str:
     if not _NAME.match(name):
         raise ValueError(f"invalid schema/role name {name!r}")
     return name
 
 
-def make_engine(url: str, *, service: str | None = None, pool_size: int = 5, app: str = "cobranza") -> Engine:
+def make_engine(
+    url: str,
+    *,
+    service: str | None = None,
+    pool_size: int = 5,
+    app: str = "cobranza",
+    owner: bool = False,
+) -> Engine:
+    """An engine for ``service``: its own login when ``COBRANZA_<SVC>_DATABASE_URL`` is set (and
+    ``owner`` is false), else ``url`` with ``SET ROLE cobranza_<svc>`` (migrations pass ``owner``)."""
+    own = service_database_url(service) if service is not None and not owner else None
     engine = create_engine(
-        sqlalchemy_url(url),
+        sqlalchemy_url(own or url),
         pool_pre_ping=True,
         hide_parameters=True,  # bound values are personal data: never in logs or errors
         pool_size=pool_size,
@@ -43,7 +76,8 @@ def make_engine(url: str, *, service: str | None = None, pool_size: int = 5, app
         @event.listens_for(engine, "connect")
         def _set_role(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             with dbapi_conn.cursor() as cur:
-                cur.execute(f'SET ROLE "{role}"')
+                if own is None:
+                    cur.execute(f'SET ROLE "{role}"')
                 cur.execute(f'SET search_path TO "{schema}", public')
             dbapi_conn.commit()
 
@@ -66,6 +100,64 @@ def provision_service(admin: Engine, service: str) -> None:
         conn.execute(text(f'GRANT "{role}" TO CURRENT_USER'))
         conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{role}"'))
         conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
+        if conn.execute(
+            text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": login_name(schema)}
+        ).scalar():
+            _grant_login(conn, schema)
+
+
+_DML = "SELECT, INSERT, UPDATE, DELETE"
+
+
+def _grant_login(conn: Connection, service: str) -> None:
+    """What the login may do: DML on its own schema (now and for tables migrations add), the guard's
+    part of ``auth`` if that schema exists. Idempotent."""
+    schema, owner, login = service, role_name(service), login_name(service)
+    conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{login}"'))
+    conn.execute(text(f'GRANT {_DML} ON ALL TABLES IN SCHEMA "{schema}" TO "{login}"'))
+    conn.execute(text(f'GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{login}"'))
+    conn.execute(
+        text(
+            f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA "{schema}" GRANT {_DML} ON TABLES TO "{login}"'
+        )
+    )
+    conn.execute(
+        text(
+            f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA "{schema}" '
+            f'GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO "{login}"'
+        )
+    )
+    if conn.execute(text("SELECT to_regclass('auth.api_keys') IS NOT NULL")).scalar():
+        conn.execute(text(f'GRANT USAGE ON SCHEMA auth TO "{login}"'))
+        conn.execute(text(f'GRANT SELECT, UPDATE (last_used_at) ON auth.api_keys TO "{login}"'))
+    if conn.execute(text("SELECT to_regclass('auth.audit_log') IS NOT NULL")).scalar():
+        conn.execute(text(f'GRANT SELECT, INSERT ON auth.audit_log TO "{login}"'))
+        conn.execute(text(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA auth TO "{login}"'))
+
+
+def grant_existing_login(admin: Engine, service: str) -> None:
+    """Re-grant the service's login if it exists (after ``auth``'s tables appear, for instance)."""
+    schema = _check(service)
+    with admin.begin() as conn:
+        if conn.execute(
+            text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": login_name(schema)}
+        ).scalar():
+            _grant_login(conn, schema)
+
+
+def provision_login(admin: Engine, service: str, password: str) -> None:
+    """Create (or re-password) the service's login role and grant it its schema. Needs CREATEROLE
+    and membership in the owner role (what ``provision_service`` gives the migrator)."""
+    schema = _check(service)
+    login = login_name(schema)
+    with admin.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('cobranza.provision'))"))
+        exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": login}).scalar()
+        verb = "ALTER" if exists else "CREATE"
+        options = "LOGIN NOINHERIT NOCREATEDB NOCREATEROLE"
+        quoted = conn.execute(text("SELECT quote_literal(:p)"), {"p": password}).scalar_one()
+        conn.execute(text(f'{verb} ROLE "{login}" WITH {options} PASSWORD {quoted}'))
+        _grant_login(conn, schema)
 
 
 def ensure_database(admin_url: str, name: str, template: str | None = None) -> None:

@@ -30,7 +30,7 @@ def upgrade(spec: ServiceSpec, database_url: str, revision: str = "head") -> Non
         provision_service(admin, spec.name)
     finally:
         admin.dispose()
-    engine = make_engine(database_url, service=spec.name, pool_size=1)
+    engine = make_engine(database_url, service=spec.name, pool_size=1, owner=True)
     try:
         _run(spec, engine, lambda cfg: command.upgrade(cfg, revision))
     finally:
@@ -41,7 +41,7 @@ def revision(spec: ServiceSpec, database_url: str, message: str) -> None:
     """Autogenerate a migration from the service's metadata against an up-to-date database."""
     upgrade(spec, database_url)
     spec.migrations_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(database_url, service=spec.name, pool_size=1)
+    engine = make_engine(database_url, service=spec.name, pool_size=1, owner=True)
     try:
         _run(spec, engine, lambda cfg: command.revision(cfg, message=message, autogenerate=True))
     finally:
