@@ -84,6 +84,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
+def bootstrap(request: pytest.FixtureRequest) -> str:
+    """Apache Kafka when ``KAFKA_BOOTSTRAP_SERVERS`` names one (``make test-kafka``'s), else Tansu."""
+    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or request.getfixturevalue("tansu").bootstrap
+
+
+@pytest.fixture
 def tansu() -> Iterator[EmbeddedKafka]:
     """A broker of this test's own (it may be killed and restarted on its port)."""
     broker = EmbeddedKafka(Path(tempfile.mkdtemp(prefix="cobranza-fault-tansu-")) / "tansu.log")
@@ -93,13 +99,14 @@ def tansu() -> Iterator[EmbeddedKafka]:
 
 
 @pytest.fixture
-def stack(service_database, tmp_path: Path) -> Iterator[Callable[[list[str], str], Stack]]:
+def stack(service_database, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+    """``stack(services, bootstrap, database=None)``: a fresh database (or this one) and topic prefix."""
     built: list[Stack] = []
 
-    def build(services: list[str], bootstrap: str) -> Stack:
+    def build(services: list[str], bootstrap: str, database: str | None = None) -> Stack:
         prefix = f"f{uuid.uuid4().hex[:8]}."
         ensure_topics(bootstrap, prefix=prefix)
-        database = service_database(services)
+        database = database or service_database(services)
         settings = PlatformSettings(
             database_url=database, kafka_bootstrap_servers=bootstrap, kafka_topic_prefix=prefix
         )

@@ -8,7 +8,6 @@ event applied twice would need two), and the same (type, account) pairs emitted 
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 
 import pytest
@@ -50,12 +49,6 @@ def invoice(n: int) -> Envelope:
             "product_line": "auto",
         },
     )
-
-
-@pytest.fixture
-def bootstrap(request: pytest.FixtureRequest) -> str:
-    """Apache Kafka when ``KAFKA_BOOTSTRAP_SERVERS`` names one (``make test-kafka``'s), else Tansu."""
-    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or request.getfixturevalue("tansu").bootstrap
 
 
 def state(ctx: ServiceContext) -> tuple[list[tuple[object, ...]], set[tuple[str, str | None]], int]:
