@@ -15,6 +15,7 @@ import typer
 
 from libs.platform.auth_cli import auth_app
 from libs.platform.demo.cli import demo_app
+from libs.platform.privacy import privacy_app
 from libs.platform.registry import SERVICE_NAMES, available_specs, load_spec
 from libs.runtime.settings import PlatformSettings
 
@@ -31,6 +32,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(demo_app, name="demo")
 app.add_typer(auth_app, name="auth")
+app.add_typer(privacy_app, name="privacy")
 
 
 STARTS_ITS_OWN_INFRASTRUCTURE = frozenset({"up", "simulate"})
