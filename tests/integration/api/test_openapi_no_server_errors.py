@@ -21,6 +21,7 @@ from schemathesis.generation import GenerationMode
 from libs.platform.registry import load_spec
 from libs.runtime.context import ServiceContext
 from libs.runtime.http import create_app
+from tests.support.auth import bearer, new_key
 
 SERVICES = ["ingest", "aging", "segmentation", "strategy", "notifier", "reconciliation", "reporting"]
 MAX_ERROR_BODY = 64 * 1024
@@ -32,12 +33,13 @@ def test_no_server_errors(service: str, service_database: Callable[[list[str]], 
     ctx = ServiceContext.create(load_spec(service), service_database([service]), pool_size=2)
     try:
         schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ctx))
+        credential = bearer(new_key(ctx))
         operations = [result.ok() for result in schema.get_all_operations()]
         assert operations, f"{service} publishes no operation"
         failures: list[str] = []
         for operation in operations:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                failure = _fuzz(operation, mode)
+                failure = _fuzz(operation, mode, credential)
                 if failure:
                     failures.append(failure)
         assert not failures, "\n".join(failures)
@@ -45,7 +47,9 @@ def test_no_server_errors(service: str, service_database: Callable[[list[str]], 
         ctx.dispose()
 
 
-def _fuzz(operation: schemathesis.APIOperation, mode: GenerationMode) -> str | None:
+def _fuzz(
+    operation: schemathesis.APIOperation, mode: GenerationMode, credential: dict[str, str]
+) -> str | None:
     found: list[str] = []
 
     @given(case=operation.as_strategy(generation_mode=mode))
@@ -58,7 +62,7 @@ def _fuzz(operation: schemathesis.APIOperation, mode: GenerationMode) -> str | N
         derandomize=True,
     )
     def check(case: schemathesis.Case) -> None:
-        response = case.call()
+        response = case.call(headers=credential)
         where = f"{case.method} {case.formatted_path} ({mode.value})"
         if response.status_code >= 500:
             found.append(f"{where} -> {response.status_code}: {response.text[:500]}")
