@@ -9,7 +9,7 @@ Pure: no I/O, Decimal only. The rules, in the order they apply:
    remainder goes to the last line so the schedule sums exactly.
    Without ``financing_rate``: equal principal shares. With it (annual effective, E.A.): a fixed
    instalment (French amortisation, *cuota fija*) at the periodic equivalent rate
-   ``(1+EA)^(1/12) − 1`` monthly, ``(1+EA)^(days/365) − 1`` for 7 or 14 days; each line carries
+   ``(1+EA)^(1/12) - 1`` monthly, ``(1+EA)^(days/365) - 1`` for 7 or 14 days; each line carries
    its principal and its interest on the balance outstanding before it.
 2. **Imputation** (Código Civil art. 1653: interest first). A payment first pays the late
    interest accrued until its date (oldest line first), then the oldest unpaid line, its
@@ -17,7 +17,7 @@ Pure: no I/O, Decimal only. The rules, in the order they apply:
    reversal takes back exactly that and reopens those lines from the reversal date on.
 3. **Late interest** on an overdue line's unpaid principal, for every day from the day after
    ``due_on`` until the day it is paid: **actual/365, compound-equivalent daily rate**
-   ``(1+EA)^(1/365) − 1`` of the plan's ``late_interest_rate`` (default: the tenant's maximum),
+   ``(1+EA)^(1/365) - 1`` of the plan's ``late_interest_rate`` (default: the tenant's maximum),
    **capped** each day at the maximum rate in force that day (in Colombia the *tasa de usura*
    Superfinanciera certifies). A day no certified rate covers is charged at the plan's own rate
    (or nothing when the plan has none): a cap is never invented.
@@ -92,7 +92,7 @@ def periodic_rate(annual_effective: Decimal, frequency: Frequency) -> Decimal:
 
 
 def daily_rate(annual_effective: Decimal) -> Decimal:
-    """Actual/365, compound-equivalent: ``(1+EA)^(1/365) − 1``."""
+    """Actual/365, compound-equivalent: ``(1+EA)^(1/365) - 1``."""
     return _power(Decimal(1) + annual_effective, Decimal(1) / Decimal(365)) - 1
 
 

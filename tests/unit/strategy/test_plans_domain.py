@@ -61,11 +61,11 @@ def test_rounding_remainder_goes_to_the_last_line() -> None:
 
 
 def test_french_amortisation_hand_computed() -> None:
-    # EA 12.682503 % → monthly (1.12682503)^(1/12) − 1 ≈ 0.01 (1 % a month)
-    # cuota = 1000 × 0.01 / (1 − 1.01^−3) = 340.0221… → 340.02
-    # line 1: interest 1000.00 × 1 % = 10.00, principal 340.02 − 10.00 = 330.02, balance 669.98
-    # line 2: interest 669.98 × 1 % = 6.6998 → 6.70, principal 333.32, balance 336.66
-    # line 3: interest 336.66 × 1 % = 3.3666 → 3.37, principal = the balance 336.66 (340.03 due)
+    # EA 12.682503 % → monthly (1.12682503)^(1/12) - 1 ≈ 0.01 (1 % a month)
+    # cuota = 1000 * 0.01 / (1 - 1.01^-3) = 340.0221… → 340.02
+    # line 1: interest 1000.00 * 1 % = 10.00, principal 340.02 - 10.00 = 330.02, balance 669.98
+    # line 2: interest 669.98 * 1 % = 6.6998 → 6.70, principal 333.32, balance 336.66
+    # line 3: interest 336.66 * 1 % = 3.3666 → 3.37, principal = the balance 336.66 (340.03 due)
     lines = schedule(_terms(down_payment=D(0), financing_rate=D("0.12682503")))
     assert [(x.principal, x.interest, x.amount_due) for x in lines] == [
         (D("330.02"), D("10.00"), D("340.02")),
@@ -76,9 +76,9 @@ def test_french_amortisation_hand_computed() -> None:
 
 
 def test_late_interest_capped_at_usury_rate() -> None:
-    # plan charges 30 % E.A. late; the cap in force is 25 % E.A.: daily (1.25)^(1/365) − 1
+    # plan charges 30 % E.A. late; the cap in force is 25 % E.A.: daily (1.25)^(1/365) - 1
     # = 0.000611539109…; line 1 (300.00, due 31 Jan) unpaid until paid on 11 Feb: days 1..10 Feb
-    # are late (10 days): 300 × 10 × 0.000611539109 = 1.8346 → 1.83
+    # are late (10 days): 300 * 10 * 0.000611539109 = 1.8346 → 1.83
     caps = [MaxRate(date(2026, 1, 1), date(2026, 12, 31), D("0.25"), "example")]
     terms = _terms(late_interest_rate=D("0.30"))
     moves = [
