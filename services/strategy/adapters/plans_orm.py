@@ -6,7 +6,7 @@ API and the timers recompute it and can never disagree with a stored copy.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, DateTime, Index, Integer, Numeric, String, Table
+from sqlalchemy import BigInteger, Column, Date, DateTime, Identity, Index, Integer, Numeric, String, Table
 
 from services.strategy.adapters.orm import metadata
 
@@ -36,16 +36,18 @@ plans = Table(
     Index("ix_strategy_plans_tenant_account", "tenant_id", "account_id", "currency"),
 )
 
-# what reconciliation applied to a plan's (account, currency) after it was agreed
+# what reconciliation applied to a plan's (account, currency) after it was agreed, and its
+# reversal as a row of its own (kind ``reversal``); ``seq`` keeps the order they arrived in
 plan_payments = Table(
     "plan_payments",
     metadata,
     Column("tenant_id", String(64), primary_key=True),
     Column("plan_id", String(128), primary_key=True),
     Column("payment_id", String(128), primary_key=True),
-    Column("paid_on", Date, nullable=False),
+    Column("kind", String(16), primary_key=True, doc="payment or reversal"),
+    Column("seq", BigInteger, Identity(always=False), nullable=False),
+    Column("on", Date, nullable=False, doc="applied_on or reversed_on"),
     Column("amount", Numeric(18, 4), nullable=False),
-    Column("reversed_on", Date),
 )
 
 # the maximum annual effective rate per tenant and country (Colombia: the tasa de usura)

@@ -20,16 +20,16 @@ from services.strategy.domain.plans import MaxRate, Movement, PlanTerms
 
 __all__ = [
     "PlanRow",
-    "add_payments",
+    "add_movements",
     "caps_for",
     "insert_plans",
     "load_plans",
     "movements_of",
     "plans_of_account",
     "plans_of_accounts",
+    "plans_paid_by",
     "put_max_rates",
     "read_plans",
-    "reverse_payments",
     "set_status",
     "terms_of",
     "usury_settings",
@@ -159,45 +159,41 @@ def plans_of_account(session: Session, tenant: str, account_id: str) -> list[Pla
 
 _MOVEMENTS = text(
     """
-    SELECT plan_id, payment_id, paid_on, amount, reversed_on FROM strategy.plan_payments
+    SELECT plan_id, payment_id, kind, "on", amount FROM strategy.plan_payments
     WHERE tenant_id = :tenant AND plan_id = ANY(CAST(:ids AS text[]))
-    ORDER BY plan_id, paid_on, payment_id
+    ORDER BY plan_id, seq
     """
 )
 
 
 def movements_of(session: Session, tenant: str, plan_ids: Iterable[str]) -> dict[str, list[Movement]]:
-    """Per plan: each payment, and its reversal when it was reversed."""
+    """Per plan: each payment and reversal, in the order they arrived."""
     out: dict[str, list[Movement]] = defaultdict(list)
     for r in session.execute(_MOVEMENTS, {"tenant": tenant, "ids": sorted(set(plan_ids))}):
-        out[r.plan_id].append(Movement(r.payment_id, r.paid_on, Decimal(r.amount)))
-        if r.reversed_on is not None:
-            out[r.plan_id].append(Movement(r.payment_id, r.reversed_on, Decimal(0), reversal=True))
+        out[r.plan_id].append(Movement(r.payment_id, r.on, Decimal(r.amount), reversal=r.kind == "reversal"))
     return out
 
 
-def add_payments(session: Session, rows: Sequence[PlanRow]) -> None:
-    if rows:
-        session.execute(insert(plan_payments).values(list(rows)).on_conflict_do_nothing())
-
-
-_REVERSE = text(
+_PAID_PLANS = text(
     """
-    UPDATE strategy.plan_payments AS p SET reversed_on = r.reversed_on
-    FROM unnest(CAST(:ids AS text[]), CAST(:dates AS date[])) AS r(payment_id, reversed_on)
-    WHERE p.tenant_id = :tenant AND p.payment_id = r.payment_id AND p.reversed_on IS NULL
-    RETURNING p.plan_id
+    SELECT payment_id, plan_id FROM strategy.plan_payments
+    WHERE tenant_id = :tenant AND kind = 'payment' AND payment_id = ANY(CAST(:ids AS text[]))
     """
 )
 
 
-def reverse_payments(session: Session, tenant: str, reversed_: Mapping[str, date]) -> set[str]:
-    """Mark the payments reversed; the plans they had paid."""
-    if not reversed_:
-        return set()
-    ids = sorted(reversed_)
-    params = {"tenant": tenant, "ids": ids, "dates": [reversed_[i] for i in ids]}
-    return {r.plan_id for r in session.execute(_REVERSE, params)}
+def plans_paid_by(session: Session, tenant: str, payment_ids: Iterable[str]) -> dict[str, set[str]]:
+    """payment id -> the plans it was recorded against."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for r in session.execute(_PAID_PLANS, {"tenant": tenant, "ids": sorted(set(payment_ids))}):
+        out[r.payment_id].add(r.plan_id)
+    return out
+
+
+def add_movements(session: Session, rows: Sequence[PlanRow]) -> None:
+    """Payments and reversals in arrival order, one multi-row insert (a redelivery keeps the first)."""
+    if rows:
+        session.execute(insert(plan_payments).values(list(rows)).on_conflict_do_nothing())
 
 
 _STATUS = text(

@@ -212,25 +212,29 @@ class PlanState:
     paid_by: dict[str, list[tuple[int, str, Decimal]]] = field(default_factory=dict)
     unimputed: Decimal = _ZERO  # paid beyond the plan (left for the account, not the plan)
 
+    def money(self, value: Decimal) -> Decimal:
+        """``value`` in the currency's minor unit (what events and the API show)."""
+        return _round(value, minor_unit(self.terms.currency))
+
     def late_interest(self, line: LineState) -> Decimal:
         quantum = minor_unit(self.terms.currency)
         return max(_round(line.late_accrued, quantum) - line.late_paid, _ZERO)
 
     @property
     def outstanding(self) -> Decimal:
-        return sum((line.unpaid for line in self.lines), _ZERO)
+        return self.money(sum((line.unpaid for line in self.lines), _ZERO))
 
     @property
     def late_interest_due(self) -> Decimal:
-        return sum((self.late_interest(line) for line in self.lines), _ZERO)
+        return self.money(sum((self.late_interest(line) for line in self.lines), _ZERO))
 
     @property
     def late_interest_paid(self) -> Decimal:
-        return sum((line.late_paid for line in self.lines), _ZERO)
+        return self.money(sum((line.late_paid for line in self.lines), _ZERO))
 
     @property
     def amount_paid(self) -> Decimal:
-        return sum((line.paid for line in self.lines), _ZERO)
+        return self.money(sum((line.paid for line in self.lines), _ZERO))
 
     @property
     def settled(self) -> bool:
@@ -314,12 +318,12 @@ def evaluate(
     caps: Sequence[MaxRate],
     as_of: date,
 ) -> PlanState:
-    """The plan as of the end of ``as_of``: movements in date order (a day's payments before its
-    reversals), late interest accrued day by day between them (rules 2 and 3)."""
+    """The plan as of the end of ``as_of``: movements in date order (a day's in the order given),
+    late interest accrued day by day between them (rules 2 and 3)."""
     state = PlanState(terms, [LineState(line) for line in schedule(terms)], as_of)
     ordered = sorted(
         (m for m in movements if m.on <= as_of and m.on >= terms.agreed_on),
-        key=lambda m: (m.on, m.reversal),
+        key=lambda m: m.on,  # stable: a day's movements stay in the order they arrived
     )
     accrued_to = terms.agreed_on
     for movement in ordered:

@@ -67,6 +67,10 @@ def _money(value: Decimal) -> str:
     return format(value, "f")
 
 
+def _rate(value: Decimal | None) -> str | None:
+    return None if value is None else format(Decimal(value).normalize(), "f")
+
+
 def _explain(row: dict[str, Any], state: PlanState) -> dict[str, Any]:
     lines = []
     for line in state.lines:
@@ -78,12 +82,12 @@ def _explain(row: dict[str, Any], state: PlanState) -> dict[str, Any]:
                 "principal": _money(line.line.principal),
                 "interest": _money(line.line.interest),
                 "amount_due": _money(line.line.amount_due),
-                "paid": _money(line.paid),
+                "paid": _money(state.money(line.paid)),
                 "paid_on": line.paid_on.isoformat() if line.paid_on else None,
                 "late_days": line.late_days,
                 "late_interest": _money(state.late_interest(line)),
-                "late_interest_paid": _money(line.late_paid),
-                "rate_applied": None if line.rate_applied is None else _money(line.rate_applied),
+                "late_interest_paid": _money(state.money(line.late_paid)),
+                "rate_applied": _rate(line.rate_applied),
                 "capped": line.capped,
                 "status": "paid" if line.unpaid == 0 else ("overdue" if overdue else "pending"),
             }
@@ -95,7 +99,7 @@ def _explain(row: dict[str, Any], state: PlanState) -> dict[str, Any]:
         "status": row["status"],
         "frequency": row["frequency"],
         "agreed_on": row["agreed_on"].isoformat(),
-        "financing_rate": None if row["financing_rate"] is None else _money(Decimal(row["financing_rate"])),
+        "financing_rate": _rate(row["financing_rate"]),
         "late_interest_rate": None
         if row["late_interest_rate"] is None
         else _money(Decimal(row["late_interest_rate"])),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -111,33 +112,29 @@ def on_events(events: Sequence[DecodedEvent[Any]], uow: UnitOfWork) -> None:
     if agreed:
         _agree(agreed, uow)
     touched: set[str] = set()
-    if applied:
+    moving = [e for e in events if isinstance(e.payload, PaymentApplied) or e in reversed_]
+    if moving:
         plans = repo.plans_of_accounts(session, tenant, [e.payload.account_id for e in applied])
+        paid_by = repo.plans_paid_by(session, tenant, [e.payload.payment_id for e in reversed_])
         rows: list[dict[str, Any]] = []
-        for event in applied:
-            p: PaymentApplied = event.payload
-            amount = p.amount_applied + p.credit_created
-            for plan in plans:
-                if (
-                    (plan["account_id"], plan["currency"]) == (p.account_id, p.currency)
-                    and p.applied_on >= plan["agreed_on"]
-                    and amount > 0
-                ):
+        for event in moving:
+            p = event.payload
+            if isinstance(p, PaymentApplied):
+                amount = p.amount_applied + p.credit_created
+                for plan in plans:
+                    same = (plan["account_id"], plan["currency"]) == (p.account_id, p.currency)
+                    if same and p.applied_on >= plan["agreed_on"] and amount > 0:
+                        rows.append(
+                            _movement(tenant, plan["plan_id"], p.payment_id, "payment", p.applied_on, amount)
+                        )
+                        paid_by[p.payment_id].add(plan["plan_id"])
+            else:
+                for plan_id in sorted(paid_by.get(p.payment_id, ())):
                     rows.append(
-                        {
-                            "tenant_id": tenant,
-                            "plan_id": plan["plan_id"],
-                            "payment_id": p.payment_id,
-                            "paid_on": p.applied_on,
-                            "amount": amount,
-                        }
+                        _movement(tenant, plan_id, p.payment_id, "reversal", p.reversed_on, Decimal(0))
                     )
-                    touched.add(plan["plan_id"])
-        repo.add_payments(session, rows)
-    if reversed_:
-        touched |= repo.reverse_payments(
-            session, tenant, {e.payload.payment_id: e.payload.reversed_on for e in reversed_}
-        )
+        touched = {r["plan_id"] for r in rows}
+        repo.add_movements(session, rows)
     if not touched:
         return
     rows_by_id = {
@@ -192,6 +189,19 @@ def on_events(events: Sequence[DecodedEvent[Any]], uow: UnitOfWork) -> None:
     )
     uow.emit_many(payloads, causes=envelopes)
     decisions.record(session, tenant, logged, causes=[e.id for e in envelopes])
+
+
+def _movement(
+    tenant: str, plan_id: str, payment_id: str, kind: str, on: date, amount: Decimal
+) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant,
+        "plan_id": plan_id,
+        "payment_id": payment_id,
+        "kind": kind,
+        "on": on,
+        "amount": amount,
+    }
 
 
 def _agree(events: Sequence[DecodedEvent[Any]], uow: UnitOfWork) -> None:
@@ -327,8 +337,8 @@ def _fire(due: Sequence[DueTimer], uow: UnitOfWork, grace: bool) -> None:
                         instalment=number,
                         due_on=line.line.due_on,
                         amount_due=line.line.amount_due,
-                        amount_paid=line.paid,
-                        outstanding=line.unpaid,
+                        amount_paid=state.money(line.paid),
+                        outstanding=state.money(line.unpaid),
                     ),
                 )
             )
@@ -361,7 +371,11 @@ def _fire(due: Sequence[DueTimer], uow: UnitOfWork, grace: bool) -> None:
                 "plan",
                 d.fire_at,
                 reason=reason,
-                detail={"plan_id": plan_id, "instalment": number, "outstanding": str(line.unpaid)},
+                detail={
+                    "plan_id": plan_id,
+                    "instalment": number,
+                    "outstanding": str(state.money(line.unpaid)),
+                },
             )
         )
     repo.set_status(session, tenant, broken)

@@ -53,10 +53,11 @@ def upgrade() -> None:
         sa.Column("tenant_id", sa.String(64), nullable=False),
         sa.Column("plan_id", sa.String(128), nullable=False),
         sa.Column("payment_id", sa.String(128), nullable=False),
-        sa.Column("paid_on", sa.Date(), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("seq", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("on", sa.Date(), nullable=False),
         sa.Column("amount", sa.Numeric(18, 4), nullable=False),
-        sa.Column("reversed_on", sa.Date(), nullable=True),
-        sa.PrimaryKeyConstraint("tenant_id", "plan_id", "payment_id"),
+        sa.PrimaryKeyConstraint("tenant_id", "plan_id", "payment_id", "kind"),
         schema=S,
     )
     op.create_table(
