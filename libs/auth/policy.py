@@ -69,6 +69,11 @@ _TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/strategies"): PEOPLE_READ,
     ("GET", "/v1/strategies/{name}/versions"): PEOPLE_READ,
     ("POST", "/v1/strategies"): SUPERVISOR,
+    # payment plans: agents agree them; the maximum (usury) rates are supervisors'
+    ("POST", "/v1/accounts/{account_id}/plans"): AGENT,
+    ("GET", "/v1/accounts/{account_id}/plans"): PEOPLE_READ,
+    ("GET", "/v1/plans/{plan_id}"): PEOPLE_READ,
+    ("PUT", "/v1/usury-rates"): SUPERVISOR,
     # notifier: contact providers claim tasks and report outcomes
     ("GET", "/v1/tasks"): PROVIDER | PEOPLE_READ,
     ("POST", "/v1/tasks/{contact_id}/outcome"): PROVIDER,
