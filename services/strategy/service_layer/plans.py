@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 
 from libs.events.payloads.allocations import PaymentApplied, PaymentReversalApplied
@@ -181,14 +182,43 @@ def on_events(events: Sequence[DecodedEvent[Any]], uow: UnitOfWork) -> None:
             )
         )
     repo.set_status(session, tenant, completed)
-    uow.cancel_many(
-        PLAN_DUE_TIMER, [_key(p, line.line.number) for p in completed for line in states[p].lines]
-    )
-    uow.cancel_many(
-        PLAN_GRACE_TIMER, [_key(p, line.line.number) for p in completed for line in states[p].lines]
-    )
+    _drop_plan(uow, states, sorted(completed), "completed")
     uow.emit_many(payloads, causes=envelopes)
     decisions.record(session, tenant, logged, causes=[e.id for e in envelopes])
+
+
+_CANCEL_REMINDERS = text(
+    """
+    UPDATE strategy.contacts SET status = 'cancelled', reason = :reason
+    WHERE tenant_id = :tenant AND contact_id = ANY(CAST(:ids AS text[]))
+      AND kind = 'plan_reminder' AND status = 'planned'
+    """
+)
+
+
+def _drop_plan(
+    uow: UnitOfWork, states: Mapping[str, PlanState], plan_ids: Sequence[str], reason: str
+) -> None:
+    """A plan that ended: its instalment timers and its pending reminders go (one statement each)."""
+    if not plan_ids:
+        return
+    settings = repo.usury_settings(uow.extras)
+    days = [int(d) for d in settings.get("reminder_days", [3])]
+    channels = [str(c) for c in settings.get("reminder_channels", ["sms"])]
+    keys = [_key(p, x.line.number) for p in plan_ids for x in states[p].lines]
+    reminders = [
+        contact_key(p, str(x.line.number), f"{before}d", channel)
+        for p in plan_ids
+        for x in states[p].lines
+        for before in days
+        for channel in channels
+    ]
+    uow.cancel_many(PLAN_DUE_TIMER, keys)
+    uow.cancel_many(PLAN_GRACE_TIMER, keys)
+    uow.cancel_many(CONTACT_TIMER, reminders)
+    uow.session.execute(
+        _CANCEL_REMINDERS, {"tenant": uow.tenant, "ids": reminders, "reason": f"plan {reason}"}
+    )
 
 
 def _movement(
@@ -379,10 +409,7 @@ def _fire(due: Sequence[DueTimer], uow: UnitOfWork, grace: bool) -> None:
             )
         )
     repo.set_status(session, tenant, broken)
-    if broken:
-        keys_left = [_key(p, x.line.number) for p in broken for x in states[p].lines]
-        uow.cancel_many(PLAN_DUE_TIMER, keys_left)
-        uow.cancel_many(PLAN_GRACE_TIMER, keys_left)
+    _drop_plan(uow, states, sorted(broken), "broken")
     uow.schedule_many(PLAN_GRACE_TIMER, arm)
     envelopes = emit_for(uow, items)
     decisions.record(session, tenant, logged, causes=[e.id for e in envelopes])

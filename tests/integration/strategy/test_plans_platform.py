@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from support.auth import api_client
 
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
+from services.strategy.adapters.orm import contacts
 
 BOG = ZoneInfo("America/Bogota")
 _seq = iter(range(1, 100_000))
@@ -169,6 +171,18 @@ def test_reversal_reopens_an_instalment_and_a_plan_paid_in_full_completes(make_p
     [done] = plan_events(platform, "completed")
     assert done["amount_paid"] == "200000.00" and done["completed_on"] == "2026-02-09"
     assert client.get("/v1/accounts/A1/plans").json()[0]["status"] == "completed"
+    # the reminders (3 days before each instalment at 09:00, sms): the first fired through the
+    # contact policy on 7 Feb (due), the second went with the completed plan
+    with platform.context("strategy").sessions() as session:
+        reminders = session.execute(
+            select(contacts.c.step, contacts.c.status, contacts.c.reason)
+            .where(contacts.c.kind == "plan_reminder")
+            .order_by(contacts.c.planned_for)
+        ).all()
+    assert [tuple(r) for r in reminders] == [
+        ("instalment-1-3d", "due", None),
+        ("instalment-2-3d", "cancelled", "plan completed"),
+    ]
     platform.advance_to(datetime(2026, 2, 12, tzinfo=BOG))
     platform.run_until_quiet()
     assert plan_events(platform, "instalment_missed") == []
