@@ -56,6 +56,10 @@ class Decision:
             raise ValueError("a decision's time must be timezone-aware")
 
 
+HELD = "collection paused: in force"
+"""The reason of a due step a pause holds (book.PAUSED's prefix, so a resume plans it again)."""
+
+
 @dataclass(frozen=True)
 class DueStep:
     """A planned contact whose time has come."""
@@ -78,6 +82,8 @@ class Debtor:
     history: History
     consents: Mapping[str, bool]
     open_promise_currencies: frozenset[str] = frozenset()
+    paused: bool = False
+    """a pause holds the account (one that raced the pause's cancelling of planned contacts)"""
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,7 @@ def schedule_due_steps(
 ) -> list[StepOutcome]:
     """Suppress, move and schedule due steps, an account's in planned order, one decision at a time.
 
+    * an account a pause holds: the step is **cancelled** as held (a resume plans it again);
     * a channel without recorded consent (no row, or withdrawn) is **suppressed**, never used;
     * a dunning step while a promise to pay is open in its currency is **suppressed**;
     * any other is fitted by the debtor's preset (``contact_policy.fit``): **moved** when a rule
@@ -115,6 +122,10 @@ def schedule_due_steps(
             "strategy": step.playbook,
             "strategy_version": step.strategy_version,
         }
+        if debtor.paused:
+            held = _skipped(step, HELD, "pause.in_force", now, common)
+            out.append(replace(held, status="cancelled"))
+            continue
         consent = debtor.consents.get(step.channel)
         if consent is not True:
             why = (

@@ -29,6 +29,7 @@ from libs.events.registry import DecodedEvent
 from libs.runtime.timers import claim, emit_for
 from libs.runtime.uow import DueTimer, UnitOfWork
 from services.strategy.adapters import decisions as store
+from services.strategy.adapters import repository
 from services.strategy.config import contact_policies, strategy_config
 from services.strategy.domain.book import CONTACT_TIMER
 from services.strategy.domain.contact_policy import CONVERSATION, DIRECT_STATUSES, History, PastContact
@@ -54,6 +55,7 @@ def on_contact_steps(due: Sequence[DueTimer], uow: UnitOfWork) -> None:
     consents = store.consents_of(session, t, ids)
     promised = store.open_promises_of(session, t, ids)
     history = store.history_of(session, t, ids)
+    paused = repository.paused_accounts(session, t, ids, now)
     past: dict[str, list[PastContact]] = {}
     for r in store.scheduled_of(session, t, ids, now - HISTORY_DAYS):
         past.setdefault(r.account_id, []).append(PastContact(r.channel, r.scheduled_for))
@@ -73,6 +75,7 @@ def on_contact_steps(due: Sequence[DueTimer], uow: UnitOfWork) -> None:
             ),
             consents={ch: ok for (a, ch), ok in consents.items() if a == account_id},
             open_promise_currencies=frozenset(c for a, c in promised if a == account_id),
+            paused=account_id in paused,
         )
     ordered = sorted(rows, key=lambda r: (r.account_id, r.planned_for, r.contact_id))
     steps = [

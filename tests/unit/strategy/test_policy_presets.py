@@ -214,3 +214,14 @@ def test_due_steps_are_suppressed_without_consent_and_booked_one_a_day_per_accou
     assert (out["K4"].status, out["K4"].reason) == ("skipped", "no recorded consent for voice")
     assert out["K4"].decisions[0].kind == "suppressed"
     assert out["K5"].reason == "an open promise to pay in USD"
+    held = schedule_due_steps(
+        steps[:1],
+        {"A1": Debtor("America/Bogota", "CO", History(), {"email": True}, paused=True)},
+        PRESETS,
+        now,
+    )
+    assert (held[0].status, held[0].reason, held[0].decisions[0].kind) == (
+        "cancelled",
+        "collection paused: in force",
+        "suppressed",
+    )
