@@ -166,7 +166,7 @@ class ServiceWorker:
             )
             self._loop("consumer", supervisor.run)
         self._loop("relay", self._relay_loop)
-        if self.spec.timers:
+        if self.spec.timers or self.spec.batch_timers:
             self._loop("timers", self._timer_loop)
 
     def shutdown(self) -> None:

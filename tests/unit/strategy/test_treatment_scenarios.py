@@ -170,7 +170,32 @@ def test_a_broken_promise_escalates_to_the_agent_call_within_the_week(make_platf
     assert [s for s, _ in sent_steps(platform)] == ["aviso_mora", "sms_mora", "llamada", "carta_cobro"]
 
 
+def _applied(payment_id: str, amount: str, on: datetime) -> Envelope:
+    data = {
+        "payment_id": payment_id,
+        "account_id": "A1",
+        "currency": "COP",
+        "amount_applied": amount,
+        "allocations": [{"invoice_id": "F1", "amount": amount, "invoice_open_amount_after": "0"}],
+        "credit_balance_after": "0",
+        "rule": "reference",
+        "applied_on": on.date().isoformat(),
+    }
+    return env("cobranza.payment.applied", data, on)
+
+
+def dunning_steps(platform) -> list[tuple[str, datetime]]:  # type: ignore[no-untyped-def]
+    """Steps of the account's playbook (the plan's own instalment reminders left out)."""
+    return [
+        (d["step"], datetime.fromisoformat(d["scheduled_for"]))
+        for d in due_contacts(platform)
+        if not d["step"].startswith("instalment-")
+    ]
+
+
 def test_a_payment_plan_holds_dunning_and_its_break_escalates(make_platform) -> None:
+    """Down payment paid, instalment 1 (due 15 Feb) never: no dunning while the plan is on track,
+    broken by the plan engine after its 10 days of grace (end of 25 Feb), then sms_mora at once."""
     platform = overdue_account(make_platform)
     agreed = {
         "plan_id": "PL1",
@@ -184,26 +209,15 @@ def test_a_payment_plan_holds_dunning_and_its_break_escalates(make_platform) -> 
         "agreed_on": "2026-01-15",
     }
     platform.publish(env("cobranza.plan.agreed", agreed, ENTERED + timedelta(days=1)), Topics.PROMISES)
-    platform.advance_to(datetime(2026, 3, 1, tzinfo=BOG))
-    assert [s for s, _ in sent_steps(platform)] == ["aviso_mora"]
-    broken = {
-        "plan_id": "PL1",
-        "account_id": "A1",
-        "currency": "COP",
-        "instalment": 1,
-        "due_on": "2026-02-15",
-        "grace_days": 10,
-        "broken_on": "2026-03-02",
-        "outstanding": "90000",
-        "late_interest": "100",
-    }
-    platform.advance_to(datetime(2026, 3, 2, 8, tzinfo=BOG))
-    platform.publish(
-        env("cobranza.plan.broken", broken, datetime(2026, 3, 2, 8, tzinfo=BOG)), Topics.PROMISES
-    )
-    platform.advance_to(datetime(2026, 3, 3, tzinfo=BOG))
-    # nothing after aviso_mora was sent: the plan's break starts again at sms_mora, now
-    assert sent_steps(platform)[1:] == [("sms_mora", datetime(2026, 3, 2, 8, tzinfo=BOG))]
+    platform.run_until_quiet()
+    on = datetime(2026, 1, 15, 12, tzinfo=BOG)
+    platform.advance_to(on)
+    platform.publish(_applied("PAY-DOWN", "10000", on), Topics.ALLOCATIONS)
+    platform.advance_to(datetime(2026, 2, 25, 23, tzinfo=BOG))
+    assert [s for s, _ in dunning_steps(platform)] == ["aviso_mora"]
+    platform.advance_to(datetime(2026, 2, 27, tzinfo=BOG))
+    # nothing after aviso_mora was sent: the plan's break starts again at sms_mora, on Thursday 26 Feb
+    assert dunning_steps(platform)[1:] == [("sms_mora", datetime(2026, 2, 26, 7, tzinfo=BOG))]
 
 
 def test_a_new_strategy_version_plans_contacts_and_a_bad_one_is_rejected_naming_the_step(
