@@ -31,6 +31,7 @@ import psycopg
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from libs.platform.auth_cli import ensure_admin_key
 from libs.platform.embedded import EmbeddedKafka, EmbeddedPostgres
 from libs.platform.registry import available_specs
 from libs.runtime.db import ensure_database, with_database
@@ -64,9 +65,15 @@ class Stack:
     bootstrap: str
     ports: dict[str, int]
     topics: dict[str, list[str]]
+    api_key: str = ""
 
     def client(self, service: str) -> httpx.Client:
-        return httpx.Client(base_url=f"http://127.0.0.1:{self.ports[service]}", timeout=120.0)
+        """A client of SERVICE that sends the stack's admin key (every /v1 route needs a credential)."""
+        return httpx.Client(
+            base_url=f"http://127.0.0.1:{self.ports[service]}",
+            timeout=120.0,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+        )
 
 
 @contextmanager
@@ -108,6 +115,7 @@ def cobranza_up(timeout: float = 300.0) -> Iterator[Stack]:
                 {s.name: list(s.topics) for s in specs},
             )
             _wait_ready(stack, proc, root / "up.log", timeout)
+            stack.api_key, _ = ensure_admin_key(db_url, root / "state")
             yield stack
         finally:
             if proc is not None and proc.poll() is None:
@@ -272,7 +280,7 @@ def post_bulk(
             answer = client.post(
                 path,
                 json={"items": list(chunk)},
-                headers={"X-Source-System": source, "X-Cobranza-Tenant": TENANT},
+                headers={"X-Source-System": source},
             )
         if answer.status_code != 200:
             raise RuntimeError(f"{path}: HTTP {answer.status_code}: {answer.text[:500]}")
