@@ -51,7 +51,7 @@ def test_a_skops_archive_with_a_foreign_type_is_refused() -> None:
     from sklearn.tree import DecisionTreeClassifier
 
     foreign = sio.dumps(DecisionTreeClassifier().fit([[0], [1]], [0, 1]))
-    with pytest.raises(UntrustedArtifact, match="outside the trusted list: sklearn.tree"):
+    with pytest.raises(UntrustedArtifact, match=r"outside the trusted list: sklearn\.tree"):
         load_model(foreign)
 
 
