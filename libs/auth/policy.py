@@ -77,6 +77,7 @@ _TABLE: dict[tuple[str, str], frozenset[str]] = {
     # notifier: contact providers claim tasks and report outcomes
     ("GET", "/v1/tasks"): PROVIDER | PEOPLE_READ,
     ("POST", "/v1/tasks/{contact_id}/outcome"): PROVIDER,
+    ("POST", "/v1/tasks/{contact_id}/opt-out"): PROVIDER | AGENT,
     ("GET", "/v1/letters/{contact_id}.pdf"): PROVIDER | PEOPLE_READ,
     # reporting: projections for BI and people
     ("GET", "/v1/portfolio"): PROJECTIONS,

@@ -13,8 +13,8 @@ from fastapi.responses import FileResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
-from libs.events.payloads.contacts import ContactStatus
-from libs.events.types import Channel, Identifier
+from libs.events.payloads.contacts import ContactOptedOut, ContactStatus
+from libs.events.types import Channel, Identifier, Label
 from libs.runtime.context import ServiceContext
 from libs.runtime.http import TenantDep
 from services.notifier.adapters.orm import tasks
@@ -43,6 +43,21 @@ class OutcomeReport(BaseModel):
     status: ContactStatus
     detail: str | None = Field(default=None, max_length=1000)
     occurred_at: AwareDatetime | None = None
+
+
+class OptOutReport(BaseModel):
+    """A debtor's withdrawal answering a contact: a STOP reply, an unsubscribe link, a request."""
+
+    source: Label = Field(default="stop_reply", description="stop_reply, unsubscribe, debtor_request, …")
+    occurred_at: AwareDatetime | None = None
+
+
+class OptOutView(BaseModel):
+    contact_id: str
+    account_id: str
+    channel: str
+    source: str
+    occurred_at: datetime
 
 
 def router(ctx: ServiceContext) -> APIRouter:
@@ -84,6 +99,37 @@ def router(ctx: ServiceContext) -> APIRouter:
         with ctx.sessions() as session:
             row = session.execute(select(tasks).where(*mine)).mappings().one()
             return dict(row)
+
+    @api.post("/tasks/{contact_id}/opt-out", response_model=OptOutView, status_code=202)
+    def report_opt_out(contact_id: ContactId, report: OptOutReport, tenant: TenantDep) -> dict[str, Any]:
+        """The debtor withdrew consent for the contact's channel: ``cobranza.contact.opted_out`` at once.
+
+        Strategy stops using the channel for the account from that moment (consent closed until a
+        new recorded consent), whatever the task's own state.
+        """
+        with ctx.unit_of_work(correlation_id=contact_id, tenant=tenant) as uow:
+            task = uow.session.execute(
+                select(tasks.c.account_id, tasks.c.channel).where(
+                    tasks.c.tenant_id == tenant, tasks.c.contact_id == contact_id
+                )
+            ).first()
+            if task is None:
+                raise HTTPException(404, f"no contact task {contact_id!r}")
+            event = ContactOptedOut(
+                account_id=task.account_id,
+                channel=task.channel,
+                occurred_at=report.occurred_at or uow.now(),
+                source=report.source,
+                contact_id=contact_id,
+            )
+            uow.emit(event)
+        return {
+            "contact_id": contact_id,
+            "account_id": event.account_id,
+            "channel": event.channel,
+            "source": event.source,
+            "occurred_at": event.occurred_at,
+        }
 
     @api.get("/letters/{contact_id}.pdf")
     def letter(contact_id: ContactId, tenant: TenantDep) -> FileResponse:

@@ -165,6 +165,33 @@ def test_voice_goes_to_the_call_center_queue_and_its_outcome_is_reported(make_pl
     )
 
 
+def test_a_stop_reply_to_a_contact_is_an_opt_out_of_its_channel(make_platform, clock) -> None:
+    platform = make_platform(["notifier"])
+    platform.advance_to(T0)
+    platform.publish(env("cobranza.contact.due", due("V1", "voice", "guion_llamada")), Topics.CONTACTS)
+    platform.run_until_quiet()
+    client = api_client(platform.context("notifier"), role="provider")
+    assert client.post("/v1/tasks/V9/opt-out", json={}).status_code == 404
+    bad = client.post("/v1/tasks/V1/opt-out", json={"occurred_at": "yesterday"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "occurred_at"]
+    answer = client.post("/v1/tasks/V1/opt-out", json={"source": "stop_reply"})
+    assert answer.status_code == 202
+    platform.run_until_quiet()
+    [opted] = [
+        json.loads(p.record.value or b"")
+        for p in platform.broker.topics.get(Topics.CONTACTS, [])
+        if json.loads(p.record.value or b"")["type"] == "cobranza.contact.opted_out"
+    ]
+    assert opted["subject"] == "A1"
+    data = opted["data"]
+    assert (data["account_id"], data["channel"], data["source"], data["contact_id"]) == (
+        "A1",
+        "voice",
+        "stop_reply",
+        "V1",
+    )
+
+
 def test_templates_render_spanish_subjects() -> None:
     message = render("recordatorio_previo", {"name": "Ana", "account_id": "A1", "address": "", "sender": "X"})
     assert message.subject.startswith("Recordatorio") and "Ana" in message.body
