@@ -209,11 +209,12 @@ _SET_PROMISES = text(
 )
 _WITHDRAW = text(
     """
-    INSERT INTO strategy.consents AS c (tenant_id, account_id, channel, consent, updated_at)
-    SELECT :tenant, v.account_id, v.channel, false, v.at
+    INSERT INTO strategy.consents AS c (tenant_id, account_id, channel, consent, withdrawn_at, updated_at)
+    SELECT :tenant, v.account_id, v.channel, false, v.at, v.at
     FROM unnest(CAST(:accounts AS text[]), CAST(:channels AS text[]), CAST(:ats AS timestamptz[]))
          AS v(account_id, channel, at)
     ON CONFLICT (tenant_id, account_id, channel) DO UPDATE SET consent = false,
+        withdrawn_at = GREATEST(c.withdrawn_at, EXCLUDED.withdrawn_at),
         updated_at = GREATEST(c.updated_at, EXCLUDED.updated_at)
     """
 )

@@ -58,6 +58,12 @@ consents = Table(
     Column("account_id", String(128), primary_key=True),
     Column("channel", String(16), primary_key=True),
     Column("consent", Boolean, nullable=False),
+    Column("consented_at", DateTime(timezone=True), doc="when the debtor consented, as the core system says"),
+    Column(
+        "withdrawn_at",
+        DateTime(timezone=True),
+        doc="the debtor's last opt-out: only a consent given after it turns the channel back on",
+    ),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 

@@ -272,9 +272,12 @@ _WRITE_BUCKETS = _upsert(
 )
 _WRITE_CONSENTS = _upsert(
     "consents",
-    [("account_id", "text"), ("channel", "text"), ("consent", "boolean")],
+    [("account_id", "text"), ("channel", "text"), ("consent", "boolean"), ("consented_at", "timestamptz")],
     "tenant_id, account_id, channel",
-    _excluded("consent", "updated_at"),
+    _excluded("consent", "consented_at", "updated_at")
+    + ", withdrawn_at = CASE WHEN EXCLUDED.consent THEN NULL ELSE t.withdrawn_at END"
+    # an opt-out stands until a consent given after it: a re-sent old record does not undo it
+    + " WHERE t.withdrawn_at IS NULL OR NOT EXCLUDED.consent OR EXCLUDED.consented_at > t.withdrawn_at",
     stamped=True,
 )
 _WRITE_PROMISES = _upsert(
@@ -414,7 +417,12 @@ def save(session: Session, tenant: str, book: Book) -> None:
         ],
         **now,
     )
-    _write(session, _WRITE_CONSENTS, [(a, ch, ok) for (a, ch), ok in sorted(book.consents.items())], **now)
+    _write(
+        session,
+        _WRITE_CONSENTS,
+        [(a, ch, ok, book.consented_at.get((a, ch))) for (a, ch), ok in sorted(book.consents.items())],
+        **now,
+    )
     _write(
         session,
         _WRITE_PROMISES,

@@ -215,6 +215,7 @@ class Book:
     """the active version of each playbook in ``config`` (what every planned contact records)"""
     stored_contributions: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     consents: dict[tuple[str, str], bool] = field(default_factory=dict)
+    consented_at: dict[tuple[str, str], datetime | None] = field(default_factory=dict)
     contributions: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     dropped_payments: set[str] = field(default_factory=set)
     timers: dict[tuple[str, str], datetime | None] = field(default_factory=dict)
@@ -274,13 +275,19 @@ class Book:
         timezone: str | None,
         country: str | None,
         consent: Mapping[str, bool],
+        consented_at: Mapping[str, datetime | None] | None = None,
     ) -> None:
-        """Zone, country and per-channel consent for every account the customer names."""
+        """Zone, country and per-channel consent for every account the customer names.
+
+        ``consented_at`` is when the debtor gave each consent (the core system's
+        ``consent_updated_at``): the store keeps an opt-out unless the consent came after it.
+        """
         ids = sorted(set(account_ids))
         for account_id in ids:
             self.touch(account_id, customer_id=customer_id, timezone=timezone, country=country)
             for channel, ok in consent.items():
                 self.consents[(account_id, channel)] = ok
+                self.consented_at[(account_id, channel)] = (consented_at or {}).get(channel)
 
     # --- promises and cash ---------------------------------------------------------------------
 

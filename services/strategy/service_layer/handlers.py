@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from libs.events.envelope import Envelope
@@ -201,14 +201,21 @@ def _apply(book: Book, event: DecodedEvent[Any], stages: Callable[[], Any]) -> l
         )
     if isinstance(payload, CustomerUpserted):
         consent: dict[str, bool] = {}
+        consented_at: dict[str, datetime | None] = {}
         for point in payload.contact_points:
             consent[point.channel] = consent.get(point.channel, False) or point.consent
+            if point.consent and point.consent_updated_at is not None:
+                given = point.consent_updated_at
+                given = given if given.tzinfo is not None else given.replace(tzinfo=UTC)
+                earlier = consented_at.get(point.channel)
+                consented_at[point.channel] = given if earlier is None else max(earlier, given)
         book.customer_upserted(
             payload.customer_id,
             payload.account_ids,
             payload.timezone,
             payload.country,
             dict(sorted(consent.items())),
+            consented_at,
         )
     elif isinstance(payload, InvoiceIssued):
         book.invoice_issued(

@@ -165,3 +165,44 @@ def test_us_debtor_eight_to_nine_local_quiet_after_a_conversation_and_sms_opt_ou
     suppressed = [d for d in log if d["kind"] == "suppressed" and d["channel"] == "sms"]
     assert {d["contact_id"] for d in suppressed} == {None, planned_sms["contact_id"]}
     assert all(datetime.fromisoformat(d["at"]) == stop for d in suppressed)
+
+
+def test_an_opt_out_stands_until_a_consent_given_after_it(make_platform) -> None:  # type: ignore[no-untyped-def]
+    """A core system re-sending its old record (consent true) does not undo a STOP reply."""
+    from sqlalchemy import select
+
+    from services.strategy.adapters.orm import consents as consent_rows
+
+    platform = make_platform(["strategy"])
+    start = datetime(2026, 3, 2, 10, tzinfo=BOG)
+    platform.advance_to(start)
+    record = customer("CO", "America/Bogota", {"email": True, "sms": True})
+    platform.publish(env("cobranza.customer.upserted", record, start, "C1"), Topics.CUSTOMERS)
+    platform.run_until_quiet()
+    stop = start + timedelta(hours=2)
+    platform.advance_to(stop)
+    opt_out = {"account_id": "A1", "channel": "sms", "occurred_at": stop.isoformat(), "source": "stop_reply"}
+    platform.publish(env("cobranza.contact.opted_out", opt_out, stop), Topics.CONTACTS)
+    platform.run_until_quiet()
+
+    def consent() -> dict[str, bool]:
+        with platform.context("strategy").sessions() as session:
+            rows = session.execute(select(consent_rows.c.channel, consent_rows.c.consent)).all()
+        return {r.channel: r.consent for r in rows}
+
+    assert consent() == {"email": True, "sms": False}
+    platform.advance_to(stop + timedelta(hours=1))
+    platform.publish(
+        env("cobranza.customer.upserted", record, stop + timedelta(hours=1), "C1"), Topics.CUSTOMERS
+    )
+    platform.run_until_quiet()
+    assert consent() == {"email": True, "sms": False}  # the old consent, re-sent: still opted out
+
+    again = stop + timedelta(days=1)
+    platform.advance_to(again)
+    renewed = customer("CO", "America/Bogota", {"email": True, "sms": True})
+    for point in renewed["contact_points"]:
+        point["consent_updated_at"] = again.isoformat()
+    platform.publish(env("cobranza.customer.upserted", renewed, again, "C1"), Topics.CUSTOMERS)
+    platform.run_until_quiet()
+    assert consent() == {"email": True, "sms": True}  # consented again after the opt-out
