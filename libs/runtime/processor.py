@@ -337,8 +337,18 @@ class EventProcessor:
         first = events[0].envelope
         name = handler_label(handler)
         started = time.perf_counter()
+        # the batch continues the trace of its first traced event and links the others' traces
+        traced = next((d.envelope for d in events if d.envelope.traceparent), None)
+        parent = (
+            propagate.extract(
+                {"traceparent": traced.traceparent or "", "tracestate": traced.tracestate or ""}
+            )
+            if traced is not None
+            else None
+        )
         with tracer.start_as_current_span(
             f"handle batch {name}",
+            context=parent,
             kind=trace.SpanKind.CONSUMER,
             attributes={
                 "cobranza.service": self.spec.name,

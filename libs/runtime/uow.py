@@ -145,9 +145,23 @@ class UnitOfWork:
             )
         return self._ids.new(f"{self.service}|{scope}")
 
-    def _envelope(self, payload: EventPayload, subject: str | None, event_id: str | None) -> Envelope:
+    def _trace_carrier(self) -> dict[str, str]:
+        """The trace an emitted event carries: the current span's, unless the event's cause belongs to
+        another trace (a batch span continues only its first event's trace): then the cause's own."""
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
+        cause = self.cause
+        if cause is not None and cause.traceparent:
+            cause_trace = cause.traceparent.split("-")[1] if cause.traceparent.count("-") == 3 else None
+            current = carrier.get("traceparent", "")
+            if cause_trace and (current.count("-") != 3 or current.split("-")[1] != cause_trace):
+                carrier = {"traceparent": cause.traceparent}
+                if cause.tracestate:
+                    carrier["tracestate"] = cause.tracestate
+        return carrier
+
+    def _envelope(self, payload: EventPayload, subject: str | None, event_id: str | None) -> Envelope:
+        carrier = self._trace_carrier()
         return Envelope(
             id=event_id or self._next_id(payload.event_type),
             source=f"/cobranza/{self.service}",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
+from opentelemetry import propagate
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import String, any_, literal, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -152,7 +153,12 @@ def source_uri(source: str) -> str:
 
 
 def envelope_from(uow: UnitOfWork, payload: EventPayload, *, source: str, event_id: str) -> Envelope:
-    """The CloudEvent for ``payload``; its ``source`` names the core system the fact came from."""
+    """The CloudEvent for ``payload``; its ``source`` names the core system the fact came from.
+
+    It carries the request's (or file import's) trace, so one trace runs from ingest to the contact.
+    """
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
     return Envelope(
         id=event_id,
         source=source_uri(source),
@@ -163,6 +169,8 @@ def envelope_from(uow: UnitOfWork, payload: EventPayload, *, source: str, event_
         tenantid=uow.tenant,
         correlationid=uow.correlation_id or None,
         schemaversion=payload.version,
+        traceparent=carrier.get("traceparent"),
+        tracestate=carrier.get("tracestate"),
     )
 
 

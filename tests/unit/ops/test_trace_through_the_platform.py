@@ -1,6 +1,7 @@
 """A request's trace travels in the events: ingest's REST call continues the caller's ``traceparent``,
 every event it emits carries that trace (the envelope's ``traceparent`` extension), and consumers
-continue it. Two hops are not there yet (strict xfail, each naming the owner's file)."""
+continue it: a batch span continues its first event's trace, and each emitted event stays in its
+cause's trace."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from opentelemetry.trace import SpanKind
 
 from tests.support.auth import api_client
@@ -29,11 +29,6 @@ INVOICE = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest builds its envelopes itself without the trace context: "
-    "services/ingest/service_layer/commands.py envelope_from should propagate.inject traceparent (perf)",
-)
 def test_ingest_events_carry_the_requests_trace(make_platform, spans) -> None:
     platform = make_platform(["ingest", "aging"])
     client = api_client(platform.context("ingest"), role="ingest", source="core")
@@ -78,11 +73,31 @@ def test_a_consumer_links_the_trace_of_the_event_it_handles(make_platform, spans
     assert TRACE_ID in linked  # a batch span links every event's trace it handled
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="batch handler spans start a new trace (links only) and emits inject that trace: "
-    "libs/runtime/processor.py _invoke_batch / uow.py _envelope should continue the cause's trace (faults)",
-)
 def test_a_batch_consumer_stays_in_the_trace_of_the_event_it_handles(make_platform, spans) -> None:
     consumed = _handled_with_a_trace(make_platform, spans)
     assert TRACE_ID in {format(s.context.trace_id, "032x") for s in consumed}
+
+
+def test_each_event_a_batch_emits_stays_in_its_causes_trace(make_platform, spans) -> None:
+    """Two payments of two traces in one batch: what reconciliation emits for each carries its own."""
+    from libs.events.catalog import Topics
+    from libs.events.envelope import Envelope
+
+    platform = make_platform(["reconciliation"])
+    fixture = json.loads((ROOT / "tests/contract/fixtures/cobranza.payment.received.v1.json").read_text())
+    traces = {"A1": TRACE_ID, "A2": "0af7651916cd43dd8448eb211c80319c"}
+    for account, trace_id in traces.items():
+        data = dict(fixture["data"], account_id=account, payment_id=f"PAY-{account}")
+        envelope = Envelope.model_validate(
+            dict(fixture, id=f"pay-{account}", subject=account, data=data)
+        ).model_copy(update={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+        platform.publish(envelope, Topics.PAYMENTS)
+    platform.run_until_quiet()
+
+    emitted = [json.loads(p.record.value) for p in platform.broker.log]
+    by_payment = {
+        e["data"]["payment_id"]: e["traceparent"].split("-")[1]
+        for e in emitted
+        if e["source"] == "/cobranza/reconciliation" and e.get("traceparent")
+    }
+    assert by_payment == {f"PAY-{account}": trace_id for account, trace_id in traces.items()}
