@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from libs.auth.migrations.upgrade import upgrade_auth
+from libs.platform.databases import service_logins
 from libs.platform.embedded import EmbeddedKafka, EmbeddedPostgres
 from libs.platform.registry import available_specs
 from libs.runtime.context import ServiceContext
@@ -85,6 +86,9 @@ class Supervisor:
             if self.kafka is not None or self.settings.republish_on_start:
                 self.republish(db_url)
             env = {**os.environ, "DATABASE_URL": db_url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+            if self.pg is not None:  # the embedded default: each service under its own login role
+                env.update(service_logins(self.state, db_url, [s.name for s in self.specs]))
+                typer.echo(f"logins     one per service ({self.state / 'db-logins.json'}, mode 0600)")
             for spec in self.specs:
                 self.children.append(self.spawn(spec.name, spec.http_port, env))
             for child in self.children:
