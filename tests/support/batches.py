@@ -8,6 +8,7 @@ counts the statements a batch costs at two sizes. The comparison and the countin
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -49,6 +50,18 @@ def one_service_platforms(
             ctx.dispose()
 
 
+_TRACE_FIELD = re.compile(rb',?"trace(?:parent|state)":"[^"]*"')
+
+
+def _untraced(value: Any) -> Any:
+    """A value without its trace context: span ids are random, so they are not state."""
+    if isinstance(value, bytes | bytearray):
+        return _TRACE_FIELD.sub(b"", bytes(value))
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k not in ("traceparent", "tracestate")}
+    return value
+
+
 def table_rows(
     ctx: ServiceContext,
     *,
@@ -59,7 +72,8 @@ def table_rows(
     """Every row of the service's tables as JSON, per table, as a multiset (order is not state).
 
     A serial column numbers rows in arrival order, which batching may change: left out unless
-    ``with_serial``. ``sort_keys`` makes JSON documents in a row compare by content.
+    ``with_serial``. ``sort_keys`` makes JSON documents in a row compare by content. Trace
+    context (``traceparent``/``tracestate`` in outbox payloads and headers) is left out.
     """
     state: dict[str, Counter[str]] = {}
     with ctx.sessions() as session:
@@ -68,7 +82,9 @@ def table_rows(
                 continue
             serial = None if with_serial else table.autoincrement_column
             rows = session.execute(select(*[c for c in table.columns if c is not serial])).all()
-            state[table.name] = Counter(json.dumps(list(r), default=str, sort_keys=sort_keys) for r in rows)
+            state[table.name] = Counter(
+                json.dumps([_untraced(v) for v in r], default=str, sort_keys=sort_keys) for r in rows
+            )
     return state
 
 

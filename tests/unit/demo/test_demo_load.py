@@ -186,6 +186,8 @@ def test_cli_prints_the_summary_and_fails_on_rejects(
     from libs.platform.cli import app
 
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("authorization") != "Bearer cbz_demo_key":
+            return httpx.Response(401, json={"detail": "a credential is required"})
         if request.url.path.endswith(":bulk"):
             items = json.loads(request.content)["items"]
             return httpx.Response(
@@ -195,6 +197,7 @@ def test_cli_prints_the_summary_and_fails_on_rejects(
 
     monkeypatch.setattr(httpx, "Client", partial(httpx.Client, transport=httpx.MockTransport(handler)))
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.setenv("COBRANZA_API_KEY", "cbz_demo_key")  # the key a loader sends as Bearer
     result = CliRunner().invoke(app, ["demo", "load", str(portfolio), "--url", "http://ingest"])
     expected = file_types(portfolio)
     invoices = expected["cobranza.invoice.issued"]

@@ -31,6 +31,8 @@ def test_aged_account_is_emailed_in_the_legal_window_and_reported(
         "country": "CO",
         "timezone": "America/Bogota",
         "email": "ana@example.com",
+        # consent is closed by default (Ley 2300): the e-mail channel is authorised explicitly
+        "contact_points": [{"channel": "email", "value": "ana@example.com", "consent": True}],
     }
     aged = {
         "account_id": "A1",
