@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from libs.events.catalog import Topics
 from libs.events.payloads.base import EventPayload
-from libs.events.types import Channel, CountryCode, CustomerKind, Identifier, Label, Text, TimeZoneName
+from libs.events.types import Channel, CountryCode, CustomerKind, Email, Identifier, Label, Text, TimeZoneName
 
 
 class ContactPoint(BaseModel):
@@ -31,7 +31,7 @@ class CustomerUpserted(EventPayload):
     name: Text = Field(min_length=1, max_length=300)
     kind: CustomerKind
     document_id: Text | None = Field(default=None, max_length=64)
-    email: EmailStr | None = None
+    email: Email | None = None
     phone: Text | None = Field(default=None, max_length=40)
     country: CountryCode
     timezone: TimeZoneName

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from libs.events.catalog import Topics
 from libs.events.payloads.base import EventPayload
@@ -15,6 +15,7 @@ from libs.events.types import (
     CountryCode,
     CurrencyCode,
     CustomerKind,
+    Email,
     Identifier,
     PositiveAmount,
     Text,
@@ -31,7 +32,7 @@ class Customer(BaseModel):
     customer_id: Identifier
     name: Text = Field(min_length=1, max_length=300)
     kind: CustomerKind
-    email: EmailStr | None = None
+    email: Email | None = None
     phone: Text | None = Field(default=None, max_length=40, description="E.164 once standardised by ingest")
     country: CountryCode
     timezone: TimeZoneName
