@@ -10,6 +10,7 @@ harness. Uses DATABASE_URL if set, else an embedded PostgreSQL in a temporary di
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
 import tempfile
 import time
@@ -40,6 +41,9 @@ Scenario = list[tuple[str, str, dict[str, Any]]]
 RUNTIME_TABLES = frozenset({"inbox", "outbox", "timers"})
 ANALYZE = True
 """Whether :func:`measure` analyses the tables after the first poll batch (``--no-analyze`` clears it)."""
+PROFILE: str | None = None
+"""``--profile PREFIX``: the service's timed feed under cProfile on CPU time (waiting on PostgreSQL
+is not counted), written to ``PREFIX.<events>.prof``."""
 
 
 def customer_of(n: int) -> dict[str, Any]:
@@ -171,10 +175,16 @@ def measure(
     name = f"bench_{spec.name}_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
     url = fresh_database(server, [migrate], name)
     ctx = ServiceContext.create(spec, url, clock=SimulatedClock(START + timedelta(minutes=1)))
+    profiler = cProfile.Profile(time.process_time) if PROFILE and spec is migrate else None  # CPU only
     try:
+        if profiler is not None:
+            profiler.enable()
         wall, cpu = feed(
             EventProcessor(ctx), batch, batch_size, warm_up=(lambda: analyze(ctx)) if ANALYZE else None
         )
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(f"{PROFILE}.{len(batch)}.prof")
         with ctx.sessions() as session:
             emitted = session.execute(select(func.count()).select_from(spec.tables.outbox)).scalar_one()
     finally:
@@ -252,6 +262,11 @@ def parse_args(doc: str | None) -> argparse.Namespace:
         action="store_true",
         help="leave the fresh tables without planner statistics (the runs before ANALYZE was added)",
     )
+    parser.add_argument(
+        "--profile",
+        metavar="PREFIX",
+        help="run the service's feed under cProfile and write PREFIX.<events>.prof (CPU time; profiling inflates it)",
+    )
     return parser.parse_args()
 
 
@@ -280,9 +295,10 @@ def main(
     """Parse ``--sizes``/``--batch`` and print ``service``'s table (the standard columns by default)."""
     from libs.platform.registry import load_spec
 
-    global ANALYZE
+    global ANALYZE, PROFILE
     args = parse_args(doc)
     ANALYZE = not args.no_analyze
+    PROFILE = args.profile
     spec = load_spec(service)
     with postgres() as server:
         report(server, spec, batches, args.sizes, args.batch, columns or standard_columns("ev/s"))
