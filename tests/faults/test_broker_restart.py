@@ -9,60 +9,20 @@ across the restart, publishes through the new broker.
 from __future__ import annotations
 
 import signal
-from datetime import UTC, datetime
 
 import pytest
-from confluent_kafka import Producer
 from sqlalchemy import func, select
 
 from libs.events.catalog import Topics
-from libs.events.envelope import Envelope
 from libs.platform.registry import load_spec
 from libs.platform.supervisor import Supervisor
 from libs.runtime.context import ServiceContext
 from services.aging.adapters.orm import invoices
+from tests.faults.harness import count, produce
+from tests.faults.harness import invoice_envelope as inbound
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
 TOTAL = 300
-
-
-def inbound(n: int) -> Envelope:
-    account = f"A{n % 40}"
-    return Envelope(
-        id=f"inv-{n}",
-        source="/core/policy",
-        type="cobranza.invoice.issued",
-        time=datetime(2026, 1, 5, 15, tzinfo=UTC),
-        subject=account,
-        data={
-            "invoice_id": f"I{n:04d}",
-            "account_id": account,
-            "customer": {
-                "customer_id": f"C-{account}",
-                "name": "Ana",
-                "kind": "person",
-                "country": "CO",
-                "timezone": "America/Bogota",
-            },
-            "amount": "1000.00",
-            "currency": "COP",
-            "issued_on": "2026-01-05",
-            "due_on": "2026-01-20",
-            "product_line": "auto",
-        },
-    )
-
-
-def produce(bootstrap: str, topic: str, envelopes: list[Envelope]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
-    for e in envelopes:
-        producer.produce(topic, key=(e.subject or "").encode(), value=e.to_json_bytes())
-    assert producer.flush(30) == 0
-
-
-def count(ctx: ServiceContext, query) -> int:  # type: ignore[no-untyped-def]
-    with ctx.sessions() as session:
-        return int(session.execute(query).scalar_one())
 
 
 def test_broker_restarted_without_its_log_loses_and_duplicates_nothing(stack, tansu, wait_for) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from confluent_kafka import Producer
 from sqlalchemy import func, select
 
 from libs.events.catalog import Topics
@@ -19,36 +18,14 @@ from libs.events.envelope import Envelope
 from libs.platform.registry import load_spec
 from libs.runtime.context import ServiceContext
 from services.aging.adapters.orm import invoices
+from tests.faults.harness import invoice_envelope, produce
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
 TOTAL = 2000
 
 
 def invoice(n: int) -> Envelope:
-    account = f"A{n % 50}"
-    return Envelope(
-        id=f"inv-{n}",
-        source="/core/policy",
-        type="cobranza.invoice.issued",
-        time=datetime(2026, 1, 5, 15, tzinfo=UTC),
-        subject=account,
-        data={
-            "invoice_id": f"I{n:05d}",
-            "account_id": account,
-            "customer": {
-                "customer_id": f"C-{account}",
-                "name": "Ana",
-                "kind": "person",
-                "country": "CO",
-                "timezone": "America/Bogota",
-            },
-            "amount": f"{1000 + n}.50",
-            "currency": "COP",
-            "issued_on": "2026-01-05",
-            "due_on": "2026-01-20",
-            "product_line": "auto",
-        },
-    )
+    return invoice_envelope(n, width=5, accounts=50, amount=f"{1000 + n}.50")
 
 
 def state(ctx: ServiceContext) -> tuple[list[tuple[object, ...]], set[tuple[str, str | None]], int]:
@@ -82,12 +59,7 @@ def test_two_replicas_a_rebalance_and_a_kill_lose_and_duplicate_nothing(
     assert len(expected[0]) == TOTAL and expected[2] == TOTAL and expected[1]
 
     run = stack(["aging"], bootstrap)
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
-    for e in envelopes:
-        producer.produce(
-            run.settings.kafka_topic_prefix + Topics.INVOICES, key=e.subject.encode(), value=e.to_json_bytes()
-        )
-    assert producer.flush(30) == 0
+    produce(bootstrap, run.settings.kafka_topic_prefix + Topics.INVOICES, envelopes)
     aging = ServiceContext.create(load_spec("aging"), run.database, pool_size=1)
 
     def applied() -> int:

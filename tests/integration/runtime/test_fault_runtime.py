@@ -7,8 +7,8 @@ that keep an account's order; database outages that never count toward a dead le
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg.errors
@@ -24,34 +24,13 @@ from libs.runtime.settings import PlatformSettings
 from libs.runtime.transport.base import OutgoingRecord, PublishError
 from libs.runtime.transport.memory import InMemoryPlatform, MemoryBroker
 from services.aging.adapters.orm import invoices
+from tests.faults.harness import invoice_envelope
 
 INVOICE_TYPE = "cobranza.invoice.issued"
 
 
 def invoice(n: int, account: str = "A1") -> Envelope:
-    return Envelope(
-        id=f"e{n}",
-        source="/core/policy",
-        type=INVOICE_TYPE,
-        time=datetime(2026, 1, 5, 15, tzinfo=UTC),
-        subject=account,
-        data={
-            "invoice_id": f"I{n}",
-            "account_id": account,
-            "customer": {
-                "customer_id": f"C-{account}",
-                "name": "Ana",
-                "kind": "person",
-                "country": "CO",
-                "timezone": "America/Bogota",
-            },
-            "amount": "100000.00",
-            "currency": "COP",
-            "issued_on": "2026-01-05",
-            "due_on": "2026-01-20",
-            "product_line": "auto",
-        },
-    )
+    return invoice_envelope(n, account, width=1, amount="100000.00", event_id=f"e{n}")
 
 
 def aging_invoices(platform: InMemoryPlatform) -> list[str]:
@@ -96,9 +75,22 @@ class Killed(BaseException):
     """The relay process died (kill -9): nothing after this line of the relay runs."""
 
 
+def emitted(platform: InMemoryPlatform, service: str) -> Counter[tuple[str, str | None]]:
+    """What SERVICE emitted, (type, key) counted: an event handled twice would emit twice."""
+    outbox = platform.context(service).spec.tables.outbox
+    with platform.context(service).sessions() as session:
+        return Counter(
+            (r.event_type, r.key) for r in session.execute(select(outbox.c.event_type, outbox.c.key))
+        )
+
+
 def test_relay_killed_between_publish_and_mark_applies_everything_once(make_platform) -> None:
+    envelopes = [invoice(n, f"A{n}") for n in range(1, 6)]
+    clean = make_platform(["ingest", "aging"])
+    clean.publish_many(envelopes, Topics.INBOUND)
+    clean.run_until_quiet()
     platform = make_platform(["ingest", "aging"])
-    platform.publish_many([invoice(n, f"A{n}") for n in range(1, 6)], Topics.INBOUND)
+    platform.publish_many(envelopes, Topics.INBOUND)
     broker = platform.broker
     relay = platform.relays["ingest"]
 
@@ -119,6 +111,7 @@ def test_relay_killed_between_publish_and_mark_applies_everything_once(make_plat
     duplicates = sum(r.duplicates for r in platform.results)
     assert duplicates == 5
     assert all(row.published_at is not None for row in outbox_rows(platform, "ingest"))
+    assert emitted(platform, "aging") == emitted(clean, "aging")  # the duplicates caused nothing
 
 
 def test_a_row_the_broker_refuses_is_parked_and_the_rest_flows(make_platform) -> None:
