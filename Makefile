@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint typecheck test-kafka install clean
+.PHONY: up test lint typecheck test-kafka test-faults test-faults-kafka install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,6 +39,13 @@ test-kafka: $(STAMP)
 ## Fault runs on the real stack: services as processes, broker restarts, replicas, kill -9 (tests/faults).
 test-faults: $(STAMP)
 	$(BIN)/pytest -q -m faults tests/faults
+
+## The same fault runs against Apache Kafka (deploy/apache-kafka/run.sh; PORT picks its port): CI's.
+test-faults-kafka: $(STAMP)
+	@bootstrap=$$(deploy/apache-kafka/run.sh start | sed -n 's/^KAFKA_BOOTSTRAP_SERVERS=//p'); \
+	test -n "$$bootstrap" || { echo "Apache Kafka did not start (see deploy/apache-kafka/run.sh logs)" >&2; exit 1; }; \
+	KAFKA_BOOTSTRAP_SERVERS=$$bootstrap $(BIN)/pytest -q -m faults tests/faults; status=$$?; \
+	deploy/apache-kafka/run.sh stop; exit $$status
 
 clean:
 	rm -rf $(VENV) .cobranza .pytest_cache .mypy_cache .ruff_cache

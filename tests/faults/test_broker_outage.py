@@ -28,7 +28,7 @@ from libs.platform.supervisor import Supervisor
 from libs.runtime.transport.kafka import broker_reachable
 from tests.faults.harness import OUTAGE_S, REPO, Fault, Stack, differences, handled, run_portfolio, wait_for
 
-pytestmark = [pytest.mark.faults, pytest.mark.kafka]
+pytestmark = [pytest.mark.faults, pytest.mark.kafka, pytest.mark.timeout(900)]
 RUN_SH = REPO / "deploy" / "apache-kafka" / "run.sh"
 
 

@@ -24,7 +24,7 @@ from libs.platform.registry import SERVICE_NAMES, load_spec
 from libs.runtime.settings import sqlalchemy_url
 from tests.faults.harness import OUTAGE_S, Fault, differences, handled, run_portfolio, wait_for
 
-pytestmark = [pytest.mark.faults, pytest.mark.kafka]
+pytestmark = [pytest.mark.faults, pytest.mark.kafka, pytest.mark.timeout(900)]
 
 
 def database_down(url: str) -> bool:

@@ -23,7 +23,7 @@ import pytest
 from libs.platform.registry import SERVICE_NAMES
 from tests.faults.harness import Fault, differences, handled, kill_under_load, run_portfolio
 
-pytestmark = [pytest.mark.faults, pytest.mark.kafka]
+pytestmark = [pytest.mark.faults, pytest.mark.kafka, pytest.mark.timeout(900)]
 KILLED = [s for s in os.environ.get("COBRANZA_FAULT_KILL", ",".join(SERVICE_NAMES)).split(",") if s]
 
 
