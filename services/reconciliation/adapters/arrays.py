@@ -25,7 +25,15 @@ def _element(value: Any) -> str:
 
 def pg_array(values: Iterable[Any]) -> str:
     """``values`` (str, Decimal, int, bool, date, aware datetime or None) as one array literal."""
-    return "{" + ",".join(map(_element, values)) + "}"
+    items = list(values)
+    if not items:
+        return "{}"
+    if None in items or isinstance(items[0], bool):  # ``None in`` compares by ==: no Decimal/str equals None
+        return "{" + ",".join(map(_element, items)) + "}"
+    joined = '","'.join(map(str, items))
+    if "\\" in joined or '"' in joined:  # rare: quote each element on its own
+        return "{" + ",".join(map(_element, items)) + "}"
+    return '{"' + joined + '"}'
 
 
 def array_params(params: dict[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,9 @@ STRINGS = [
     ("sql_type", "values"),
     [
         ("text", STRINGS),
+        ("text", [v for v in STRINGS if v is not None]),
+        ("text", ["ACC-1", "", "NULL", "com,ma", "{b}", " p ", "Peña 東京"]),
+        ("text", ['a","b']),
         ("text", []),
         ("text", [None]),
         (
@@ -98,4 +101,6 @@ def test_the_literal_form() -> None:
     assert pg_array([]) == "{}"
     assert pg_array(["a", None, 'x"y\\z', True, False]) == '{"a",NULL,"x\\"y\\\\z",t,f}'
     assert pg_array([date(2026, 1, 2), Decimal("1.50")]) == '{"2026-01-02","1.50"}'
+    assert pg_array(iter(["a", "b,c"])) == '{"a","b,c"}'
+    assert pg_array(['a","b']) == '{"a\\",\\"b"}'
     assert array_params({"ids": ["a"], "tenant": "t", "n": 3}) == {"ids": '{"a"}', "tenant": "t", "n": 3}
