@@ -8,9 +8,12 @@ The table refuses UPDATE, DELETE and TRUNCATE (trigger, see the migration).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from fastapi import Request
 from sqlalchemy import Connection, insert, select
@@ -24,7 +27,8 @@ SCOPE_KEY = "cobranza.audit"
 
 @dataclass
 class AuditNote:
-    """What a route adds to its request's audit row (JSON-serialisable values)."""
+    """What a route adds to its request's audit row: JSON values, or rows, mappings, pydantic models,
+    Decimals and dates, which :func:`jsonable` turns into JSON when the row is written."""
 
     object_ids: dict[str, Any] = field(default_factory=dict)
     before: Any = None
@@ -54,6 +58,30 @@ class AuditEntry:
     correlation_id: str | None
 
 
+def jsonable(value: Any) -> Any:
+    """VALUE as JSON for the audit row: money and rates as exact decimal strings (never floats),
+    dates and times in ISO 8601, rows and mappings as objects, pydantic models by their JSON dump."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return jsonable(dump(mode="json"))
+    mapping = getattr(value, "_mapping", None)  # a SQLAlchemy Row
+    if isinstance(mapping, Mapping):
+        value = mapping
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
 def _clean(value: Any) -> Any:
     """PostgreSQL text and JSONB refuse NUL: a hostile path must still leave its audit row."""
     if isinstance(value, str):
@@ -78,9 +106,11 @@ def write_entry(conn: Connection, entry: AuditEntry) -> None:
             method=entry.method,
             route=_clean(entry.route),
             path=_clean(entry.path[:2000]),
-            object_ids=_clean({**{k: str(v) for k, v in entry.path_params.items()}, **entry.note.object_ids}),
-            before=_clean(entry.note.before),
-            after=_clean(entry.note.after),
+            object_ids=_clean(
+                jsonable({**{k: str(v) for k, v in entry.path_params.items()}, **entry.note.object_ids})
+            ),
+            before=_clean(jsonable(entry.note.before)),
+            after=_clean(jsonable(entry.note.after)),
             status=entry.status,
             correlation_id=entry.correlation_id,
         )

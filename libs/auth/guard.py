@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from libs.auth.keys import PREFIX, TENANT_RE, verify_key
@@ -63,7 +65,18 @@ def presented_token(request: Request) -> str | None:
     return None
 
 
-def authorize(request: Request) -> None:
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An API key (`cbz_…`, from `cobranza auth key create`) or an OIDC access token (JWT)",
+)
+"""Declares the HTTP bearer scheme in every app's OpenAPI document (so ``/docs``' *Authorize* sends
+``Authorization: Bearer …``); the check itself is :func:`authorize`'s (the cookie too, policy roles)."""
+
+
+def authorize(
+    request: Request, _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None
+) -> None:
     """Installed on every app (``create_app``): 401 without a valid credential, 403 without a role."""
     template = matched_template(request.scope)
     allowed = roles_for(request.method, template or "unmatched")

@@ -74,9 +74,10 @@ _TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/accounts/{account_id}/plans"): PEOPLE_READ,
     ("GET", "/v1/plans/{plan_id}"): PEOPLE_READ,
     ("PUT", "/v1/usury-rates"): SUPERVISOR,
-    # notifier: contact providers claim tasks and report outcomes
+    # notifier: contact providers claim tasks and report outcomes; call-center agents (people) report
+    # the calls they made from the voice queue
     ("GET", "/v1/tasks"): PROVIDER | PEOPLE_READ,
-    ("POST", "/v1/tasks/{contact_id}/outcome"): PROVIDER,
+    ("POST", "/v1/tasks/{contact_id}/outcome"): PROVIDER | AGENT,
     ("POST", "/v1/tasks/{contact_id}/opt-out"): PROVIDER | AGENT,
     ("GET", "/v1/letters/{contact_id}.pdf"): PROVIDER | PEOPLE_READ,
     # reporting: projections for BI and people

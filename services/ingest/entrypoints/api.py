@@ -37,6 +37,7 @@ from fastapi import (
     Form,
     Header,
     HTTPException,
+    Request,
     UploadFile,
     status,
 )
@@ -45,6 +46,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
+from libs.auth.audit import audit_note
 from libs.auth.principal import Principal
 from libs.events.payloads.payments import PaymentReceived
 from libs.events.payloads.reference import ReferenceEntity, ReferenceUpserted
@@ -62,6 +64,7 @@ from services.ingest.domain.requests import (
     ReversalIn,
     StandardisationError,
 )
+from services.ingest.entrypoints.audit_views import stored_customer, stored_reference
 from services.ingest.entrypoints.idempotency import Command, run_command
 from services.ingest.service_layer.commands import (
     ItemResult,
@@ -457,6 +460,7 @@ def router(ctx: ServiceContext) -> APIRouter:
         customer_id: DocumentId,
         customer: CustomerUpsertIn,
         caller: CallerHeaders,
+        request: Request,
     ) -> JSONResponse:
         """Upsert a customer with contact points and consent (cobranza.customer.upserted).
 
@@ -464,10 +468,16 @@ def router(ctx: ServiceContext) -> APIRouter:
         when the customer is known from another source, the rule that linked them.
         """
 
+        note = audit_note(request)
+        note.object_ids = {"source": caller.source, "source_customer_id": customer_id}
+
         def command(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
+            note.before = stored_customer(uow.session, uow.tenant, caller.source, customer_id)
             payload, envelope = upsert_customer(
                 uow, caller.source, customer_id, customer, event_id=ctx.ids.new("ingest|customer")
             )
+            note.object_ids["customer_id"] = payload.customer_id
+            note.after = {"published": payload, "event_id": envelope.id}
             return 200, {
                 "customer_id": payload.customer_id,
                 "source_customer_id": customer_id,
@@ -492,6 +502,7 @@ def router(ctx: ServiceContext) -> APIRouter:
         entity_id: DocumentId,
         body: ReferenceIn,
         caller: CallerHeaders,
+        request: Request,
     ) -> JSONResponse:
         """Upsert a product line (ramo), office, advisor or agency (cobranza.reference.upserted).
 
@@ -506,8 +517,13 @@ def router(ctx: ServiceContext) -> APIRouter:
         except ValidationError as exc:
             raise _invalid(exc) from None
 
+        note = audit_note(request)
+        note.object_ids = {"entity_type": entity_type, "source": caller.source}
+
         def command(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
+            note.before = stored_reference(uow.session, uow.tenant, entity_type, entity_id)
             envelope = upsert_reference(uow, caller.source, payload, event_id=ctx.ids.new("ingest|reference"))
+            note.after = {"published": payload, "event_id": envelope.id}
             return 200, {**payload.model_dump(mode="json", exclude_none=True), "event_id": envelope.id}
 
         return run(

@@ -8,11 +8,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
+from libs.auth.audit import audit_note
 from libs.events.payloads.contacts import ContactOptedOut, ContactStatus
 from libs.events.types import Channel, Identifier, Label
 from libs.runtime.context import ServiceContext
@@ -23,6 +24,23 @@ from services.notifier.config import NotifierSettings
 from services.notifier.service_layer.handlers import CALL_CENTER, record_outcome
 
 ContactId = Annotated[Identifier, Path(description="the contact, as strategy planned it")]
+
+AUDITED_TASK_FIELDS = (
+    "contact_id",
+    "account_id",
+    "channel",
+    "step",
+    "scheduled_for",
+    "status",
+    "provider",
+    "detail",
+)
+"""What the audit log keeps of a task before and after a person's report (not the letter's file)."""
+
+
+def _audited(task: Any) -> dict[str, Any]:
+    mapping = task._mapping if hasattr(task, "_mapping") else task
+    return {k: mapping[k] for k in AUDITED_TASK_FIELDS if k in mapping}
 
 
 class TaskView(BaseModel):
@@ -85,36 +103,49 @@ def router(ctx: ServiceContext) -> APIRouter:
             return [dict(r) for r in session.execute(query).mappings()]
 
     @api.post("/tasks/{contact_id}/outcome", response_model=TaskView)
-    def report_outcome(contact_id: ContactId, report: OutcomeReport, tenant: TenantDep) -> dict[str, Any]:
+    def report_outcome(
+        contact_id: ContactId, report: OutcomeReport, tenant: TenantDep, request: Request
+    ) -> dict[str, Any]:
         """A call center (or a provider's receipt) reports what happened with a contact."""
         mine = (tasks.c.tenant_id == tenant, tasks.c.contact_id == contact_id)
+        note = audit_note(request)
+        note.after = {"requested": report}
         with ctx.unit_of_work(correlation_id=contact_id, tenant=tenant) as uow:
             task = uow.session.execute(select(tasks).where(*mine).with_for_update()).first()
             if task is None:
                 raise HTTPException(404, f"no contact task {contact_id!r}")
+            note.object_ids = {"account_id": task.account_id}
+            note.before = _audited(task)
             if task.status in ("scheduled", "ready", "sending"):
                 raise HTTPException(409, f"contact {contact_id!r} has not been delivered yet ({task.status})")
             provider = task.provider or CALL_CENTER
             record_outcome(uow, task, DeliveryResult(report.status, provider, report.detail))
         with ctx.sessions() as session:
             row = session.execute(select(tasks).where(*mine)).mappings().one()
-            return dict(row)
+        note.after = {"requested": report, "task": _audited(row)}
+        return dict(row)
 
     @api.post("/tasks/{contact_id}/opt-out", response_model=OptOutView, status_code=202)
-    def report_opt_out(contact_id: ContactId, report: OptOutReport, tenant: TenantDep) -> dict[str, Any]:
+    def report_opt_out(
+        contact_id: ContactId, report: OptOutReport, tenant: TenantDep, request: Request
+    ) -> dict[str, Any]:
         """The debtor withdrew consent for the contact's channel: ``cobranza.contact.opted_out`` at once.
 
         Strategy stops using the channel for the account from that moment (consent closed until a
         new recorded consent), whatever the task's own state.
         """
+        note = audit_note(request)
+        note.after = {"requested": report}
         with ctx.unit_of_work(correlation_id=contact_id, tenant=tenant) as uow:
             task = uow.session.execute(
-                select(tasks.c.account_id, tasks.c.channel).where(
+                select(tasks.c.account_id, tasks.c.channel, tasks.c.status).where(
                     tasks.c.tenant_id == tenant, tasks.c.contact_id == contact_id
                 )
             ).first()
             if task is None:
                 raise HTTPException(404, f"no contact task {contact_id!r}")
+            note.object_ids = {"account_id": task.account_id}
+            note.before = _audited(task)
             event = ContactOptedOut(
                 account_id=task.account_id,
                 channel=task.channel,
@@ -123,13 +154,15 @@ def router(ctx: ServiceContext) -> APIRouter:
                 contact_id=contact_id,
             )
             uow.emit(event)
-        return {
+        answer = {
             "contact_id": contact_id,
             "account_id": event.account_id,
             "channel": event.channel,
             "source": event.source,
             "occurred_at": event.occurred_at,
         }
+        note.after = {"published": event}
+        return answer
 
     @api.get("/letters/{contact_id}.pdf")
     def letter(contact_id: ContactId, tenant: TenantDep) -> FileResponse:

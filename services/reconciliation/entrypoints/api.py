@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from libs.auth.audit import audit_note
 from libs.events.types import Identifier, Text
 from libs.runtime.context import ServiceContext
 from libs.runtime.http import TenantDep
+from services.reconciliation.entrypoints.audit_views import suspense_before
 from services.reconciliation.service_layer import queries
 from services.reconciliation.service_layer.commands import ApplySuspense, CommandRejected, apply_suspense
 
@@ -61,15 +63,22 @@ def router(ctx: ServiceContext) -> APIRouter:
         return [asdict(c) for c in found]
 
     @api.post("/suspense/{payment_id}/apply", response_model=None)
-    def apply(payment_id: PathId, body: ApplyRequest, tenant: TenantDep) -> dict[str, Any] | JSONResponse:
+    def apply(
+        payment_id: PathId, body: ApplyRequest, tenant: TenantDep, request: Request
+    ) -> dict[str, Any] | JSONResponse:
+        note = audit_note(request)
+        note.object_ids = {"payment_id": payment_id, "account_id": body.account_id}
+        if body.invoice_id is not None:
+            note.object_ids["invoice_id"] = body.invoice_id
         try:
             with ctx.unit_of_work(tenant=tenant) as uow:
+                note.before = suspense_before(uow.session, tenant, payment_id, body.account_id)
                 application = apply_suspense(
                     ApplySuspense(payment_id, body.account_id, body.invoice_id, body.reason, body.user), uow
                 )
         except CommandRejected as exc:
             return _rejected(exc)
-        return {
+        answer = {
             "payment_id": application.payment_id,
             "account_id": application.account_id,
             "currency": application.currency,
@@ -84,6 +93,8 @@ def router(ctx: ServiceContext) -> APIRouter:
             ],
             "credit_created": format(application.credit_created, "f"),
         }
+        note.after = {**answer, "reason": body.reason, "user": body.user}
+        return answer
 
     @api.get("/audit")
     def audit_trail(

@@ -9,15 +9,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Path, status
+from fastapi import APIRouter, Body, HTTPException, Path, Request, status
 from sqlalchemy import func, select
 
+from libs.auth.audit import audit_note
 from libs.events.types import Identifier
 from libs.runtime.context import ServiceContext
 from libs.runtime.http import TenantDep
 from services.segmentation.adapters import repository as repo
 from services.segmentation.adapters.orm import accounts, models, segment_history
 from services.segmentation.domain.rules import RuleSet, RuleSetError, parse_rules
+from services.segmentation.entrypoints.audit_views import active_rules
 from services.segmentation.service_layer.commands import RuleVersionConflict, activate_rules, preview_rules
 
 RulesDocument = Annotated[dict[str, Any], Body(description="a rules document (see docs/segmentation.md)")]
@@ -137,19 +139,25 @@ def router(ctx: ServiceContext) -> APIRouter:
         return {"version": row.version, "activated_at": row.activated_at, "document": row.document}
 
     @api.put("/rules")
-    def activate(document: RulesDocument, tenant: TenantDep) -> dict[str, Any]:
+    def activate(document: RulesDocument, tenant: TenantDep, request: Request) -> dict[str, Any]:
+        note = audit_note(request)
+        note.after = {"requested": document}
         rules = _parse_or_422(document)
+        note.object_ids = {"rules_version": rules.version}
         try:
             with ctx.unit_of_work(tenant=tenant) as uow:
+                note.before = active_rules(uow.session, tenant)
                 result = activate_rules(uow, rules, source="api")
         except RuleVersionConflict as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-        return {
+        answer = {
             "version": result.version,
             "accounts": result.accounts,
             "moved": result.moved,
             "already_active": result.already_active,
         }
+        note.after = {**answer, "document": document}
+        return answer
 
     @api.get("/models")
     def list_models(tenant: TenantDep) -> list[dict[str, Any]]:

@@ -18,12 +18,13 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Header, HTTPException, Path
+from fastapi import APIRouter, Header, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from libs.auth.audit import audit_note
 from libs.auth.principal import Principal
 from libs.events.payloads.promises import PromiseMade
 from libs.events.payloads.treatment import CollectionPaused, CollectionResumed, PauseReason
@@ -43,6 +44,7 @@ from services.strategy.adapters.orm import (
 from services.strategy.config import strategy_config
 from services.strategy.domain.playbooks import PlaybookError, parse_playbook, playbook_document
 from services.strategy.domain.treatment import pause_in_force
+from services.strategy.entrypoints import audit_views
 from services.strategy.service_layer.handlers import pause_id_of
 
 AccountId = Annotated[Identifier, Path(description="the tenant's account id")]
@@ -161,10 +163,14 @@ def router(ctx: ServiceContext) -> APIRouter:
         body: PromiseRequest,
         tenant: TenantDep,
         principal: PrincipalDep,
+        request: Request,
         agent: AgentHeader = None,
     ) -> dict[str, Any]:
         """A promise an agent took: published as ``cobranza.promise.made`` (then kept or broken from cash)."""
+        note = audit_note(request)
+        note.after = {"requested": body}
         with ctx.unit_of_work(correlation_id=correlation_id.get(), tenant=tenant) as uow:
+            note.before = {"open_promises": audit_views.open_promises(uow.session, tenant, account_id)}
             today = _today(uow.session, tenant, account_id, ctx)
             if body.due_on < today:
                 raise _invalid(
@@ -189,8 +195,11 @@ def router(ctx: ServiceContext) -> APIRouter:
                 made_via=body.made_via,
                 agent_id=body.agent_id or agent or _subject(principal),
             )
+            note.object_ids = {"promise_id": promise_id}
             envelope = uow.emit(payload)
-        return {"event_id": envelope.id, "status": "open", **payload.model_dump(mode="json")}
+        answer = {"event_id": envelope.id, "status": "open", **payload.model_dump(mode="json")}
+        note.after = {"published": answer}
+        return answer
 
     @api.post("/accounts/{account_id}/pauses", status_code=202)
     def pause(
@@ -198,10 +207,16 @@ def router(ctx: ServiceContext) -> APIRouter:
         body: PauseRequest,
         tenant: TenantDep,
         principal: PrincipalDep,
+        request: Request,
         agent: AgentHeader = None,
     ) -> dict[str, Any]:
         """Pause collection (no contact, no escalation): published as ``cobranza.collection.paused``."""
+        note = audit_note(request)
+        note.after = {"requested": body}
         with ctx.unit_of_work(correlation_id=correlation_id.get(), tenant=tenant) as uow:
+            note.before = {
+                "pauses_in_force": audit_views.pauses_in_force(uow.session, tenant, account_id, uow.now())
+            }
             if body.until is not None and body.reason not in ("deceased", "bankruptcy"):
                 today = _today(uow.session, tenant, account_id, ctx)
                 if body.until < today:
@@ -218,26 +233,41 @@ def router(ctx: ServiceContext) -> APIRouter:
                 agent_id=body.agent_id or agent or _subject(principal),
             )
             envelope = uow.emit(payload)
-        return {"pause_id": pause_id_of(envelope), "event_id": envelope.id, **payload.model_dump(mode="json")}
+        answer = {
+            "pause_id": pause_id_of(envelope),
+            "event_id": envelope.id,
+            **payload.model_dump(mode="json"),
+        }
+        note.object_ids = {"pause_id": answer["pause_id"]}
+        note.after = {"published": answer}
+        return answer
 
     @api.post("/accounts/{account_id}/resume", status_code=202)
     def resume(
         account_id: AccountId,
         tenant: TenantDep,
         principal: PrincipalDep,
+        http_request: Request,
         agent: AgentHeader = None,
         body: ResumeRequest | None = None,
     ) -> dict[str, Any]:
         """End every pause of the account (deceased and bankruptcy too): ``cobranza.collection.resumed``."""
         request = body or ResumeRequest()
+        note = audit_note(http_request)
+        note.after = {"requested": request}
         with ctx.unit_of_work(correlation_id=correlation_id.get(), tenant=tenant) as uow:
+            in_force = audit_views.pauses_in_force(uow.session, tenant, account_id, uow.now())
+            note.before = {"pauses_in_force": in_force}
             payload = CollectionResumed(
                 account_id=account_id,
                 note=request.note,
                 agent_id=request.agent_id or agent or _subject(principal),
             )
             envelope = uow.emit(payload)
-        return {"event_id": envelope.id, **payload.model_dump(mode="json")}
+        answer = {"event_id": envelope.id, **payload.model_dump(mode="json")}
+        note.object_ids = {"pause_ids": [p["pause_id"] for p in in_force]}
+        note.after = {"published": answer}
+        return answer
 
     @api.get("/accounts/{account_id}/pauses")
     def account_pauses(account_id: AccountId, tenant: TenantDep) -> list[dict[str, Any]]:
@@ -283,12 +313,19 @@ def router(ctx: ServiceContext) -> APIRouter:
 
     @api.post("/strategies", status_code=201)
     def new_strategy_version(
-        body: StrategyRequest, tenant: TenantDep, principal: PrincipalDep, agent: AgentHeader = None
+        body: StrategyRequest,
+        tenant: TenantDep,
+        principal: PrincipalDep,
+        request: Request,
+        agent: AgentHeader = None,
     ) -> dict[str, Any]:
         """A new version of a playbook, active at once for the contacts planned from now on.
 
         Validated as the playbooks file is: 422 naming every bad step (``steps[2].channel: …``).
         """
+        note = audit_note(request)
+        note.object_ids = {"name": body.name}
+        note.after = {"requested": body}
         try:
             playbook = parse_playbook(body.name, {"steps": body.steps})
         except PlaybookError as exc:
@@ -302,6 +339,7 @@ def router(ctx: ServiceContext) -> APIRouter:
                 text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
                 {"key": f"strategy_versions|{tenant}|{body.name}"},
             )
+            note.before = audit_views.active_strategy(session, tenant, body.name)
             latest = session.execute(
                 select(func.max(strategy_versions.c.version)).where(
                     strategy_versions.c.tenant_id == tenant, strategy_versions.c.name == body.name
@@ -326,6 +364,8 @@ def router(ctx: ServiceContext) -> APIRouter:
                 "active": True,
             }
             session.execute(strategy_versions.insert().values(**row))
+        note.object_ids = {"name": body.name, "version": row["version"]}
+        note.after = _row(row)
         return _row(row)
 
     @api.get("/accounts/{account_id}/contacts")

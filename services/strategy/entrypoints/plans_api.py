@@ -14,10 +14,11 @@ from decimal import Decimal
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from libs.auth.audit import audit_note
 from libs.events.payloads.treatment import AnnualRate, PlanAgreed, PlanFrequency
 from libs.events.types import CurrencyCode, Identifier, NonNegativeAmount, PositiveAmount
 from libs.runtime.context import ServiceContext
@@ -25,6 +26,7 @@ from libs.runtime.http import PrincipalDep, TenantDep
 from libs.runtime.observability import correlation_id
 from services.strategy.adapters import plans_repository as repo
 from services.strategy.domain.plans import DAY_COUNT, MaxRate, PlanState, schedule
+from services.strategy.entrypoints import audit_views
 from services.strategy.service_layer.plans import state_of
 
 __all__ = ["router"]
@@ -126,9 +128,12 @@ def router(ctx: ServiceContext) -> APIRouter:
 
     @api.post("/accounts/{account_id}/plans", status_code=202)
     def agree(
-        account_id: AccountId, body: PlanRequest, tenant: TenantDep, principal: PrincipalDep
+        account_id: AccountId, body: PlanRequest, tenant: TenantDep, principal: PrincipalDep, request: Request
     ) -> dict[str, Any]:
         """Agree a payment plan: published as ``cobranza.plan.agreed``; the answer holds its schedule."""
+        note = audit_note(request)
+        note.object_ids = {"plan_id": body.plan_id}
+        note.after = {"requested": body}
         try:
             payload = PlanAgreed(
                 account_id=account_id,
@@ -140,7 +145,9 @@ def router(ctx: ServiceContext) -> APIRouter:
                 [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
             ) from exc
         with ctx.unit_of_work(correlation_id=correlation_id.get(), tenant=tenant) as uow:
+            note.before = {"plans": audit_views.account_plans(uow.session, tenant, account_id)}
             envelope = uow.emit(payload)
+        note.after = {"published": {"event_id": envelope.id, **payload.model_dump(mode="json")}}
         terms = repo.terms_of({**payload.model_dump(), "account_id": account_id})
         return {
             "event_id": envelope.id,
@@ -175,8 +182,13 @@ def router(ctx: ServiceContext) -> APIRouter:
             return [_explain(r, states[r["plan_id"]]) for r in rows]
 
     @api.put("/usury-rates")
-    def put_usury_rates(body: UsuryRates, tenant: TenantDep, principal: PrincipalDep) -> dict[str, Any]:
+    def put_usury_rates(
+        body: UsuryRates, tenant: TenantDep, principal: PrincipalDep, request: Request
+    ) -> dict[str, Any]:
         """Load maximum rates (annual effective fractions) for a country; a month reloaded replaces its row."""
+        note = audit_note(request)
+        note.object_ids = {"country": body.country}
+        note.after = {"requested": body.model_dump(mode="json", by_alias=True)}
         for i, r in enumerate(body.rates):
             if r.valid_to < r.valid_from:
                 raise RequestValidationError(
@@ -191,9 +203,16 @@ def router(ctx: ServiceContext) -> APIRouter:
                 )
         rows = [MaxRate(r.valid_from, r.valid_to, r.rate, r.resolution) for r in body.rates]
         with ctx.unit_of_work(tenant=tenant) as uow:
+            note.before = {
+                "rates": audit_views.stored_rates(
+                    uow.session, tenant, body.country, [r.valid_from for r in rows]
+                )
+            }
             repo.put_max_rates(
                 uow.session, tenant, body.country, rows, principal.subject[:128] or None, uow.now()
             )
-        return {"country": body.country, "loaded": len(rows)}
+        answer = {"country": body.country, "loaded": len(rows)}
+        note.after = {**answer, "rates": body.model_dump(mode="json", by_alias=True)["rates"]}
+        return answer
 
     return api

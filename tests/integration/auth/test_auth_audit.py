@@ -36,7 +36,8 @@ def test_mutating_requests_of_people_are_audited_and_readable_by_auditors(platfo
         ("bi", 403, "POST", "reconciliation"),
         ("supervisor", 404, "POST", "reconciliation"),
     ]
-    assert rows[1]["object_ids"] == {"payment_id": "P9"} and rows[1]["actor"].startswith("key:")
+    assert rows[1]["object_ids"] == {"payment_id": "P9", "account_id": "A1"}
+    assert rows[1]["actor"].startswith("key:")
     assert auditor.get("/v1/audit", params={"actor": rows[0]["actor"]}).json()[0]["role"] == "bi"
     assert auditor.get("/v1/audit", params={"since": "2999-01-01T00:00:00Z"}).json() == []
     assert auditor.get("/v1/audit", params={"limit": 1}).json() == rows[:1]

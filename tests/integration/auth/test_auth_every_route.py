@@ -87,3 +87,31 @@ def test_unknown_or_malformed_credentials_are_401(everything: InMemoryPlatform, 
 def test_an_unmapped_route_is_admin_only() -> None:
     assert roles_for("DELETE", "/v1/not-in-the-policy") == frozenset({"admin"})
     assert roles_for("GET", "/healthz") is None
+
+
+def test_the_openapi_document_declares_the_bearer_scheme_so_docs_can_authorize(
+    everything: InMemoryPlatform, role_keys: dict[str, str]
+) -> None:
+    """``/docs`` (Swagger UI, served offline) reads ``/openapi.json``; its *Authorize* button sends
+    ``Authorization: Bearer <key>`` because every credentialed operation declares that scheme."""
+    for name in SERVICE_NAMES:
+        client = TestClient(create_app(everything.context(name)))
+        document = client.get("/openapi.json").json()
+        scheme = document["components"]["securitySchemes"]["bearer"]
+        assert (scheme["type"], scheme["scheme"]) == ("http", "bearer"), name
+        operations = [
+            (path, method, op)
+            for path, item in document["paths"].items()
+            for method, op in item.items()
+            if path not in PUBLIC_PATHS and not path.startswith(("/login", "/logout"))
+        ]
+        assert operations, name
+        for path, method, op in operations:
+            assert {"bearer": []} in op.get("security", []), (name, method, path)
+        page = client.get("/docs")
+        assert (
+            page.status_code == 200 and "/openapi.json" in page.text and "/static-offline-docs/" in page.text
+        )
+    # what Authorize sends is an ordinary credential
+    aging = TestClient(create_app(everything.context("aging")))
+    assert aging.get("/v1/buckets", headers={"Authorization": f"Bearer {role_keys['bi']}"}).status_code == 200
