@@ -15,6 +15,7 @@ import typer
 
 from libs.platform.auth_cli import auth_app
 from libs.platform.demo.cli import demo_app
+from libs.platform.outbox_cli import outbox_app
 from libs.platform.privacy import privacy_app
 from libs.platform.registry import SERVICE_NAMES, available_specs, load_spec
 from libs.runtime.settings import PlatformSettings
@@ -30,6 +31,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
 app.add_typer(topics_app, name="topics")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(outbox_app, name="outbox")
 app.add_typer(demo_app, name="demo")
 app.add_typer(auth_app, name="auth")
 app.add_typer(privacy_app, name="privacy")
