@@ -7,6 +7,7 @@ from pathlib import Path
 from libs.runtime.service import ServiceSpec
 from services.aging.adapters.orm import metadata
 from services.aging.entrypoints.api import router
+from services.aging.service_layer import privacy
 from services.aging.service_layer.handlers import (
     MIDNIGHT_TIMER,
     on_events,
@@ -26,7 +27,8 @@ SPEC = ServiceSpec(
             "cobranza.payment.reversal_applied",
         ),
         on_events,
-    ),
+    )
+    | {"cobranza.customer.erased": privacy.on_customers_erased},
     timers={MIDNIGHT_TIMER: on_midnight},
     routers=(router,),
     http_port=8002,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from libs.events.catalog import Topics
 from libs.runtime.service import ServiceSpec
+from services.ingest.adapters import erasures  # noqa: F401  (the erasure tombstones' table on ``metadata``)
 from services.ingest.adapters.orm import metadata
 from services.ingest.entrypoints.api import router
 from services.ingest.entrypoints.inbound import guarded_inbound

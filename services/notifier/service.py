@@ -7,7 +7,7 @@ from pathlib import Path
 from libs.runtime.service import ServiceSpec
 from services.notifier.adapters.orm import metadata
 from services.notifier.entrypoints.api import router
-from services.notifier.service_layer import handlers
+from services.notifier.service_layer import handlers, privacy
 
 SPEC = ServiceSpec(
     name="notifier",
@@ -17,6 +17,7 @@ SPEC = ServiceSpec(
         "cobranza.contact.due": handlers.on_contacts_due,
         "cobranza.customer.upserted": handlers.on_customers_upserted,
         "cobranza.invoice.issued": handlers.on_invoices_issued,
+        "cobranza.customer.erased": privacy.on_customers_erased,
     },
     timers={handlers.DELIVER_TIMER: handlers.on_deliver},
     routers=(router,),

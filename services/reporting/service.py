@@ -8,7 +8,7 @@ from libs.runtime.service import ServiceSpec
 from services.reporting.adapters.orm import metadata
 from services.reporting.entrypoints.api import router
 from services.reporting.entrypoints.login import router as login_router
-from services.reporting.service_layer import handlers
+from services.reporting.service_layer import handlers, privacy
 
 SPEC = ServiceSpec(
     name="reporting",
@@ -29,6 +29,7 @@ SPEC = ServiceSpec(
         "cobranza.promise.broken": handlers.on_promises,
         "cobranza.contact.due": handlers.on_contacts,
         "cobranza.contact.outcome": handlers.on_contacts,
+        "cobranza.customer.erased": privacy.on_customers_erased,
     },
     routers=(router, login_router),
     http_port=8007,

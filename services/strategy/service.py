@@ -10,7 +10,7 @@ from services.strategy.adapters.orm import metadata
 from services.strategy.entrypoints.api import router
 from services.strategy.entrypoints.decisions_api import router as decisions_router
 from services.strategy.entrypoints.plans_api import router as plans_router
-from services.strategy.service_layer import handlers, plans, timers
+from services.strategy.service_layer import handlers, plans, privacy, timers
 
 SPEC = ServiceSpec(
     name="strategy",
@@ -20,6 +20,7 @@ SPEC = ServiceSpec(
         **dict.fromkeys(handlers.CONSUMES, handlers.on_events),
         **dict.fromkeys(plans.CONSUMES, plans.on_strategy_events),
         **dict.fromkeys(timers.CONTACT_EVENTS, timers.on_contact_events),
+        "cobranza.customer.erased": privacy.on_customers_erased,
     },
     batch_timers={
         handlers.PROMISE_TIMER: timers.on_promise_deadlines,

@@ -50,6 +50,7 @@ from services.ingest.service_layer.documents import (
     record_new,
     resolve_documents,
 )
+from services.ingest.service_layer.privacy import refuse_erased, reject_erased
 
 Status = Literal["accepted", "duplicate", "rejected"]
 
@@ -284,6 +285,7 @@ def upsert_customer(
     uow: UnitOfWork, source: str, source_customer_id: str, body: CustomerUpsertIn, *, event_id: str
 ) -> tuple[CustomerUpserted, Envelope]:
     """Raises StandardisationError (field path) when contact data cannot be standardised."""
+    refuse_erased(uow, source, source_customer_id)  # an erased customer's record is refused (privacy.py)
     draft = body.to_contract(source_customer_id)
     resolved = resolve_customer(
         uow,
@@ -321,6 +323,7 @@ def upsert_customers(
             )
         except ValidationError as exc:
             results[index] = ItemResult(index, "rejected", source_customer_id, errors=validation_errors(exc))
+    drafts = reject_erased(uow, source, drafts, results)  # erased customers: rejected rows (privacy.py)
     known = [
         KnownCustomer(source, d.customer_id, d.customer_id, d.document_id, d.email, d.phone)
         for _, d in drafts

@@ -29,6 +29,7 @@ from services.ingest.domain.identity import source_system
 from services.ingest.domain.standardise import KnownCustomer
 from services.ingest.service_layer.commands import link_customers, resolve_customers
 from services.ingest.service_layer.documents import Incoming, record_documents, resolve_documents
+from services.ingest.service_layer.privacy import drop_erased
 
 PHASES: tuple[type[EventPayload], ...] = (
     CustomerUpserted,
@@ -102,6 +103,7 @@ def _customers(
     uow: UnitOfWork, source: str, items: list[tuple[int, CustomerUpserted]], out: list[EventPayload | None]
 ) -> None:
     """Customers under their canonical id, linked to the same person from other sources (as on REST)."""
+    items = drop_erased(uow, source, items, out)  # an erased customer's record: dead letter (privacy.py)
     known = [
         KnownCustomer(source, p.customer_id, p.customer_id, p.document_id, p.email, p.phone) for _, p in items
     ]

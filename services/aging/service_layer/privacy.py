@@ -1,0 +1,26 @@
+"""aging's side of an erasure (``cobranza.customer.erased``; docs/privacy.md).
+
+aging keeps days past due, buckets and open amounts per invoice and account: no name, document, e-mail,
+phone or address. The erasure scrubs only its own event log rows about the customer's accounts (the
+outbox, timers), which hold ids and amounts as well; the consumer makes sure a dead letter that
+carried an upstream record is scrubbed too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from libs.events.payloads.customers import CustomerErased
+from libs.events.registry import DecodedEvent
+from libs.platform.privacy import erased_ids, scrub_event_log
+from libs.runtime.uow import UnitOfWork
+
+
+def on_customers_erased(events: Sequence[DecodedEvent[CustomerErased]], uow: UnitOfWork) -> None:
+    from services.aging.service import SPEC
+
+    customers, accounts = erased_ids(events)
+    scrub_event_log(uow.session, SPEC.tables, uow.tenant, [*customers, *accounts])
+
+
+__all__ = ["on_customers_erased"]
