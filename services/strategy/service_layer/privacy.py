@@ -11,7 +11,7 @@ contacts and decisions keep their ids, amounts, dates and rules (delinquency fac
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import get_args
+from typing import Any, get_args
 
 from sqlalchemy import text
 
@@ -57,9 +57,9 @@ def on_customers_erased(events: Sequence[DecodedEvent[CustomerErased]], uow: Uni
     from services.strategy.service import SPEC
 
     customers, named = erased_ids(events)
-    params = {"tenant": uow.tenant, "customers": customers}
-    accounts = sorted({*named, *uow.session.execute(_NAMED, params).scalars()})
-    params = {"tenant": uow.tenant, "accounts": accounts, "now": uow.now()}
+    found = uow.session.execute(_NAMED, {"tenant": uow.tenant, "customers": customers}).scalars()
+    accounts = sorted({*named, *found})
+    params: dict[str, Any] = {"tenant": uow.tenant, "accounts": accounts, "now": uow.now()}
     if accounts:
         uow.session.execute(_CLOSE_CHANNELS, {**params, "channels": list(CHANNELS)})
     uow.session.execute(_PAUSES, params)
