@@ -5,7 +5,9 @@
 One image (deploy/Dockerfile) runs every service; each service gets a Deployment (probes on /healthz
 and /readyz, resources, config from a ConfigMap, credentials from Secrets, an init container that
 applies its migrations under the owner role), a Service and a PodDisruptionBudget; ``monitoring/``
-adds a ServiceMonitor per service (Prometheus Operator) on top of the base.
+adds on top of the base a ServiceMonitor per service and a PrometheusRule with
+deploy/prometheus/alerts.yml (Prometheus Operator), and a ConfigMap with the docker-compose Grafana
+dashboard (deploy/grafana/dashboards/, labelled for the Grafana chart's dashboard sidecar).
 tests/unit/ops/test_deploy_manifests.py checks the files are what this script writes.
 """
 
@@ -20,6 +22,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 BASE = Path(__file__).resolve().parent / "base"
 IMAGE = "ghcr.io/cobranza/cobranza:latest"
+ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
 LABEL = "app.kubernetes.io"
 
 # what each service's pods may use; segmentation trains and scores models, ingest parses files
@@ -28,6 +32,19 @@ RESOURCES: dict[str, dict[str, dict[str, str]]] = {
     "ingest": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}},
     "segmentation": {"requests": {"cpu": "500m", "memory": "768Mi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
 }
+
+
+class Block(str):
+    """A multi-line value written as a YAML literal block (``|``): a dashboard stays readable JSON."""
+
+
+class Dumper(yaml.SafeDumper):
+    pass
+
+
+Dumper.add_representer(
+    Block, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style="|")
+)
 
 
 def labels(name: str) -> dict[str, str]:
@@ -144,6 +161,30 @@ def service_monitor(name: str) -> dict[str, Any]:
     }
 
 
+def prometheus_rule() -> dict[str, Any]:
+    """The alert rules docker-compose's Prometheus loads, as the Prometheus Operator's resource."""
+    rules = yaml.safe_load(ALERTS.read_text())
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "cobranza-alerts", "labels": {f"{LABEL}/part-of": "cobranza"}},
+        "spec": {"groups": rules["groups"]},
+    }
+
+
+def grafana_dashboards() -> dict[str, Any]:
+    """docker-compose's Grafana dashboards, for the Grafana chart's sidecar (label ``grafana_dashboard``)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "cobranza-grafana-dashboards",
+            "labels": {f"{LABEL}/part-of": "cobranza", "grafana_dashboard": "1"},
+        },
+        "data": {path.name: Block(path.read_text()) for path in sorted(DASHBOARDS.glob("*.json"))},
+    }
+
+
 def config_map() -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -176,6 +217,10 @@ def manifests() -> dict[str, str]:
         files[f"../monitoring/{spec.name}.yaml"] = yaml.safe_dump(service_monitor(spec.name), sort_keys=False)
         names.append(spec.name)
     files["config.yaml"] = yaml.safe_dump(config_map(), sort_keys=False)
+    files["../monitoring/alerts.yaml"] = yaml.safe_dump(prometheus_rule(), sort_keys=False, width=120)
+    files["../monitoring/grafana-dashboards.yaml"] = yaml.dump(
+        grafana_dashboards(), Dumper=Dumper, sort_keys=False
+    )
     files["kustomization.yaml"] = yaml.safe_dump(
         {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
@@ -188,7 +233,12 @@ def manifests() -> dict[str, str]:
         {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
-            "resources": ["../base", *(f"{n}.yaml" for n in names)],
+            "resources": [
+                "../base",
+                *(f"{n}.yaml" for n in names),
+                "alerts.yaml",
+                "grafana-dashboards.yaml",
+            ],
         },
         sort_keys=False,
     )

@@ -81,6 +81,21 @@ def test_every_service_has_a_deployment_with_probes_resources_config_and_secrets
     assert ("ConfigMap", "cobranza-config") in by_kind
 
 
+def test_the_monitoring_overlay_carries_the_alert_rules_and_the_compose_grafana_dashboard() -> None:
+    """Kubernetes gets what docker-compose's Prometheus and Grafana load: the same rules, the same
+    dashboards (a ConfigMap the Grafana chart's sidecar picks up by its ``grafana_dashboard`` label)."""
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in _documents()}
+    rule = by_kind[("PrometheusRule", "cobranza-alerts")]
+    alerts = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
+    assert rule["spec"]["groups"] == alerts["groups"]
+    dashboards = by_kind[("ConfigMap", "cobranza-grafana-dashboards")]
+    assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
+    files = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
+    assert files and dashboards["data"] == {f.name: f.read_text() for f in files}
+    overlay = yaml.safe_load((K8S / "monitoring" / "kustomization.yaml").read_text())
+    assert {"alerts.yaml", "grafana-dashboards.yaml"} <= set(overlay["resources"])
+
+
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
 def test_kustomize_renders_the_base_and_the_monitoring_overlay() -> None:
     rendered = subprocess.run(
@@ -89,6 +104,7 @@ def test_kustomize_renders_the_base_and_the_monitoring_overlay() -> None:
     kinds = [d["kind"] for d in yaml.safe_load_all(rendered) if d]
     n = len(available_specs())
     assert kinds.count("Deployment") == kinds.count("Service") == kinds.count("ServiceMonitor") == n
+    assert kinds.count("PrometheusRule") == 1
 
 
 def _exported_series() -> set[str]:
