@@ -7,8 +7,11 @@ that keep an account's order; database outages that never count toward a dead le
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg.errors
@@ -24,6 +27,7 @@ from libs.runtime.settings import PlatformSettings
 from libs.runtime.transport.base import OutgoingRecord, PublishError
 from libs.runtime.transport.memory import InMemoryPlatform, MemoryBroker
 from services.aging.adapters.orm import invoices
+from services.notifier.service_layer import handlers as notifier_handlers
 from tests.faults.harness import invoice_envelope
 
 INVOICE_TYPE = "cobranza.invoice.issued"
@@ -323,3 +327,64 @@ def test_sqlstates_of_transient_errors_are_infrastructure() -> None:
     assert _is_infrastructure(DBAPIError("x", {}, Serialization()))
     assert not _is_infrastructure(DBAPIError("x", {}, Unique()))
     assert not _is_infrastructure(ValueError("x"))
+
+
+# -- notifier killed after an inline send, before the commit -------------------------------------------
+# The file providers (SMS/WhatsApp log, e-mail outbox, PDF letters) deliver inside the handler's
+# transaction (``inline = True``, services/notifier/service_layer/handlers.py ``deliver_many``): a kill
+# between the delivery and the commit rolls the task back but not the message, and the redelivered
+# ``contact.due`` sends again (the SMS log gains a line per send). The real-stack kill
+# (tests/faults/test_service_kill.py) hits the window only when the kill lands in it; here always.
+def notifier_envelope(n: int, event_type: str, data: dict[str, Any]) -> Envelope:
+    return Envelope(id=f"k{n}", source="/test", type=event_type, time=NOTIFIER_T0, subject="A1", data=data)
+
+
+NOTIFIER_T0 = datetime(2026, 1, 14, 15, tzinfo=UTC)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="notifier's inline file providers send inside the batch's transaction "
+    "(services/notifier/service_layer/handlers.py deliver_many): a kill before the commit resends",
+)
+def test_a_kill_between_an_inline_send_and_the_commit_sends_the_message_once(
+    make_platform, monkeypatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("COBRANZA_NOTIFIER_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("COBRANZA_NOTIFIER_SMS_HTTP_URL", raising=False)
+    platform = make_platform(["notifier"])
+    platform.advance_to(NOTIFIER_T0)
+    customer = {
+        "customer_id": "C1",
+        "account_ids": ["A1"],
+        "name": "Ana",
+        "kind": "person",
+        "country": "CO",
+        "timezone": "America/Bogota",
+        "contact_points": [{"channel": "sms", "value": "+573001234567", "consent": True}],
+    }
+    platform.publish(notifier_envelope(1, "cobranza.customer.upserted", customer), Topics.CUSTOMERS)
+    platform.run_until_quiet()
+    due = {
+        "contact_id": "K1",
+        "account_id": "A1",
+        "channel": "sms",
+        "scheduled_for": NOTIFIER_T0.isoformat(),
+        "strategy": "default",
+        "step": "sms_mora",
+        "template": "sms_mora",
+    }
+    platform.publish(notifier_envelope(2, "cobranza.contact.due", due), Topics.CONTACTS)
+    real = notifier_handlers.record_outcomes
+
+    def dies(*_args: Any, **_kwargs: Any) -> None:
+        raise Killed  # after the provider wrote the message, before the outcome and the commit
+
+    monkeypatch.setattr(notifier_handlers, "record_outcomes", dies)
+    with pytest.raises(Killed):
+        platform.run_until_quiet()
+    monkeypatch.setattr(notifier_handlers, "record_outcomes", real)  # the restarted process
+    platform.run_until_quiet()
+
+    lines = (tmp_path / "notifier" / "sms.log").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["contact_id"] for line in lines] == ["K1"]
