@@ -37,6 +37,7 @@ _TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/customers/bulk"): INGEST,
     ("POST", "/v1/customers:bulk"): INGEST,
     ("PUT", "/v1/customers/{customer_id}"): INGEST,
+    ("POST", "/v1/customers/{customer_id}/erase"): frozenset(),  # habeas data erasure: admin only
     ("PUT", "/v1/reference/{entity}/{entity_id}"): INGEST,
     ("GET", "/v1/reference/{entity}"): INGEST | PEOPLE_READ,
     ("GET", "/v1/reference/{entity}/{entity_id}"): INGEST | PEOPLE_READ,

@@ -10,13 +10,14 @@ from services.ingest.adapters import erasures  # noqa: F401  (the erasure tombst
 from services.ingest.adapters.orm import metadata
 from services.ingest.entrypoints.api import router
 from services.ingest.entrypoints.inbound import guarded_inbound
+from services.ingest.entrypoints.privacy_api import router as privacy_router
 
 SPEC = ServiceSpec(
     name="ingest",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations" / "versions",
     raw_batch_topics={Topics.INBOUND: guarded_inbound},
-    routers=(router,),
+    routers=(router, privacy_router),
     http_port=8001,
     description="Takes invoices, payments and customer data from core systems and publishes validated events.",
 )

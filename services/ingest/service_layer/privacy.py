@@ -48,7 +48,7 @@ class KnownCustomer:
     links: list[tuple[str, str]]
     """(source, source customer id) of every link row of those customers"""
     account_ids: list[str]
-    """the accounts ingest's own customer records name"""
+    """the accounts ingest's own records name (the customer's upserts, the invoices it forwarded)"""
     erased_at: datetime | None
     """set when the customer was already erased (erasing again is harmless)"""
 
@@ -72,6 +72,14 @@ _UPSERTS = text(
        AND key = ANY(CAST(:ids AS text[]))
     """
 )
+_INVOICED = text(
+    """
+    SELECT DISTINCT key FROM ingest.outbox
+     WHERE tenant_id = :tenant AND event_type = 'cobranza.invoice.issued'
+       AND EXISTS (SELECT 1 FROM unnest(CAST(:needles AS bytea[])) AS n(v) WHERE position(n.v IN value) > 0)
+    """
+)
+"""The accounts of the invoices ingest forwarded for the customers (``"customer_id":"<id>"`` in the record)."""
 _TOMBSTONES = text(
     """
     SELECT customer_id, erased_at FROM ingest.erasures
@@ -100,6 +108,13 @@ def known_customer(uow: UnitOfWork, customer_id: str) -> KnownCustomer | None:
         others = uow.session.execute(_LINKS, {"tenant": uow.tenant, "ids": sorted(linked)}).all()
         customer_ids.update(r.customer_id for r in others)
         links = [*links, *others]
+    needles = [
+        json.dumps({"customer_id": c}, ensure_ascii=False, separators=(",", ":"))[1:-1].encode()
+        for c in sorted(customer_ids)
+    ]
+    accounts.update(
+        k for k in uow.session.execute(_INVOICED, {"tenant": uow.tenant, "needles": needles}).scalars() if k
+    )
     return KnownCustomer(
         customer_id=customer_id,
         customer_ids=sorted(customer_ids),

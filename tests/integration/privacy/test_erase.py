@@ -466,3 +466,33 @@ def test_scrub_keeps_ids_and_money_and_drops_what_identifies_the_person() -> Non
     assert scrubbed["data"]["amount"] == "10.00" and "contact_points" not in scrubbed["data"]
     assert json.loads(scrub_record(b"{not json")) == {"erased": "habeas_data"}
     assert Decimal(json.loads(scrub_record(json.dumps(event).encode()))["data"]["amount"]) == Decimal("10")
+
+
+def test_an_admin_erases_over_http_and_nobody_else_may(make_platform, notifier_dir: Path) -> None:
+    from tests.support.auth import api_client
+
+    platform = make_platform(["ingest", "notifier"])
+    platform.publish(
+        inbound("cu-C1", "cobranza.customer.upserted", "C1", customer("C1", "A1", ERASED)), Topics.INBOUND
+    )
+    platform.publish(
+        inbound("inv-C1", "cobranza.invoice.issued", "A2", invoice("I1", "C1", "A2", ERASED), "/core/policy"),
+        Topics.INBOUND,
+    )
+    platform.run_until_quiet()
+    ingest = platform.context("ingest")
+    path = "/v1/customers/C1/erase"
+
+    for role in ("ingest", "agent", "supervisor", "auditor"):
+        assert api_client(ingest, role=role).post(path).status_code == 403, role
+    admin = api_client(ingest, role="admin")
+    assert admin.post("/v1/customers/NOBODY/erase").status_code == 404
+
+    done = admin.post(path, json={"reason": "titular request"})
+    assert done.status_code == 200, done.text
+    # the accounts ingest's own records name: the upsert's and the forwarded invoice's
+    assert done.json()["account_ids"] == ["A1", "A2"]
+    assert done.json()["already_erased_at"] is None
+    platform.run_until_quiet()
+    assert scan_database(owner_url(platform), needles(ERASED), ["ingest", "notifier"]) == {}
+    assert admin.post(path).json()["already_erased_at"] is not None
