@@ -19,6 +19,7 @@ lacks, and :func:`republish_retained` sends them again after such a broker resta
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -100,6 +101,60 @@ class OutboxRelay:
                 conn.rollback()
                 conn.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": key})
                 conn.commit()
+
+    def relay_in_process(self, limit: int | None = None) -> int:
+        """Publish every pending row to a publisher that takes every record, one statement a round.
+
+        For the in-memory broker (the simulator, tests): one relay in the process, a ``publish`` that
+        cannot refuse a record. Each round marks up to ``limit`` pending rows published and reads them
+        back in one ``UPDATE … RETURNING``, publishes them in id order and commits: a round trip per
+        round instead of lock, read, commit, mark, commit and unlock. A publisher that answers an
+        error (or raises) rolls the round back: the rows stay pending, as they do when the relay
+        dies between publish and mark. Returns how many rows were published.
+        """
+        outbox = self.outbox
+        limit = limit or self.batch_size
+        pending = (
+            select(outbox.c.id)
+            .where(outbox.c.published_at.is_(None), outbox.c.attempts < self.max_attempts)
+            .order_by(outbox.c.id)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        total = 0
+        while True:
+            with self.ctx.engine.begin() as conn:
+                rows = sorted(
+                    conn.execute(
+                        update(outbox)
+                        .where(outbox.c.published_at.is_(None), outbox.c.id.in_(pending))
+                        .values(published_at=self.ctx.clock.now())
+                        .returning(
+                            outbox.c.id,
+                            outbox.c.topic,
+                            outbox.c.key,
+                            outbox.c.value,
+                            outbox.c.headers,
+                            outbox.c.event_type,
+                        )
+                    ).all(),
+                    key=lambda r: r.id,
+                )
+                if rows:
+                    errors = self.publisher.publish(
+                        [OutgoingRecord(r.topic, r.key, bytes(r.value), dict(r.headers)) for r in rows]
+                    )
+                    refused = next((e for e in errors if e is not None), None)
+                    if refused is not None:
+                        raise RuntimeError(
+                            f"{self.ctx.name}: an in-process publisher refused a record: {refused}"
+                        )
+            emitted = collections.Counter(r.event_type for r in rows)
+            for event_type, n in emitted.items():
+                EVENTS_EMITTED.labels(self.ctx.name, event_label(event_type)).inc(n)
+            total += len(rows)
+            if len(rows) < limit:
+                return total
 
     def _mark(self, conn: Connection, rows: Sequence[Any], errors: list[str | None]) -> int:
         outbox = self.outbox
