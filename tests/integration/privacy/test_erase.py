@@ -496,3 +496,24 @@ def test_an_admin_erases_over_http_and_nobody_else_may(make_platform, notifier_d
     platform.run_until_quiet()
     assert scan_database(owner_url(platform), needles(ERASED), ["ingest", "notifier"]) == {}
     assert admin.post(path).json()["already_erased_at"] is not None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="auth.audit_log is append-only and PUT /v1/customers by a person stores the record in "
+    "before/after (libs/auth, services/ingest/entrypoints/api.py): the audit owner must keep personal "
+    "data out of those rows or give the erasure a way to scrub them",
+)
+def test_a_person_s_customer_upsert_leaves_no_personal_data_in_the_audit_log(
+    make_platform, notifier_dir: Path
+) -> None:
+    from tests.support.auth import api_client
+
+    platform = make_platform(["ingest"])
+    ingest = platform.context("ingest")
+    body = {k: v for k, v in customer("C7", "A7", ERASED).items() if k != "customer_id"}
+    admin = api_client(ingest, role="admin")
+    assert admin.put("/v1/customers/C7", json=body).status_code == 200
+    erase_customer([load_spec("ingest")], owner_url(platform), "default", "C7", context=ingest)
+
+    assert scan_database(owner_url(platform), needles(ERASED), ["ingest"]) == {}
