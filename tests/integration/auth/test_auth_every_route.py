@@ -115,3 +115,32 @@ def test_the_openapi_document_declares_the_bearer_scheme_so_docs_can_authorize(
     # what Authorize sends is an ordinary credential
     aging = TestClient(create_app(everything.context("aging")))
     assert aging.get("/v1/buckets", headers={"Authorization": f"Bearer {role_keys['bi']}"}).status_code == 200
+
+
+def test_the_policy_gives_each_role_what_issue_10_says() -> None:
+    """auditor: read-only, every read (decision and audit logs too); bi: reads only; ingest and
+    provider: their machines' routes; supervisor: strategies, rules, manual matches, and all an agent does."""
+    for (method, template), allowed in POLICY.items():
+        if method == "GET":
+            assert "auditor" in allowed, template
+        else:
+            assert not allowed & {"auditor", "bi"}, (method, template)
+        if "agent" in allowed:
+            assert "supervisor" in allowed, (method, template)
+    for route in (
+        ("POST", "/v1/strategies"),
+        ("PUT", "/v1/rules"),
+        ("POST", "/v1/suspense/{payment_id}/apply"),
+        ("PUT", "/v1/usury-rates"),
+    ):
+        assert POLICY[route] == {"supervisor", "admin"}, route
+    for route in (
+        ("POST", "/v1/accounts/{account_id}/promises"),
+        ("POST", "/v1/accounts/{account_id}/plans"),
+        ("POST", "/v1/accounts/{account_id}/pauses"),
+        ("POST", "/v1/accounts/{account_id}/resume"),
+    ):
+        assert POLICY[route] == {"agent", "supervisor", "admin"}, route
+    assert {"provider", "agent"} <= POLICY[("POST", "/v1/tasks/{contact_id}/outcome")]
+    assert POLICY[("GET", "/v1/auth/audit")] == {"auditor", "admin"}
+    assert "auditor" in POLICY[("GET", "/v1/accounts/{account_id}/decisions")]
