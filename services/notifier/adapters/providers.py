@@ -2,7 +2,10 @@
 
 File-based defaults (an e-mail outbox of ``.eml`` files, an SMS/WhatsApp log,
 PDF letters) touch only the local disk, so they run inline in the handler's
-transaction (``inline = True``). Contact ids are unique per tenant only, so every
+transaction (``inline = True``). Each is idempotent by contact id, so a batch
+replayed after a crash between the write and the commit sends nothing twice: the
+``.eml`` and PDF files are named by contact id (a replay rewrites the same file),
+and the message log skips a contact id already in its tail (``_SentIndex``). Contact ids are unique per tenant only, so every
 file lives under its tenant's root (``tenant_root``). Network providers (SMTP, HTTP) are
 ``inline = False``: the handler marks the task ``ready`` and the dispatcher
 sends it outside any database transaction (``service_layer/dispatch.py``).
@@ -12,6 +15,8 @@ from __future__ import annotations
 
 import json
 import smtplib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, parseaddr
@@ -148,8 +153,66 @@ class SmtpEmailProvider:
         return DeliveryResult("sent", self.name)
 
 
+class _SentIndex:
+    """The contact ids written to the tail of one message log, kept current by reading what was appended.
+
+    A replayed batch can only repeat what was written after the last commit, that is the end of
+    the log: the index reads at most the last ``TAIL_BYTES`` on first use, then only the bytes
+    appended since (by this process or another replica), and remembers the newest ``MAX_IDS``.
+    """
+
+    TAIL_BYTES = 16 * 1024 * 1024
+    MAX_IDS = 200_000
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset: int | None = None
+        self.ids: OrderedDict[str, None] = OrderedDict()
+
+    def refresh(self) -> None:
+        size = self.path.stat().st_size if self.path.exists() else 0
+        if self.offset is not None and size < self.offset:  # truncated or rotated: start again
+            self.offset, self.ids = None, OrderedDict()
+        start = self.offset if self.offset is not None else max(0, size - self.TAIL_BYTES)
+        if start < size:
+            with self.path.open("rb") as handle:
+                handle.seek(start)
+                chunk = handle.read(size - start)
+            lines = chunk.split(b"\n")
+            if self.offset is None and start > 0:
+                lines = lines[1:]  # the first line of a tail read may be cut
+            for raw in lines:
+                self._note(raw)
+        self.offset = size
+
+    def _note(self, raw: bytes) -> None:
+        try:
+            contact_id = json.loads(raw)["contact_id"] if raw.strip() else None
+        except (ValueError, KeyError, TypeError):
+            return
+        if isinstance(contact_id, str):
+            self.add(contact_id)
+
+    def add(self, contact_id: str) -> None:
+        self.ids[contact_id] = None
+        self.ids.move_to_end(contact_id)
+        while len(self.ids) > self.MAX_IDS:
+            self.ids.popitem(last=False)
+
+    def __contains__(self, contact_id: object) -> bool:
+        return contact_id in self.ids
+
+
+_SENT_INDEXES: dict[Path, _SentIndex] = {}
+_SENT_LOCK = threading.Lock()
+
+
 class LogFileMessagingProvider:
-    """Appends SMS/WhatsApp messages to a JSON-lines log: the default without an HTTP gateway."""
+    """Appends SMS/WhatsApp messages to a JSON-lines log: the default without an HTTP gateway.
+
+    A contact id already in the log is not appended again (a batch replayed after a crash
+    between the write and the commit), and reported sent as it was.
+    """
 
     inline = True
 
@@ -171,8 +234,13 @@ class LogFileMessagingProvider:
             "to": delivery.recipient.phone,
             "body": delivery.message.body,
         }
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+        with _SENT_LOCK:
+            index = _SENT_INDEXES.setdefault(path.resolve(), _SentIndex(path))
+            index.refresh()
+            if delivery.contact_id not in index:
+                with path.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+                index.refresh()
         return DeliveryResult("sent", self.name, artifact=str(path))
 
 
@@ -190,7 +258,10 @@ class HttpMessagingProvider:
     def deliver(self, delivery: Delivery) -> DeliveryResult:
         if not delivery.recipient.phone:
             return DeliveryResult("failed", self.name, "no phone number on file")
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        # The gateway may de-duplicate on this key (a dispatch retried after a crash).
+        headers = {"Idempotency-Key": f"{delivery.tenant}:{delivery.contact_id}"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         body = {
             "to": delivery.recipient.phone,
             "body": delivery.message.body,

@@ -342,11 +342,6 @@ def notifier_envelope(n: int, event_type: str, data: dict[str, Any]) -> Envelope
 NOTIFIER_T0 = datetime(2026, 1, 14, 15, tzinfo=UTC)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="notifier's inline file providers send inside the batch's transaction "
-    "(services/notifier/service_layer/handlers.py deliver_many): a kill before the commit resends",
-)
 def test_a_kill_between_an_inline_send_and_the_commit_sends_the_message_once(
     make_platform, monkeypatch, tmp_path: Path
 ) -> None:
