@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from consumer_harness import postgres
-from ingest_common import copy_rate, ingest_context, timed
+from ingest_common import admin_headers, copy_rate, ingest_context, timed
 
 from libs.runtime.http import create_app
 
@@ -90,7 +90,7 @@ def measure(
     customers = max(1, size // 4)
     out: dict[str, tuple[float, float, float]] = {}
     with ingest_context(server) as ctx:
-        client = TestClient(create_app(ctx))
+        client = TestClient(create_app(ctx), headers=admin_headers(ctx))
         for kind in kinds:
             items = [BUILDERS[kind](i, customers, rng) for i in range(size)]
 

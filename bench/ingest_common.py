@@ -45,6 +45,20 @@ def ingest_context(server: str, spec: ServiceSpec | None = None) -> Iterator[Ser
         drop_database(server, name)
 
 
+def admin_headers(ctx: ServiceContext, tenant: str = "default") -> dict[str, str]:
+    """``Authorization: Bearer`` of a fresh admin key of ``tenant`` (every route needs a credential)."""
+    from libs.auth.keys import create_key
+    from libs.runtime.db import make_engine
+
+    engine = make_engine(ctx.engine.url.render_as_string(hide_password=False), service="auth", pool_size=1)
+    try:
+        with engine.begin() as conn:
+            token, _ = create_key(conn, tenant=tenant, role="admin", now=datetime.now(UTC))
+    finally:
+        engine.dispose()
+    return {"Authorization": f"Bearer {token}"}
+
+
 def copy_rate(ctx: ServiceContext, rows: Sequence[tuple[str, Any]], chunk: int = 1000) -> float:
     """Rows/s of PostgreSQL COPY of ``rows`` (id, JSON document) into a plain table, one
     transaction per ``chunk`` rows as ingest commits them: the floor no import can beat."""

@@ -11,13 +11,13 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, any_, literal, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from libs.runtime.ids import derived_id
 from libs.runtime.uow import UnitOfWork
 from services.ingest.adapters.orm import MINTED_KINDS
+from services.ingest.adapters.sql import any_of, json_rows, text_array
 from services.ingest.domain.identity import candidates, choose
 
 MINT_ATTEMPTS = 3
@@ -63,22 +63,17 @@ class Resolved:
     """False: the source never sent it; ``canonical_id`` is what it would have been given."""
 
 
-def _any(values: Collection[str]) -> Any:
-    """``= ANY(:array)``: one bind parameter however many ids a batch carries."""
-    return any_(literal(sorted(values), ARRAY(String())))
-
-
 _ROWS = text(
-    """
+    f"""
     SELECT source, external_id, canonical_id, account_id, currency
       FROM ingest.received
      WHERE tenant_id = :tenant AND source = :source AND kind = :kind
-       AND external_id = ANY(CAST(:naturals AS text[]))
+       AND external_id = {any_of("naturals")}
     UNION
     SELECT source, external_id, canonical_id, account_id, currency
       FROM ingest.received
      WHERE tenant_id = :tenant AND kind = :kind AND kind IN ('invoice', 'payment')
-       AND canonical_id = ANY(CAST(:minted AS text[]))
+       AND canonical_id = {any_of("minted")}
     """
 )
 """Two index lookups (the primary key; ``uq_received_canonical``, whose partial predicate the second
@@ -93,8 +88,8 @@ def _rows(
         "tenant": uow.tenant,
         "source": source,
         "kind": kind,
-        "naturals": sorted(naturals),
-        "minted": sorted(minted),
+        "naturals": text_array(sorted(naturals)),
+        "minted": text_array(sorted(minted)),
     }
     return uow.session.execute(_ROWS, params).all()
 
@@ -133,22 +128,19 @@ def _record(uow: UnitOfWork, source: str, kind: str, first: dict[str, Incoming])
     }
     taken = {r.canonical_id for r in rows}
     new: list[_Row] = []
-    minted: dict[str, str] = {}
     for ext, document in first.items():
         if ext in out:
             continue
         canonical = document.canonical_id or choose(source, ext, taken)
         taken.add(canonical)
-        minted[ext] = canonical
         event_id = natural_event_id(tenant, source, kind, ext)
         new.append(_Row(ext, canonical, event_id, document.account_id, document.currency))
     inserted = _insert(uow, source, kind, new)
-    lost = [ext for ext in minted if ext not in inserted]  # a concurrent request of this source won
-    if lost:
-        for r in _rows(uow, source, kind, lost, ()):
-            minted[r.external_id] = r.canonical_id
-    for ext, canonical in minted.items():
-        out[ext] = Recorded(ext, canonical, natural_event_id(tenant, source, kind, ext), ext in inserted)
+    lost = {row.external_id for row in new} - inserted  # a concurrent request of this source won
+    held = {r.external_id: r.canonical_id for r in _rows(uow, source, kind, lost, ())} if lost else {}
+    for row in new:
+        canonical = held.get(row.external_id, row.canonical_id)
+        out[row.external_id] = Recorded(row.external_id, canonical, row.event_id, row.external_id in inserted)
     return out
 
 
@@ -179,10 +171,8 @@ _INSERT = text(
     """
     INSERT INTO ingest.received
            (tenant_id, source, kind, external_id, canonical_id, event_id, received_at, account_id, currency)
-    SELECT :tenant, :source, :kind, u.external_id, u.canonical_id, u.event_id, :now, u.account_id, u.currency
-      FROM unnest(CAST(:external_ids AS text[]), CAST(:canonical_ids AS text[]), CAST(:event_ids AS text[]),
-                  CAST(:account_ids AS text[]), CAST(:currencies AS text[]))
-           AS u(external_id, canonical_id, event_id, account_id, currency)
+    SELECT :tenant, :source, :kind, u.e, u.c, u.v, :now, u.a, u.m
+      FROM json_to_recordset(CAST(:rows AS json)) AS u(e text, c text, v text, a text, m text)
     ON CONFLICT (tenant_id, source, kind, external_id) DO NOTHING
     RETURNING external_id
     """
@@ -190,7 +180,7 @@ _INSERT = text(
 
 
 def _insert(uow: UnitOfWork, source: str, kind: str, rows: Sequence[_Row]) -> set[str]:
-    """One multi-row insert through ``unnest`` (one statement, five array parameters); the ids that were new."""
+    """One multi-row insert of the rows as one JSON parameter (``adapters.sql``); the ids that were new."""
     if not rows:
         return set()
     params = {
@@ -198,11 +188,10 @@ def _insert(uow: UnitOfWork, source: str, kind: str, rows: Sequence[_Row]) -> se
         "source": source,
         "kind": kind,
         "now": uow.now(),
-        "external_ids": [r.external_id for r in rows],
-        "canonical_ids": [r.canonical_id for r in rows],
-        "event_ids": [r.event_id for r in rows],
-        "account_ids": [r.account_id for r in rows],
-        "currencies": [r.currency for r in rows],
+        "rows": json_rows(
+            {"e": r.external_id, "c": r.canonical_id, "v": r.event_id, "a": r.account_id, "m": r.currency}
+            for r in rows
+        ),
     }
     return set(uow.session.execute(_INSERT, params).scalars())
 

@@ -210,9 +210,14 @@ def forward_inbound(events: Sequence[DecodedEvent[Any]], uow: UnitOfWork) -> Non
         for (envelope, _), payload in zip(segment, canonical_payloads(uow, source, segment), strict=True):
             if payload is None:
                 continue
-            subject = payload.subject() or envelope.subject
-            data = payload.model_dump(mode="json", exclude_none=True)
-            outgoing.append((envelope.with_data(data, subject=subject), payload.topic))
+            # A copy, not ``with_data``'s re-validation of the whole envelope: the envelope was
+            # validated when decoded, the subject is the contract's id (or the envelope's own) and
+            # the data the contract's dump.
+            update = {
+                "data": payload.model_dump(mode="json", exclude_none=True),
+                "subject": payload.subject() or envelope.subject,
+            }
+            outgoing.append((envelope.model_copy(update=update), payload.topic))
     uow.forward_many(outgoing)
 
 
