@@ -1,7 +1,7 @@
-"""The decision log (``strategy.decisions``): append-only, one multi-row INSERT per call.
+"""The decision log (``strategy.decisions``): append-only, one INSERT per call.
 
-Also strategy's record of contact outcomes (``strategy.contact_history``): the last direct
-contact and the last telephone conversation per account, which the contact policy reads.
+Also what the timer handlers and the contact-event handlers read and write about contacts and
+promises, set-based; consents and contact history are the repository's (``repository.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    insert,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -52,17 +51,6 @@ decisions = Table(
     Index("ix_strategy_decisions_tenant_account_at", "tenant_id", "account_id", "at"),
 )
 
-contact_history = Table(
-    "contact_history",
-    metadata,
-    Column("tenant_id", String(64), primary_key=True),
-    Column("account_id", String(128), primary_key=True),
-    Column("direct_at", DateTime(timezone=True), doc="the last direct contact (contact.outcome)"),
-    Column("direct_channel", String(16)),
-    Column("conversation_at", DateTime(timezone=True), doc="the last telephone conversation"),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
 
 def _json(value: Any) -> Any:
     if isinstance(value, Mapping):
@@ -76,25 +64,18 @@ def _json(value: Any) -> Any:
     return value
 
 
-def rows_of(tenant: str, items: Sequence[Decision], cause: str | None) -> list[dict[str, Any]]:
-    return [
-        {
-            "tenant_id": tenant,
-            "account_id": d.account_id,
-            "currency": d.currency,
-            "kind": d.kind,
-            "at": d.at,
-            "contact_id": d.contact_id,
-            "channel": d.channel,
-            "reason": d.reason,
-            "detail": json.loads(json.dumps(_json(d.detail))),
-            "strategy": d.strategy,
-            "strategy_version": d.strategy_version,
-            "actor": d.actor,
-            "cause_event_id": cause,
-        }
-        for d in items
-    ]
+# one cached statement whatever the batch: the rows as one JSON array the server reads, in the
+# order given (``WITH ORDINALITY``), so the identity numbers the decisions in the order taken
+_RECORD = text(
+    """
+    INSERT INTO strategy.decisions (tenant_id, account_id, currency, kind, at, contact_id, channel,
+        reason, detail, strategy, strategy_version, actor, cause_event_id)
+    SELECT :tenant, r->>0, r->>1, r->>2, CAST(r->>3 AS timestamptz), r->>4, r->>5, r->>6,
+           CAST(r->7 AS jsonb), r->>8, CAST(r->>9 AS integer), r->>10, r->>11
+    FROM json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS d(r, n)
+    ORDER BY n
+    """
+)
 
 
 def record(
@@ -105,20 +86,35 @@ def record(
     *,
     causes: Sequence[str | None] | None = None,
 ) -> None:
-    """Append ``items`` in one multi-row INSERT (nothing when empty).
+    """Append ``items`` in one INSERT (nothing when empty).
 
     ``cause`` is the event id every decision answered; a batch passes ``causes`` instead,
     one per decision, in the same order.
     """
     if not items:
         return
-    rows = rows_of(tenant, items, cause)
-    if causes is not None:
-        if len(causes) != len(rows):
-            raise ValueError("one cause per decision")
-        for row, event_id in zip(rows, causes, strict=True):
-            row["cause_event_id"] = event_id
-    session.execute(insert(decisions).values(rows))
+    if causes is None:
+        causes = [cause] * len(items)
+    elif len(causes) != len(items):
+        raise ValueError("one cause per decision")
+    rows = [
+        (
+            d.account_id,
+            d.currency,
+            d.kind,
+            d.at.isoformat(),
+            d.contact_id,
+            d.channel,
+            d.reason,
+            _json(d.detail),
+            d.strategy,
+            d.strategy_version,
+            d.actor,
+            event_id,
+        )
+        for d, event_id in zip(items, causes, strict=True)
+    ]
+    session.execute(_RECORD, {"tenant": tenant, "rows": json.dumps(rows, separators=(",", ":"))})
 
 
 # --- what the timer handlers and the contact-event handlers read and write, set-based ------------
@@ -159,12 +155,6 @@ _PLANNED_ON = text(
     ORDER BY contact_id FOR UPDATE
     """
 )
-_CONSENTS = text(
-    """
-    SELECT account_id, channel, consent FROM strategy.consents
-    WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS text[]))
-    """
-)
 _OPEN_PROMISES = text(
     """
     SELECT DISTINCT account_id, currency FROM strategy.promises
@@ -176,12 +166,6 @@ _SCHEDULED = text(
     SELECT account_id, channel, scheduled_for FROM strategy.contacts
     WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS text[])) AND status = 'due'
       AND scheduled_for >= :since
-    """
-)
-_HISTORY = text(
-    """
-    SELECT account_id, direct_at, direct_channel, conversation_at FROM strategy.contact_history
-    WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS text[]))
     """
 )
 _SET_CONTACTS = text(
@@ -207,33 +191,6 @@ _SET_PROMISES = text(
     WHERE p.tenant_id = :tenant AND p.promise_id = v.id
     """
 )
-_WITHDRAW = text(
-    """
-    INSERT INTO strategy.consents AS c (tenant_id, account_id, channel, consent, withdrawn_at, updated_at)
-    SELECT :tenant, v.account_id, v.channel, false, v.at, v.at
-    FROM unnest(CAST(:accounts AS text[]), CAST(:channels AS text[]), CAST(:ats AS timestamptz[]))
-         AS v(account_id, channel, at)
-    ON CONFLICT (tenant_id, account_id, channel) DO UPDATE SET consent = false,
-        withdrawn_at = GREATEST(c.withdrawn_at, EXCLUDED.withdrawn_at),
-        updated_at = GREATEST(c.updated_at, EXCLUDED.updated_at)
-    """
-)
-_OUTCOMES = text(
-    """
-    INSERT INTO strategy.contact_history AS h
-        (tenant_id, account_id, direct_at, direct_channel, conversation_at, updated_at)
-    SELECT :tenant, v.account_id, v.direct_at, v.direct_channel, v.conversation_at, :now
-    FROM unnest(CAST(:accounts AS text[]), CAST(:direct_at AS timestamptz[]),
-                CAST(:direct_channel AS text[]), CAST(:conversation_at AS timestamptz[]))
-         AS v(account_id, direct_at, direct_channel, conversation_at)
-    ON CONFLICT (tenant_id, account_id) DO UPDATE SET
-        direct_channel = CASE WHEN EXCLUDED.direct_at > h.direct_at OR h.direct_at IS NULL
-                              THEN COALESCE(EXCLUDED.direct_channel, h.direct_channel) ELSE h.direct_channel END,
-        direct_at = GREATEST(h.direct_at, EXCLUDED.direct_at),
-        conversation_at = GREATEST(h.conversation_at, EXCLUDED.conversation_at),
-        updated_at = EXCLUDED.updated_at
-    """
-)
 
 
 def owners(session: Session, tenant: str, keys: Sequence[str], *, of: str) -> dict[str, str]:
@@ -256,11 +213,6 @@ def planned_on(session: Session, tenant: str, ids: Sequence[str]) -> list[Row[An
     return list(session.execute(_PLANNED_ON, {"tenant": tenant, "ids": sorted(set(ids))}))
 
 
-def consents_of(session: Session, tenant: str, ids: Sequence[str]) -> dict[tuple[str, str], bool]:
-    rows = session.execute(_CONSENTS, {"tenant": tenant, "ids": sorted(set(ids))})
-    return {(r.account_id, r.channel): r.consent for r in rows}
-
-
 def open_promises_of(session: Session, tenant: str, ids: Sequence[str]) -> set[tuple[str, str]]:
     rows = session.execute(_OPEN_PROMISES, {"tenant": tenant, "ids": sorted(set(ids))})
     return {(r.account_id, r.currency) for r in rows}
@@ -268,10 +220,6 @@ def open_promises_of(session: Session, tenant: str, ids: Sequence[str]) -> set[t
 
 def scheduled_of(session: Session, tenant: str, ids: Sequence[str], since: datetime) -> list[Row[Any]]:
     return list(session.execute(_SCHEDULED, {"tenant": tenant, "ids": sorted(set(ids)), "since": since}))
-
-
-def history_of(session: Session, tenant: str, ids: Sequence[str]) -> dict[str, Row[Any]]:
-    return {r.account_id: r for r in session.execute(_HISTORY, {"tenant": tenant, "ids": sorted(set(ids))})}
 
 
 def set_contacts(
@@ -296,43 +244,3 @@ def resolve_promises(
     if changes:
         ids, statuses = (list(c) for c in zip(*changes, strict=True))
         session.execute(_SET_PROMISES, {"tenant": tenant, "ids": ids, "statuses": statuses, "now": now})
-
-
-def withdraw_consents(session: Session, tenant: str, items: Sequence[tuple[str, str, datetime]]) -> None:
-    """(account, channel, when) consents withdrawn, one upsert (the latest per pair)."""
-    latest: dict[tuple[str, str], datetime] = {}
-    for account, channel, at in items:
-        latest[(account, channel)] = max(at, latest.get((account, channel), at))
-    if latest:
-        keys = sorted(latest)
-        session.execute(
-            _WITHDRAW,
-            {
-                "tenant": tenant,
-                "accounts": [a for a, _ in keys],
-                "channels": [c for _, c in keys],
-                "ats": [latest[k] for k in keys],
-            },
-        )
-
-
-def record_outcomes(
-    session: Session,
-    tenant: str,
-    rows: Mapping[str, tuple[datetime | None, str | None, datetime | None]],
-    now: datetime,
-) -> None:
-    """account -> (direct_at, direct_channel, conversation_at), merged with the stored latest, one upsert."""
-    if rows:
-        keys = sorted(rows)
-        session.execute(
-            _OUTCOMES,
-            {
-                "tenant": tenant,
-                "now": now,
-                "accounts": keys,
-                "direct_at": [rows[k][0] for k in keys],
-                "direct_channel": [rows[k][1] for k in keys],
-                "conversation_at": [rows[k][2] for k in keys],
-            },
-        )

@@ -189,3 +189,15 @@ strategy_versions = Table(
         postgresql_where=text("active"),
     ),
 )
+
+# the last direct contact and the last telephone conversation per account (contact.outcome)
+contact_history = Table(
+    "contact_history",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("account_id", String(128), primary_key=True),
+    Column("direct_at", DateTime(timezone=True), doc="the last direct contact (contact.outcome)"),
+    Column("direct_channel", String(16)),
+    Column("conversation_at", DateTime(timezone=True), doc="the last telephone conversation"),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

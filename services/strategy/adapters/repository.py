@@ -10,15 +10,18 @@ locked in key order. ``save`` writes back what the book changed: one statement p
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Numeric, String, Table, TextClause, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
+from services.strategy.adapters import orm
 from services.strategy.domain.book import (
     Account,
     Book,
@@ -69,9 +72,12 @@ _LOCK_ACCOUNTS = text(
 # Every read is ``key = ANY(array)`` on an index's leading columns (one probe per key), and the
 # "by account, or by id" reads collect their ids first (``ANY(ARRAY(… UNION …))``) so the rows
 # locked come from the primary key alone: an OR of the two would be a filter over a whole scan.
+# ``sent_since``: where the current episode's dunning starts counting as sent (``_SENT``)
 _BUCKETS = text(
     """
-    SELECT account_id, currency, bucket, stage, cured, entered_at FROM strategy.account_buckets
+    SELECT account_id, currency, bucket, stage, cured, entered_at,
+           entered_at - interval '1 day' AS sent_since
+    FROM strategy.account_buckets
     WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS text[]))
     """
 )
@@ -143,15 +149,14 @@ _PLANS = text(
     ORDER BY account_id, currency FOR UPDATE
     """
 )
-# dunning steps sent in the current episode of each (account, currency): since it entered its bucket
+# dunning steps sent in the current episode of each (account, currency): planned since it entered
+# its bucket (``sent_since`` of ``_BUCKETS``, compared in Python: a join with the buckets let the
+# planner, with a fresh table's statistics, loop over every contact of the tenant)
 _SENT = text(
     """
-    SELECT DISTINCT c.account_id, c.currency, c.playbook, c.step
-    FROM strategy.contacts c
-    JOIN strategy.account_buckets b
-      ON b.tenant_id = c.tenant_id AND b.account_id = c.account_id AND b.currency = c.currency
-    WHERE c.tenant_id = :tenant AND c.account_id = ANY(CAST(:ids AS text[]))
-      AND c.kind = 'dunning' AND c.status = 'due' AND c.planned_for >= b.entered_at - interval '1 day'
+    SELECT account_id, currency, playbook, step, planned_for FROM strategy.contacts
+    WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS text[]))
+      AND kind = 'dunning' AND status = 'due'
     """
 )
 
@@ -171,12 +176,17 @@ def load(session: Session, tenant: str, scope: Scope, config: StrategyConfig, no
     contacts: dict[str, Contact] = {}
     sent: dict[tuple[str, str], set[tuple[str, str]]] = {}
     if planning:
+        sent_since: dict[tuple[str, str], datetime] = {}
         for r in session.execute(_BUCKETS, {"tenant": tenant, "ids": planning}):
-            buckets[(r.account_id, r.currency)] = Bucket(*r)
+            key = (r.account_id, r.currency)
+            buckets[key] = Bucket(r.account_id, r.currency, r.bucket, r.stage, r.cured, r.entered_at)
+            sent_since[key] = r.sent_since
         since = {"tenant": tenant, "ids": planning, "since": scope.contacts_since}
         contacts = {r.contact_id: Contact(*r) for r in session.execute(_CONTACTS, since)}
         for r in session.execute(_SENT, {"tenant": tenant, "ids": planning}):
-            sent.setdefault((r.account_id, r.currency), set()).add((r.playbook, r.step))
+            key = (r.account_id, r.currency)
+            if key in sent_since and r.planned_for >= sent_since[key]:
+                sent.setdefault(key, set()).add((r.playbook, r.step))
     reach = {"tenant": tenant, "accounts": accounts, "ids": sorted(scope.pause_ids)}
     pauses = {r.pause_id: Pause(*r) for r in session.execute(_PAUSES, reach)}
     plans = {
@@ -221,308 +231,120 @@ def _json(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} to strategy's tables")
 
 
-def _upsert(
-    table: str, columns: Sequence[tuple[str, str]], conflict: str, tail: str, stamped: bool = False
-) -> Any:
-    """``INSERT … SELECT`` of the rows given as one JSON array of arrays (one parameter, parsed by the server).
+_PG = postgresql.dialect()
 
-    One cached statement whatever the batch size; the rows cost one ``json.dumps`` in C rather
-    than one adapter call per value.
+
+@dataclass(frozen=True)
+class _Upsert:
+    """An ``INSERT … SELECT`` of one table's rows sent as one JSON array of arrays (one parameter,
+    parsed by the server): one cached statement whatever the batch size, the rows costing one
+    ``json.dumps`` in C rather than one adapter call per value."""
+
+    statement: TextClause
+    columns: tuple[str, ...]
+    """the row's values, in this order: the book's objects carry them under the same names"""
+
+    def of(self, items: Iterable[Any]) -> list[list[Any]]:
+        return [[getattr(item, name) for name in self.columns] for item in items]
+
+
+def _cast(kind: Any) -> str:
+    """What a JSON text is cast to: ``text`` and ``numeric`` unbounded (the column's own
+    length and scale then apply, as to any value written to it), other types as declared."""
+    if isinstance(kind, String):
+        return "text"
+    if isinstance(kind, Numeric):
+        return "numeric"
+    return str(kind.compile(dialect=_PG))
+
+
+def _upsert(table: Table, update: Sequence[str], *, then: str = "", omit: Sequence[str] = ()) -> _Upsert:
+    """The upsert of ``table``'s columns (the tenant, ``updated_at`` and ``omit`` aside): on its
+    primary key, ``update`` set from the new row, then ``then`` (more assignments, a WHERE).
+
+    ``updated_at`` is the batch's ``:now`` and is set again on a conflict, when the table has one.
     """
-    names = ", ".join(name for name, _ in columns)
-    values = ", ".join(f"CAST(r->>{i} AS {kind})" for i, (_, kind) in enumerate(columns))
+    stamped = "updated_at" in table.c
+    columns = tuple(c.name for c in table.c if c.name not in ("tenant_id", "updated_at", *omit))
+    kinds = {c.name: _cast(c.type) for c in table.c}
+    values = ", ".join(f"CAST(r->>{i} AS {kinds[name]})" for i, name in enumerate(columns))
+    names = ", ".join(columns)
+    conflict = ", ".join(c.name for c in table.primary_key.columns)
+    sets = ", ".join(f"{name} = EXCLUDED.{name}" for name in (*update, *(["updated_at"] if stamped else [])))
     stamp = (", updated_at", ", :now") if stamped else ("", "")
-    return text(
-        f"INSERT INTO strategy.{table} AS t (tenant_id, {names}{stamp[0]}) "
+    statement = text(
+        f"INSERT INTO strategy.{table.name} AS t (tenant_id, {names}{stamp[0]}) "
         f"SELECT :tenant, {values}{stamp[1]} FROM json_array_elements(CAST(:rows AS json)) AS r "
-        f"ON CONFLICT ({conflict}) DO UPDATE SET {tail}"
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}{then}"
     )
-
-
-def _excluded(*names: str) -> str:
-    return ", ".join(f"{name} = EXCLUDED.{name}" for name in names)
+    return _Upsert(statement, columns)
 
 
 _WRITE_ACCOUNTS = _upsert(
-    "accounts",
-    [
-        ("account_id", "text"),
-        ("customer_id", "text"),
-        ("timezone", "text"),
-        ("country", "text"),
-        ("segment", "text"),
-    ],
-    "tenant_id, account_id",
-    _excluded("customer_id", "timezone", "country", "segment", "updated_at"),
-    stamped=True,
+    orm.accounts,
+    ("customer_id", "timezone", "country", "segment"),
+    # an account the batch only locked or read is not written again (no new row version)
+    then=" WHERE (t.customer_id, t.timezone, t.country, t.segment) IS DISTINCT FROM"
+    " (EXCLUDED.customer_id, EXCLUDED.timezone, EXCLUDED.country, EXCLUDED.segment)",
 )
-_WRITE_BUCKETS = _upsert(
-    "account_buckets",
-    [
-        ("account_id", "text"),
-        ("currency", "text"),
-        ("bucket", "text"),
-        ("stage", "text"),
-        ("cured", "boolean"),
-        ("entered_at", "timestamptz"),
-    ],
-    "tenant_id, account_id, currency",
-    _excluded("bucket", "stage", "cured", "entered_at", "updated_at"),
-    stamped=True,
-)
+_WRITE_BUCKETS = _upsert(orm.account_buckets, ("bucket", "stage", "cured", "entered_at"))
 _WRITE_CONSENTS = _upsert(
-    "consents",
-    [("account_id", "text"), ("channel", "text"), ("consent", "boolean"), ("consented_at", "timestamptz")],
-    "tenant_id, account_id, channel",
-    _excluded("consent", "consented_at", "updated_at")
-    + ", withdrawn_at = CASE WHEN EXCLUDED.consent THEN NULL ELSE t.withdrawn_at END"
+    orm.consents,
+    ("consent", "consented_at"),
+    then=", withdrawn_at = CASE WHEN EXCLUDED.consent THEN NULL ELSE t.withdrawn_at END"
     # an opt-out stands until a consent given after it: a re-sent old record does not undo it
-    + " WHERE t.withdrawn_at IS NULL OR NOT EXCLUDED.consent OR EXCLUDED.consented_at > t.withdrawn_at",
-    stamped=True,
+    " WHERE t.withdrawn_at IS NULL OR NOT EXCLUDED.consent OR EXCLUDED.consented_at > t.withdrawn_at",
+    omit=("withdrawn_at",),
 )
-_WRITE_PROMISES = _upsert(
-    "promises",
-    [
-        ("promise_id", "text"),
-        ("account_id", "text"),
-        ("amount", "numeric"),
-        ("paid_amount", "numeric"),
-        ("currency", "text"),
-        ("due_on", "date"),
-        ("made_on", "date"),
-        ("deadline", "timestamptz"),
-        ("status", "text"),
-        ("resolved_at", "timestamptz"),
-    ],
-    "tenant_id, promise_id",
-    _excluded("paid_amount", "status", "resolved_at"),
-)
-_WRITE_PAYMENTS = _upsert(
-    "payments",
-    [
-        ("payment_id", "text"),
-        ("account_id", "text"),
-        ("currency", "text"),
-        ("amount", "numeric"),
-        ("unapplied", "numeric"),
-        ("paid_on", "date"),
-        ("arrived_at", "timestamptz"),
-        ("reversed_at", "timestamptz"),
-    ],
-    "tenant_id, payment_id",
-    _excluded("unapplied", "reversed_at"),
-)
+_WRITE_PROMISES = _upsert(orm.promises, ("paid_amount", "status", "resolved_at"))
+_WRITE_PAYMENTS = _upsert(orm.payments, ("unapplied", "reversed_at"))
 _DROP_CONTRIBUTIONS = text(
     """
     DELETE FROM strategy.promise_payments
     WHERE tenant_id = :tenant AND payment_id = ANY(CAST(:ids AS text[]))
     """
 )
-_WRITE_CONTRIBUTIONS = _upsert(
-    "promise_payments",
-    [("promise_id", "text"), ("payment_id", "text"), ("amount", "numeric")],
-    "tenant_id, promise_id, payment_id",
-    "amount = t.amount + EXCLUDED.amount",
-)
+_WRITE_CONTRIBUTIONS = _upsert(orm.promise_payments, (), then="amount = t.amount + EXCLUDED.amount")
+# a contact already done (due, skipped) keeps its row; its first scheduled moment is never replanned
 _WRITE_CONTACTS = _upsert(
-    "contacts",
-    [
-        ("contact_id", "text"),
-        ("account_id", "text"),
-        ("currency", "text"),
-        ("channel", "text"),
-        ("kind", "text"),
-        ("playbook", "text"),
-        ("step", "text"),
-        ("template", "text"),
-        ("language", "text"),
-        ("planned_for", "timestamptz"),
-        ("status", "text"),
-        ("reason", "text"),
-        ("scheduled_for", "timestamptz"),
-        ("strategy_version", "integer"),
-    ],
-    "tenant_id, contact_id",
-    _excluded(
-        "account_id",
-        "currency",
-        "channel",
-        "kind",
-        "playbook",
-        "step",
-        "template",
-        "language",
-        "planned_for",
-        "status",
-        "reason",
-        "strategy_version",
-    )
-    + " WHERE t.status IN ('planned', 'cancelled')",
+    orm.contacts,
+    tuple(c.name for c in orm.contacts.c if c.name not in ("tenant_id", "contact_id", "scheduled_for")),
+    then=" WHERE t.status IN ('planned', 'cancelled')",
 )
-_WRITE_PAUSES = _upsert(
-    "pauses",
-    [
-        ("pause_id", "text"),
-        ("account_id", "text"),
-        ("reason", "text"),
-        ("until", "date"),
-        ("ends_at", "timestamptz"),
-        ("note", "text"),
-        ("agent_id", "text"),
-        ("started_at", "timestamptz"),
-        ("ended_at", "timestamptz"),
-        ("ended_by", "text"),
-        ("resumed_by", "text"),
-    ],
-    "tenant_id, pause_id",
-    _excluded("ended_at", "ended_by", "resumed_by"),
-)
-_WRITE_PLANS = _upsert(
-    "plan_treatments",
-    [
-        ("account_id", "text"),
-        ("currency", "text"),
-        ("plan_id", "text"),
-        ("status", "text"),
-        ("since", "timestamptz"),
-    ],
-    "tenant_id, account_id, currency",
-    _excluded("plan_id", "status", "since"),
-)
+_WRITE_PAUSES = _upsert(orm.pauses, ("ended_at", "ended_by", "resumed_by"))
+_WRITE_PLANS = _upsert(orm.plan_treatments, ("plan_id", "status", "since"))
 
 
-def _write(session: Session, statement: Any, rows: Sequence[Sequence[Any]], **params: Any) -> None:
+def _write(session: Session, upsert: _Upsert, rows: Sequence[Sequence[Any]], **params: Any) -> None:
     if rows:
-        session.execute(statement, {"rows": json.dumps(rows, default=_json, separators=(",", ":")), **params})
+        session.execute(
+            upsert.statement, {"rows": json.dumps(rows, default=_json, separators=(",", ":")), **params}
+        )
 
 
 def save(session: Session, tenant: str, book: Book) -> None:
     """Write back what the batch changed, one statement per table, rows in key order."""
     now = {"tenant": tenant, "now": book.now}
-    _write(
-        session,
-        _WRITE_ACCOUNTS,
-        [
-            (a.account_id, a.customer_id, a.timezone, a.country, a.segment)
-            for a in (book.accounts[k] for k in sorted(book.touched_accounts))
-        ],
-        **now,
-    )
-    _write(
-        session,
-        _WRITE_BUCKETS,
-        [
-            (b.account_id, b.currency, b.bucket, b.stage, b.cured, b.entered_at)
-            for b in (book.buckets[k] for k in sorted(book.changed_buckets))
-        ],
-        **now,
-    )
-    _write(
-        session,
-        _WRITE_CONSENTS,
-        [(a, ch, ok, book.consented_at.get((a, ch))) for (a, ch), ok in sorted(book.consents.items())],
-        **now,
-    )
-    _write(
-        session,
-        _WRITE_PROMISES,
-        [
-            (
-                p.promise_id,
-                p.account_id,
-                p.amount,
-                p.paid_amount,
-                p.currency,
-                p.due_on,
-                p.made_on,
-                p.deadline,
-                p.status,
-                p.resolved_at,
-            )
-            for p in (book.promises[k] for k in sorted(book.changed_promises))
-        ],
-        tenant=tenant,
-    )
-    _write(
-        session,
-        _WRITE_PAYMENTS,
-        [
-            (
-                x.payment_id,
-                x.account_id,
-                x.currency,
-                x.amount,
-                x.unapplied,
-                x.paid_on,
-                x.arrived_at,
-                x.reversed_at,
-            )
-            for x in (book.payments[k] for k in sorted(book.changed_payments))
-        ],
-        tenant=tenant,
-    )
+    accounts = (book.accounts[k] for k in sorted(book.touched_accounts))
+    _write(session, _WRITE_ACCOUNTS, _WRITE_ACCOUNTS.of(accounts), **now)
+    buckets = (book.buckets[k] for k in sorted(book.changed_buckets))
+    _write(session, _WRITE_BUCKETS, _WRITE_BUCKETS.of(buckets), **now)
+    consents = [(a, ch, ok, book.consented_at.get((a, ch))) for (a, ch), ok in sorted(book.consents.items())]
+    _write(session, _WRITE_CONSENTS, consents, **now)
+    promises = (book.promises[k] for k in sorted(book.changed_promises))
+    _write(session, _WRITE_PROMISES, _WRITE_PROMISES.of(promises), tenant=tenant)
+    payments = (book.payments[k] for k in sorted(book.changed_payments))
+    _write(session, _WRITE_PAYMENTS, _WRITE_PAYMENTS.of(payments), tenant=tenant)
     if book.dropped_payments:
         session.execute(_DROP_CONTRIBUTIONS, {"tenant": tenant, "ids": sorted(book.dropped_payments)})
-    _write(
-        session,
-        _WRITE_CONTRIBUTIONS,
-        [(p, x, amount) for (p, x), amount in sorted(book.contributions.items())],
-        tenant=tenant,
-    )
-    _write(
-        session,
-        _WRITE_CONTACTS,
-        [
-            (
-                c.contact_id,
-                c.account_id,
-                c.currency,
-                c.channel,
-                c.kind,
-                c.playbook,
-                c.step,
-                c.template,
-                c.language,
-                c.planned_for,
-                c.status,
-                c.reason,
-                c.scheduled_for,
-                c.strategy_version,
-            )
-            for c in (book.contacts[k] for k in sorted(book.changed_contacts))
-        ],
-        tenant=tenant,
-    )
-    _write(
-        session,
-        _WRITE_PAUSES,
-        [
-            (
-                p.pause_id,
-                p.account_id,
-                p.reason,
-                p.until,
-                p.ends_at,
-                p.note,
-                p.agent_id,
-                p.started_at,
-                p.ended_at,
-                p.ended_by,
-                p.resumed_by,
-            )
-            for p in (book.pauses[k] for k in sorted(book.changed_pauses))
-        ],
-        tenant=tenant,
-    )
-    _write(
-        session,
-        _WRITE_PLANS,
-        [
-            (t.account_id, t.currency, t.plan_id, t.status, t.since)
-            for t in (book.plans[k] for k in sorted(book.changed_plans))
-        ],
-        tenant=tenant,
-    )
+    contributions = [(p, x, amount) for (p, x), amount in sorted(book.contributions.items())]
+    _write(session, _WRITE_CONTRIBUTIONS, contributions, tenant=tenant)
+    contacts = (book.contacts[k] for k in sorted(book.changed_contacts))
+    _write(session, _WRITE_CONTACTS, _WRITE_CONTACTS.of(contacts), tenant=tenant)
+    pauses = (book.pauses[k] for k in sorted(book.changed_pauses))
+    _write(session, _WRITE_PAUSES, _WRITE_PAUSES.of(pauses), tenant=tenant)
+    plans = (book.plans[k] for k in sorted(book.changed_plans))
+    _write(session, _WRITE_PLANS, _WRITE_PLANS.of(plans), tenant=tenant)
 
 
 # --- versioned strategies ------------------------------------------------------------------------
@@ -599,3 +421,95 @@ def pause_owners(session: Session, tenant: str, pause_ids: Sequence[str]) -> dic
     """pause id -> its account, for the pauses a batch of timers names (unknown ones left out)."""
     rows = session.execute(_PAUSE_OWNERS, {"tenant": tenant, "ids": sorted(set(pause_ids))})
     return {r.pause_id: r.account_id for r in rows}
+
+
+# --- consents and contact history (the contact policy's inputs) ---------------------------------
+
+_CONSENTS = text(
+    """
+    SELECT account_id, channel, consent FROM strategy.consents
+    WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS text[]))
+    """
+)
+_HISTORY = text(
+    """
+    SELECT account_id, direct_at, direct_channel, conversation_at FROM strategy.contact_history
+    WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS text[]))
+    """
+)
+_WITHDRAW = text(
+    """
+    INSERT INTO strategy.consents AS c (tenant_id, account_id, channel, consent, withdrawn_at, updated_at)
+    SELECT :tenant, v.account_id, v.channel, false, v.at, v.at
+    FROM unnest(CAST(:accounts AS text[]), CAST(:channels AS text[]), CAST(:ats AS timestamptz[]))
+         AS v(account_id, channel, at)
+    ON CONFLICT (tenant_id, account_id, channel) DO UPDATE SET consent = false,
+        withdrawn_at = GREATEST(c.withdrawn_at, EXCLUDED.withdrawn_at),
+        updated_at = GREATEST(c.updated_at, EXCLUDED.updated_at)
+    """
+)
+_OUTCOMES = text(
+    """
+    INSERT INTO strategy.contact_history AS h
+        (tenant_id, account_id, direct_at, direct_channel, conversation_at, updated_at)
+    SELECT :tenant, v.account_id, v.direct_at, v.direct_channel, v.conversation_at, :now
+    FROM unnest(CAST(:accounts AS text[]), CAST(:direct_at AS timestamptz[]),
+                CAST(:direct_channel AS text[]), CAST(:conversation_at AS timestamptz[]))
+         AS v(account_id, direct_at, direct_channel, conversation_at)
+    ON CONFLICT (tenant_id, account_id) DO UPDATE SET
+        direct_channel = CASE WHEN EXCLUDED.direct_at > h.direct_at OR h.direct_at IS NULL
+                              THEN COALESCE(EXCLUDED.direct_channel, h.direct_channel) ELSE h.direct_channel END,
+        direct_at = GREATEST(h.direct_at, EXCLUDED.direct_at),
+        conversation_at = GREATEST(h.conversation_at, EXCLUDED.conversation_at),
+        updated_at = EXCLUDED.updated_at
+    """
+)
+
+
+def consents_of(session: Session, tenant: str, ids: Sequence[str]) -> dict[tuple[str, str], bool]:
+    rows = session.execute(_CONSENTS, {"tenant": tenant, "ids": sorted(set(ids))})
+    return {(r.account_id, r.channel): r.consent for r in rows}
+
+
+def history_of(session: Session, tenant: str, ids: Sequence[str]) -> dict[str, Row[Any]]:
+    return {r.account_id: r for r in session.execute(_HISTORY, {"tenant": tenant, "ids": sorted(set(ids))})}
+
+
+def withdraw_consents(session: Session, tenant: str, items: Sequence[tuple[str, str, datetime]]) -> None:
+    """(account, channel, when) consents withdrawn, one upsert (the latest per pair)."""
+    latest: dict[tuple[str, str], datetime] = {}
+    for account, channel, at in items:
+        latest[(account, channel)] = max(at, latest.get((account, channel), at))
+    if latest:
+        keys = sorted(latest)
+        session.execute(
+            _WITHDRAW,
+            {
+                "tenant": tenant,
+                "accounts": [a for a, _ in keys],
+                "channels": [c for _, c in keys],
+                "ats": [latest[k] for k in keys],
+            },
+        )
+
+
+def record_outcomes(
+    session: Session,
+    tenant: str,
+    rows: Mapping[str, tuple[datetime | None, str | None, datetime | None]],
+    now: datetime,
+) -> None:
+    """account -> (direct_at, direct_channel, conversation_at), merged with the stored latest, one upsert."""
+    if rows:
+        keys = sorted(rows)
+        session.execute(
+            _OUTCOMES,
+            {
+                "tenant": tenant,
+                "now": now,
+                "accounts": keys,
+                "direct_at": [rows[k][0] for k in keys],
+                "direct_channel": [rows[k][1] for k in keys],
+                "conversation_at": [rows[k][2] for k in keys],
+            },
+        )

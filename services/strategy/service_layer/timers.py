@@ -52,9 +52,9 @@ def on_contact_steps(due: Sequence[DueTimer], uow: UnitOfWork) -> None:
         return
     ids = sorted({r.account_id for r in rows})
     config = strategy_config(uow.extras)
-    consents = store.consents_of(session, t, ids)
+    consents = repository.consents_of(session, t, ids)
     promised = store.open_promises_of(session, t, ids)
-    history = store.history_of(session, t, ids)
+    history = repository.history_of(session, t, ids)
     paused = repository.paused_accounts(session, t, ids, now)
     past: dict[str, list[PastContact]] = {}
     for r in store.scheduled_of(session, t, ids, now - HISTORY_DAYS):
@@ -168,10 +168,10 @@ def on_contact_events(events: Sequence[DecodedEvent[Any]], uow: UnitOfWork) -> N
     if not accounts:
         return
     store.lock_accounts(session, t, accounts)
-    store.record_outcomes(session, t, outcomes, now)
+    repository.record_outcomes(session, t, outcomes, now)
     if not withdrawn:
         return
-    store.withdraw_consents(session, t, withdrawn)
+    repository.withdraw_consents(session, t, withdrawn)
     planned = [
         r
         for r in store.planned_on(session, t, sorted(a for a, _ in opted))
