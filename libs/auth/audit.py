@@ -3,12 +3,13 @@
 The app's middleware writes one row per mutating request of a person (a JWT, or a key of a role
 people use: everyone but ``ingest`` and ``provider`` machines) after the response, with its status.
 A route may say more through ``audit_note(request)``: ``object_ids``, ``before`` and ``after``.
-The table refuses UPDATE, DELETE and TRUNCATE (trigger, see the migration).
+The table refuses UPDATE, DELETE and TRUNCATE (trigger, see the migrations), but for one change:
+:func:`erase_personal_data`, the habeas-data erasure of a customer's personal data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -16,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import Request
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, text
 
 from libs.auth.orm import audit_log
 from libs.auth.principal import Principal
@@ -156,3 +157,20 @@ def query(
         }
         for row in conn.execute(q)
     ]
+
+
+def erase_personal_data(
+    conn: Connection, tenant: str, customer_ids: Sequence[str], account_ids: Sequence[str]
+) -> int:
+    """Erase a data subject from the audit log (habeas data): the rows about these customers keep who,
+    when, what and the ids but their ``before``/``after`` become ``{"erased": "habeas_data"}``; the rows
+    about their accounts lose the free text people typed (notes, details, reasons, remittance
+    references). Returns how many rows changed. Run on the ``auth`` role's connection (the table's
+    owner: ``make_engine(url, service="auth")``); the table refuses every other change."""
+    changed = conn.execute(
+        text(
+            "SELECT auth.erase_personal_data(:tenant, CAST(:customers AS text[]), CAST(:accounts AS text[]))"
+        ),
+        {"tenant": tenant, "customers": list(customer_ids), "accounts": list(account_ids)},
+    ).scalar_one()
+    return int(changed)

@@ -7,6 +7,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from libs.auth.audit import erase_personal_data
+from libs.runtime.db import make_engine
 from libs.runtime.transport.memory import InMemoryPlatform
 from tests.support.auth import api_client
 
@@ -66,3 +68,63 @@ def test_the_audit_log_refuses_update_delete_and_truncate(platform: InMemoryPlat
             conn.execute(text(statement))
     with ctx.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM auth.audit_log")).scalar() == 1
+
+
+def test_erasing_a_customer_scrubs_its_audit_rows_and_nothing_else_may_change_them(make_platform) -> None:  # type: ignore[no-untyped-def]
+    platform: InMemoryPlatform = make_platform(["ingest", "strategy"])
+    ingest = platform.context("ingest")
+    admin = api_client(ingest, role="admin", tenant="acme")
+    body = {"name": "Ana Pérez", "email": "ana@example.com", "phone": "+573001234567", "country": "CO"}
+    put = admin.put("/v1/customers/C7", json={**body, "account_ids": ["A7"]})
+    assert put.status_code == 200, put.text
+    canonical = put.json()["customer_id"]
+    agent = api_client(platform.context("strategy"), role="agent", tenant="acme")
+    assert (
+        agent.post(
+            "/v1/accounts/A7/pauses", json={"reason": "dispute", "note": "Ana Pérez llamó"}
+        ).status_code
+        == 202
+    )
+    other = api_client(platform.context("strategy"), role="agent", tenant="initech")
+    assert (
+        other.post("/v1/accounts/A7/pauses", json={"reason": "dispute", "note": "Ana Pérez"}).status_code
+        == 202
+    )
+
+    def dump(tenant: str) -> str:
+        with ingest.engine.connect() as conn:
+            return str(
+                conn.execute(
+                    text("SELECT json_agg(a ORDER BY id)::text FROM auth.audit_log a WHERE tenant_id = :t"),
+                    {"t": tenant},
+                ).scalar()
+            )
+
+    assert "ana@example.com" in dump("acme") and "Ana Pérez" in dump("acme")
+    owner = make_engine(ingest.engine.url.render_as_string(hide_password=False), service="auth", pool_size=1)
+    try:
+        with owner.begin() as conn:
+            assert erase_personal_data(conn, "acme", [canonical], ["A7"]) == 2
+        with owner.begin() as conn:
+            assert erase_personal_data(conn, "acme", [canonical], ["A7"]) == 0  # already erased
+        # outside the erasure, the owner may not change a row either
+        with pytest.raises(DBAPIError, match="append-only"), owner.begin() as conn:
+            conn.execute(text("UPDATE auth.audit_log SET before = '{}'::jsonb"))
+        with pytest.raises(DBAPIError, match="append-only"), owner.begin() as conn:
+            conn.execute(text("SELECT set_config('cobranza.audit_erasure', 'on', true)"))
+            conn.execute(text("UPDATE auth.audit_log SET status = 200"))
+    finally:
+        owner.dispose()
+    erased = dump("acme")
+    assert "ana@example.com" not in erased and "Ana Pérez" not in erased and "+573001234567" not in erased
+    rows = api_client(platform.context("strategy"), role="auditor", tenant="acme").get("/v1/audit").json()
+    by_route = {r["route"]: r for r in rows}
+    customer_row = by_route["/v1/customers/{customer_id}"]
+    assert customer_row["before"] is None and customer_row["after"] == {"erased": "habeas_data"}
+    assert customer_row["object_ids"]["customer_id"] == canonical and customer_row["status"] == 200
+    pause_row = by_route["/v1/accounts/{account_id}/pauses"]
+    assert (
+        "note" not in pause_row["after"]["published"]
+        and pause_row["after"]["published"]["reason"] == "dispute"
+    )
+    assert "Ana Pérez" in dump("initech")  # another tenant's rows are its own
