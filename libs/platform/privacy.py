@@ -23,8 +23,9 @@ GDPR art. 17) erases the customer's personal data everywhere, keeping the money 
 2. every other service, when it consumes that event: its ``service_layer/privacy.py`` handler
    removes or anonymises what identifies the person and scrubs its own event log rows
    (``scrub_event_log``, shared here);
-3. an ``auth.audit_log`` row (actor: the admin key of the state dir, else the OS user; before:
-   the counts, never the data).
+3. the audit log: the customer's earlier rows erased (``libs.auth.audit.erase_personal_data``), then
+   an ``auth.audit_log`` row (actor: the admin key of the state dir, else the OS user; before: the
+   counts, never the data).
 
 docs/privacy.md says what each service erases and what it keeps.
 """
@@ -297,12 +298,23 @@ def _actor(database_url: str) -> tuple[str, str, str]:
 
 
 def _audit(
-    database_url: str, tenant: str, customer_id: str, before: dict[str, Any], after: dict[str, Any]
-) -> None:
+    database_url: str,
+    tenant: str,
+    customer_id: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    *,
+    erased_ids: Sequence[str] = (),
+    erased_accounts: Sequence[str] = (),
+) -> int:
+    """Erase the subject from the audit log (``libs.auth.audit.erase_personal_data``: the one change the
+    append-only table accepts), then write this erasure's own row, in one transaction. Returns the
+    audit rows erased."""
     from datetime import UTC
 
     from sqlalchemy import insert
 
+    from libs.auth.audit import erase_personal_data
     from libs.auth.migrations.upgrade import upgrade_auth
     from libs.auth.orm import audit_log
 
@@ -311,6 +323,7 @@ def _audit(
     engine = make_engine(database_url, service="auth", pool_size=1)
     try:
         with engine.begin() as conn:
+            erased = erase_personal_data(conn, tenant, list(erased_ids), list(erased_accounts))
             conn.execute(
                 insert(audit_log).values(
                     tenant_id=tenant,
@@ -330,6 +343,7 @@ def _audit(
             )
     finally:
         engine.dispose()
+    return erased
 
 
 def erase_customer(
@@ -367,7 +381,7 @@ def erase_customer(
         if context is None:
             ctx.dispose()
     services = sorted(s.name for s in specs if "cobranza.customer.erased" in s.batch_handlers)
-    out = {
+    out: dict[str, Any] = {
         "tenant": tenant,
         "customer_id": customer_id,
         "customer_ids": known.customer_ids,
@@ -379,12 +393,14 @@ def erase_customer(
         "before": before,
     }
     if audit:
-        _audit(
+        out["audit_rows_erased"] = _audit(
             database_url,
             tenant,
             customer_id,
             before={"rows": before, "accounts": len(accounts)},
             after={"event_id": done.event_id, "services": services, "ingest": done.changed},
+            erased_ids=sorted({*known.customer_ids, *(sid for _, sid in known.links)}),
+            erased_accounts=sorted(accounts),
         )
     return out
 

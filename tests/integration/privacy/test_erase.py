@@ -498,12 +498,6 @@ def test_an_admin_erases_over_http_and_nobody_else_may(make_platform, notifier_d
     assert admin.post(path).json()["already_erased_at"] is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="auth.audit_log is append-only and PUT /v1/customers by a person stores the record in "
-    "before/after (libs/auth, services/ingest/entrypoints/api.py): the audit owner must keep personal "
-    "data out of those rows or give the erasure a way to scrub them",
-)
 def test_a_person_s_customer_upsert_leaves_no_personal_data_in_the_audit_log(
     make_platform, notifier_dir: Path
 ) -> None:
@@ -517,3 +511,12 @@ def test_a_person_s_customer_upsert_leaves_no_personal_data_in_the_audit_log(
     erase_customer([load_spec("ingest")], owner_url(platform), "default", "C7", context=ingest)
 
     assert scan_database(owner_url(platform), needles(ERASED), ["ingest"]) == {}
+    engine = create_engine(sqlalchemy_url(owner_url(platform)))
+    with engine.connect() as conn:
+        routes = conn.execute(
+            text("SELECT route, after FROM auth.audit_log WHERE tenant_id = 'default' ORDER BY id")
+        ).all()
+    engine.dispose()
+    # the person's upsert is still audited (who, when, what, ids), its record no longer
+    assert [r.route for r in routes] == ["/v1/customers/{customer_id}", "privacy.erase"]
+    assert routes[0].after == {"erased": "habeas_data"}
