@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
 from libs.auth.audit import audit_note
+from libs.auth.guard import current_principal
 from libs.auth.principal import Principal
 from libs.events.payloads.payments import PaymentReceived
 from libs.events.payloads.reference import ReferenceEntity, ReferenceUpserted
@@ -470,9 +471,11 @@ def router(ctx: ServiceContext) -> APIRouter:
 
         note = audit_note(request)
         note.object_ids = {"source": caller.source, "source_customer_id": customer_id}
+        audited = current_principal(request).human  # a machine's upsert is not audited: no read for it
 
         def command(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
-            note.before = stored_customer(uow.session, uow.tenant, caller.source, customer_id)
+            if audited:
+                note.before = stored_customer(uow.session, uow.tenant, caller.source, customer_id)
             payload, envelope = upsert_customer(
                 uow, caller.source, customer_id, customer, event_id=ctx.ids.new("ingest|customer")
             )
@@ -519,9 +522,11 @@ def router(ctx: ServiceContext) -> APIRouter:
 
         note = audit_note(request)
         note.object_ids = {"entity_type": entity_type, "source": caller.source}
+        audited = current_principal(request).human
 
         def command(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
-            note.before = stored_reference(uow.session, uow.tenant, entity_type, entity_id)
+            if audited:
+                note.before = stored_reference(uow.session, uow.tenant, entity_type, entity_id)
             envelope = upsert_reference(uow, caller.source, payload, event_id=ctx.ids.new("ingest|reference"))
             note.after = {"published": payload, "event_id": envelope.id}
             return 200, {**payload.model_dump(mode="json", exclude_none=True), "event_id": envelope.id}
