@@ -199,32 +199,37 @@ class Quiet:
     def __init__(self, stack: Stack, services: Sequence[str]) -> None:
         self.stack = stack
         self.services = list(services)
-        bootstrap = stack.settings.kafka_bootstrap_servers
-        self.admin = AdminClient({"bootstrap.servers": bootstrap})
-        self.probe = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": "fault-probe", "enable.auto.commit": False}
-        )
         self.engine: Engine = create_engine(sqlalchemy_url(stack.database), pool_size=1, pool_pre_ping=True)
         self.last: dict[str, Any] = {}
 
     def lag(self) -> dict[str, int]:
+        """Asked with clients of this call's own: one made before a broker restart keeps asking the
+        broker that is gone (a Tansu restarted on its port is a new cluster)."""
+        bootstrap = self.stack.settings.kafka_bootstrap_servers
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        probe = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": "fault-probe", "enable.auto.commit": False}
+        )
         prefix = self.stack.settings.kafka_topic_prefix
         lags: dict[str, int] = {}
-        for service in self.services:
-            topics = [prefix + t for t in load_spec(service).topics]
-            if not topics:
-                continue
-            meta = self.admin.list_topics(timeout=10).topics
-            tps = [TopicPartition(t, p) for t in topics for p in sorted(meta[t].partitions)]
-            request = ConsumerGroupTopicPartitions(service, tps)
-            answer = self.admin.list_consumer_group_offsets([request])[service].result()
-            total = 0
-            for tp in answer.topic_partitions:
-                low, high = self.probe.get_watermark_offsets(
-                    TopicPartition(tp.topic, tp.partition), timeout=10, cached=False
-                )
-                total += max(0, high - (tp.offset if tp.offset >= 0 else low))
-            lags[service] = total
+        try:
+            meta = admin.list_topics(timeout=10).topics
+            for service in self.services:
+                topics = [prefix + t for t in load_spec(service).topics]
+                if not topics:
+                    continue
+                tps = [TopicPartition(t, p) for t in topics for p in sorted(meta[t].partitions)]
+                request = ConsumerGroupTopicPartitions(service, tps)
+                answer = admin.list_consumer_group_offsets([request])[service].result(timeout=10)
+                total = 0
+                for tp in answer.topic_partitions:
+                    low, high = probe.get_watermark_offsets(
+                        TopicPartition(tp.topic, tp.partition), timeout=10, cached=False
+                    )
+                    total += max(0, high - (tp.offset if tp.offset >= 0 else low))
+                lags[service] = total
+        finally:
+            probe.close()
         return lags
 
     def backlog(self) -> dict[str, int]:
@@ -239,7 +244,7 @@ class Quiet:
     def now(self) -> bool:
         try:
             lag, backlog = self.lag(), self.backlog()
-        except (KafkaException, OSError, SQLAlchemyError) as exc:  # a broker or database coming back
+        except (KafkaException, OSError, SQLAlchemyError, KeyError, TimeoutError) as exc:  # coming back
             self.last = {"error": str(exc)}
             return False
         self.last = {"lag": lag, "backlog": backlog}
@@ -259,7 +264,6 @@ class Quiet:
             raise AssertionError(f"{exc}; last seen {self.last}") from None
 
     def close(self) -> None:
-        self.probe.close()
         self.engine.dispose()
 
 
