@@ -108,10 +108,12 @@ def main() -> None:
                 flush=True,
             )
 
+    cpu = time.process_time()
     try:
         summary = import_file(
             ctx, csv_path, source="bench", kind="invoices", chunk_size=args.chunk_size, progress=progress
         )
+        cpu = time.process_time() - cpu
         with csv_path.open(newline="", encoding="utf-8") as fh:
             rows = [(row["invoice_id"], row) for row in csv.DictReader(fh)]
         copy = copy_rate(ctx, rows, args.chunk_size)
@@ -122,8 +124,8 @@ def main() -> None:
             pg.stop()
     print(
         f"imported {summary.rows:,} rows (accepted {summary.accepted:,}, duplicate {summary.duplicate:,}, "
-        f"rejected {summary.rejected:,}) in {summary.seconds:.1f}s = {summary.rows / summary.seconds:,.0f} rows/s; "
-        f"peak RSS {peak_rss_mb():.0f} MB"
+        f"rejected {summary.rejected:,}) in {summary.seconds:.1f}s = {summary.rows / summary.seconds:,.0f} rows/s, "
+        f"{cpu / summary.rows * 1e6:,.0f} CPU µs/row (this process); peak RSS {peak_rss_mb():.0f} MB"
     )
     print(
         f"PostgreSQL COPY of the same rows (id, JSON) in {args.chunk_size}-row transactions: {copy:,.0f} rows/s; "
