@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Numeric, String, Table, TextClause, text
@@ -244,8 +245,9 @@ class _Upsert:
     columns: tuple[str, ...]
     """the row's values, in this order: the book's objects carry them under the same names"""
 
-    def of(self, items: Iterable[Any]) -> list[list[Any]]:
-        return [[getattr(item, name) for name in self.columns] for item in items]
+    def of(self, items: Iterable[Any]) -> list[Any]:
+        values = attrgetter(*self.columns)
+        return [values(item) for item in items]
 
 
 def _cast(kind: Any) -> str:

@@ -270,10 +270,18 @@ def _announce(outcome: Outcome) -> PromiseKept | PromiseBroken:
 
 def _write_timers(uow: UnitOfWork, book: Book) -> None:
     """The last word per timer: re-armed in one upsert, dropped in one delete, per timer name."""
-    for name in (PROMISE_TIMER, CONTACT_TIMER, PAUSE_TIMER):
-        mine = [(key, at) for (n, key), at in book.timers.items() if n == name]
-        uow.cancel_many(name, [key for key, at in mine if at is None])
-        uow.schedule_many(name, [(key, at) for key, at in mine if at is not None])
+    armed: dict[str, list[tuple[str, datetime]]] = {
+        name: [] for name in (PROMISE_TIMER, CONTACT_TIMER, PAUSE_TIMER)
+    }
+    dropped: dict[str, list[str]] = {name: [] for name in armed}
+    for (name, key), at in book.timers.items():
+        if at is None:
+            dropped[name].append(key)
+        else:
+            armed[name].append((key, at))
+    for name in armed:
+        uow.cancel_many(name, dropped[name])
+        uow.schedule_many(name, armed[name])
 
 
 # --- timers ----------------------------------------------------------------------------------

@@ -113,7 +113,13 @@ def on_events(events: Sequence[DecodedEvent[Any]], uow: UnitOfWork) -> None:
     if agreed:
         _agree(agreed, uow)
     touched: set[str] = set()
-    moving = [e for e in events if isinstance(e.payload, PaymentApplied) or e in reversed_]
+    # by type, not ``e in reversed_``: that compared whole events (pydantic ``__eq__``), n² a batch
+    moving = [
+        e
+        for e in events
+        if isinstance(e.payload, PaymentApplied)
+        or (isinstance(e.payload, PaymentReversalApplied) and e.payload.account_id)
+    ]
     if moving:
         plans = repo.plans_of_accounts(session, tenant, [e.payload.account_id for e in applied])
         paid_by = repo.plans_paid_by(session, tenant, [e.payload.payment_id for e in reversed_])
