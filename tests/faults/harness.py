@@ -205,7 +205,7 @@ class Quiet:
     def lag(self) -> dict[str, int]:
         """Asked with clients of this call's own: one made before a broker restart keeps asking the
         broker that is gone (a Tansu restarted on its port is a new cluster)."""
-        bootstrap = self.stack.settings.kafka_bootstrap_servers
+        bootstrap = self.stack.settings.kafka_bootstrap_servers or ""
         admin = AdminClient({"bootstrap.servers": bootstrap})
         probe = Consumer(
             {"bootstrap.servers": bootstrap, "group.id": "fault-probe", "enable.auto.commit": False}

@@ -141,9 +141,11 @@ def test_a_row_the_broker_refuses_is_parked_and_the_rest_flows(make_platform) ->
     assert sum(1 for row in rows.values() if row.published_at is not None) == 2
     assert OUTBOX_PARKED.labels("ingest")._value.get() == 1
     assert [p["id"] for p in relay.parked()] == [second]
+    assert ctx.outbox_backlog() == 0  # a parked row is not backlog: it has its own gauge
 
     publisher.fail = lambda _r: None  # the operator fixed the cause
     assert relay.unpark() == 1
+    assert ctx.outbox_backlog() == 1
     assert relay.relay_once() == 1
     assert OUTBOX_PARKED.labels("ingest")._value.get() == 0
     platform.run_until_quiet()
@@ -333,8 +335,9 @@ def test_sqlstates_of_transient_errors_are_infrastructure() -> None:
 # The file providers (SMS/WhatsApp log, e-mail outbox, PDF letters) deliver inside the handler's
 # transaction (``inline = True``, services/notifier/service_layer/handlers.py ``deliver_many``): a kill
 # between the delivery and the commit rolls the task back but not the message, and the redelivered
-# ``contact.due`` sends again (the SMS log gains a line per send). The real-stack kill
-# (tests/faults/test_service_kill.py) hits the window only when the kill lands in it; here always.
+# ``contact.due`` delivers again; the providers are idempotent by contact id, so the debtor still gets
+# one message (the SMS log holds what was sent). The real-stack kill (tests/faults/test_service_kill.py)
+# hits the window only when the kill lands in it; here always.
 def notifier_envelope(n: int, event_type: str, data: dict[str, Any]) -> Envelope:
     return Envelope(id=f"k{n}", source="/test", type=event_type, time=NOTIFIER_T0, subject="A1", data=data)
 
