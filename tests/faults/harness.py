@@ -175,8 +175,12 @@ class Stack:
                 process.wait(10)
 
     def dump_logs(self) -> None:
+        """The tail of each log, without librdkafka's own lines (``%3|…``: a broker down floods them)."""
         for name, _process, log in self.processes:
-            print(f"--- {name} {log}\n{log.read_text(errors='replace')[-4000:]}")
+            lines = [
+                line for line in log.read_text(errors="replace").splitlines() if not line.startswith("%")
+            ]
+            print(f"--- {name} {log}\n" + "\n".join(lines)[-4000:])
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, stack: Stack | None = None) -> None:
