@@ -102,7 +102,9 @@ def service_list() -> None:
 
 @db_app.command("upgrade")
 def db_upgrade(services: Annotated[list[str] | None, typer.Argument()] = None) -> None:
-    """Provision each service's schema and role, then apply its migrations."""
+    """Provision each service's schema and role, apply its migrations, then the ``auth`` schema's
+    (API keys and the audit log every service reads), granting the services' roles and logins."""
+    from libs.auth.migrations.upgrade import upgrade_auth
     from libs.runtime.migrations import upgrade
 
     url = _require(_settings().database_url, "DATABASE_URL")
@@ -110,6 +112,8 @@ def db_upgrade(services: Annotated[list[str] | None, typer.Argument()] = None) -
         if not services or spec.name in services:
             upgrade(spec, url)
             typer.echo(f"{spec.name}: at head")
+    upgrade_auth(url)
+    typer.echo("auth: at head")
 
 
 @db_app.command("revision")

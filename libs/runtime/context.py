@@ -84,7 +84,12 @@ class ServiceContext:
         outbox = self.spec.tables.outbox
         with self.sessions() as session:
             return int(
-                session.execute(select(func.count()).where(outbox.c.published_at.is_(None))).scalar_one()
+                session.execute(
+                    select(func.count()).where(
+                        outbox.c.published_at.is_(None),
+                        outbox.c.attempts < self.settings.relay_max_attempts,  # parked: their own gauge
+                    )
+                ).scalar_one()
             )
 
     def dispose(self) -> None:

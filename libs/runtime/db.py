@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -86,6 +88,23 @@ def make_engine(
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+@contextmanager
+def migration_lock(admin: Engine, schema: str) -> Iterator[None]:
+    """Serialise provisioning and migrating one schema across processes: replicas' init containers
+    (Kubernetes) or compose's ``migrate`` run ``cobranza db upgrade`` at the same time, and
+    ``CREATE ROLE`` / Alembic's DDL race otherwise. A session-level advisory lock on its own
+    connection, held until the block ends (released by PostgreSQL if the process dies)."""
+    with admin.connect() as conn:
+        key = {"k": f"cobranza.migrate.{_check(schema)}"}
+        conn.execute(text("SELECT pg_advisory_lock(hashtext(:k))"), key)
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), key)
+            conn.commit()
 
 
 def provision_service(admin: Engine, service: str) -> None:

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-from libs.runtime.db import make_engine, provision_service
+from libs.runtime.db import make_engine, migration_lock, provision_service
 from libs.runtime.service import ServiceSpec
 
 ENV_DIR = Path(__file__).parent / "alembic"
@@ -25,16 +25,17 @@ def alembic_config(spec: ServiceSpec) -> Config:
 
 
 def upgrade(spec: ServiceSpec, database_url: str, revision: str = "head") -> None:
-    admin = make_engine(database_url, pool_size=1)
+    admin = make_engine(database_url, pool_size=2)
     try:
-        provision_service(admin, spec.name)
+        with migration_lock(admin, spec.name):
+            provision_service(admin, spec.name)
+            engine = make_engine(database_url, service=spec.name, pool_size=1, owner=True)
+            try:
+                _run(spec, engine, lambda cfg: command.upgrade(cfg, revision))
+            finally:
+                engine.dispose()
     finally:
         admin.dispose()
-    engine = make_engine(database_url, service=spec.name, pool_size=1, owner=True)
-    try:
-        _run(spec, engine, lambda cfg: command.upgrade(cfg, revision))
-    finally:
-        engine.dispose()
 
 
 def revision(spec: ServiceSpec, database_url: str, message: str) -> None:

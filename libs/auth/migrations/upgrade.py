@@ -9,7 +9,7 @@ from alembic.config import Config
 from sqlalchemy import text
 
 from libs.auth.orm import SCHEMA, metadata
-from libs.runtime.db import grant_existing_login, make_engine, provision_service, role_name
+from libs.runtime.db import grant_existing_login, make_engine, migration_lock, provision_service, role_name
 from libs.runtime.migrations import ENV_DIR
 
 VERSIONS = Path(__file__).parent / "versions"
@@ -32,10 +32,11 @@ def upgrade_auth(database_url: str, revision: str = "head") -> None:
     what the guard needs: read keys, stamp ``last_used_at``, append (never change) audit rows; and
     the services' own logins too (compose, Kubernetes), so the first ``cobranza auth key create``
     after ``cobranza db upgrade`` leaves every service able to check keys without a second upgrade."""
-    admin = make_engine(database_url, pool_size=1)
+    admin = make_engine(database_url, pool_size=2)
     try:
-        provision_service(admin, SCHEMA)
-        _migrate(database_url, revision)
+        with migration_lock(admin, SCHEMA):
+            provision_service(admin, SCHEMA)
+            _migrate(database_url, revision)
         with admin.connect() as conn:
             migrated = conn.execute(
                 text("SELECT nspname FROM pg_namespace WHERE nspname = ANY(:names)"), {"names": list(READERS)}

@@ -138,3 +138,8 @@ def test_every_alert_uses_exported_series_and_the_required_alerts_exist() -> Non
     assert "CobranzaNoEventsConsumed" in alerts
     prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
     assert any(p.endswith("alerts*.yml") for p in prometheus["rule_files"])
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert (
+        "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro"
+        in compose["services"]["prometheus"]["volumes"]
+    )
