@@ -1,6 +1,7 @@
-"""aging, segmentation, reconciliation, reporting and notifier analyse their hot tables (and the
-runtime's tables of their schema) after 2 % + 1,000 changed rows, so a fresh tenant's first bulk load
-gets planner statistics within seconds; the way back restores PostgreSQL's defaults."""
+"""aging, segmentation, reconciliation, reporting, notifier and strategy analyse their hot tables (and the
+runtime's tables of their schema) after 2 % + 50 changed rows: never later than PostgreSQL's
+default (10 % + 50), and a big table's bulk load gets planner statistics within a naptime; the way
+back restores PostgreSQL's defaults."""
 
 from __future__ import annotations
 
@@ -22,9 +23,27 @@ HOT = {
     "reconciliation": ("e3c9e6b42d15", {"accounts", "invoices", "payments", "allocations", "credits"}),
     "reporting": ("e4dafc753e26", {"accounts", "invoices", "payments", "contacts", "promises"}),
     "notifier": ("e5eb0d864f37", {"tasks", "recipients"}),
+    "strategy": (
+        "e6b1f0a9c2d4",
+        {
+            "accounts",
+            "account_buckets",
+            "consents",
+            "promises",
+            "payments",
+            "promise_payments",
+            "contacts",
+            "decisions",
+            "contact_history",
+            "pauses",
+            "plan_treatments",
+            "plans",
+            "plan_payments",
+        },
+    ),
 }
 RUNTIME = {"inbox", "outbox", "timers"}
-OPTIONS = ["autovacuum_analyze_scale_factor=0.02", "autovacuum_analyze_threshold=1000"]
+OPTIONS = ["autovacuum_analyze_scale_factor=0.02", "autovacuum_analyze_threshold=50"]
 
 
 def _options(url: str, schema: str) -> dict[str, list[str] | None]:

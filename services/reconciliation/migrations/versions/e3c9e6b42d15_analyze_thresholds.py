@@ -1,4 +1,4 @@
-"""planner statistics within seconds of a bulk load: analyse the hot tables after 2 % + 1,000 changed rows
+"""planner statistics within seconds of a bulk load: analyse the hot tables after 2 % + 50 changed rows
 
 PostgreSQL's default (10 % + 50 rows) leaves a fresh tenant's first bulk load unanalysed for
 minutes, so ``tenant_id = ... AND id = ANY(...)`` scans the tenant instead of using the key
@@ -35,7 +35,7 @@ TABLES = (
 def upgrade() -> None:
     for table in TABLES:
         op.execute(
-            f"ALTER TABLE {S}.{table} SET (autovacuum_analyze_scale_factor = 0.02, autovacuum_analyze_threshold = 1000)"
+            f"ALTER TABLE {S}.{table} SET (autovacuum_analyze_scale_factor = 0.02, autovacuum_analyze_threshold = 50)"
         )
 
 
