@@ -197,6 +197,9 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, stack: St
 
 
 # -- quiet -------------------------------------------------------------------------------------------
+_RETIRED: list[tuple[AdminClient, Consumer]] = []  # clients that failed, kept alive (see Quiet.lag)
+
+
 class Quiet:
     """Lag of every consumer group, unpublished outbox rows and due timers of every service."""
 
@@ -205,15 +208,25 @@ class Quiet:
         self.services = list(services)
         self.engine: Engine = create_engine(sqlalchemy_url(stack.database), pool_size=1, pool_pre_ping=True)
         self.last: dict[str, Any] = {}
+        self._pair: tuple[AdminClient, Consumer] | None = None
+
+    def _clients(self) -> tuple[AdminClient, Consumer]:
+        if self._pair is None:
+            bootstrap = self.stack.settings.kafka_bootstrap_servers or ""
+            self._pair = (
+                AdminClient({"bootstrap.servers": bootstrap}),
+                Consumer(
+                    {"bootstrap.servers": bootstrap, "group.id": "fault-probe", "enable.auto.commit": False}
+                ),
+            )
+        return self._pair
 
     def lag(self) -> dict[str, int]:
-        """Asked with clients of this call's own: one made before a broker restart keeps asking the
-        broker that is gone (a Tansu restarted on its port is a new cluster)."""
-        bootstrap = self.stack.settings.kafka_bootstrap_servers or ""
-        admin = AdminClient({"bootstrap.servers": bootstrap})
-        probe = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": "fault-probe", "enable.auto.commit": False}
-        )
+        """Asked with one pair of clients until a question fails; then with a new pair: one made before
+        a broker restart can keep asking the broker that is gone (a Tansu restarted on its port is a
+        new cluster). A failed pair is kept, never destroyed: librdkafka can crash the process when a
+        client is destroyed while its broker is down."""
+        admin, probe = self._clients()
         prefix = self.stack.settings.kafka_topic_prefix
         lags: dict[str, int] = {}
         try:
@@ -224,8 +237,6 @@ class Quiet:
                     continue
                 tps = [TopicPartition(t, p) for t in topics for p in sorted(meta[t].partitions)]
                 request = ConsumerGroupTopicPartitions(service, tps)
-                # a request timeout of its own, so the future always resolves before the client goes:
-                # a client destroyed with a request in flight crashes the process in librdkafka
                 answer = admin.list_consumer_group_offsets([request], request_timeout=10)[service].result()
                 total = 0
                 for tp in answer.topic_partitions:
@@ -234,8 +245,10 @@ class Quiet:
                     )
                     total += max(0, high - (tp.offset if tp.offset >= 0 else low))
                 lags[service] = total
-        finally:
-            probe.close()
+        except BaseException:
+            _RETIRED.append((admin, probe))
+            self._pair = None
+            raise
         return lags
 
     def backlog(self) -> dict[str, int]:
@@ -270,6 +283,9 @@ class Quiet:
             raise AssertionError(f"{exc}; last seen {self.last}") from None
 
     def close(self) -> None:
+        if self._pair is not None:
+            _RETIRED.append(self._pair)  # the broker may be down when the run fails: keep, never destroy
+            self._pair = None
         self.engine.dispose()
 
 
