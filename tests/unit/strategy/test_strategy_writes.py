@@ -58,18 +58,19 @@ def test_an_account_a_batch_only_locked_is_not_written_again(make_platform) -> N
         session.commit()
     with ctx.sessions() as session:
         book = repository.load(session, "t1", scope, config, T0)
-        before = dict(session.execute(ctid).tuples().all())
+        before = {row[0]: row[1] for row in session.execute(ctid)}
         book.touch("A1")  # read and locked, nothing changed
         book.touch("A2", segment="standard")
         repository.save(session, "t1", book)
-        after = dict(session.execute(ctid).tuples().all())
+        after = {row[0]: row[1] for row in session.execute(ctid)}
         session.commit()
     assert after["A1"] == before["A1"]  # no new row version
     assert after["A2"] != before["A2"]
     with ctx.sessions() as session:
-        segments = dict(
-            session.execute(text("SELECT account_id, segment FROM strategy.accounts WHERE tenant_id = 't1'"))
-            .tuples()
-            .all()
-        )
+        segments = {
+            row[0]: row[1]
+            for row in session.execute(
+                text("SELECT account_id, segment FROM strategy.accounts WHERE tenant_id = 't1'")
+            )
+        }
     assert segments == {"A1": "vip", "A2": "standard"}
