@@ -193,7 +193,7 @@ class Simulation:
         self.contexts = []
         for spec in self.specs:
             ctx = ServiceContext.create(
-                spec, self.db_url, clock=self.clock, ids=ids, settings=settings, pool_size=2
+                spec, self.db_url, clock=self.clock, ids=ids, settings=settings, pool_size=2, pre_ping=False
             )
             ctx.extras["config_dir"] = config_dir
             self.contexts.append(ctx)

@@ -42,8 +42,9 @@ class ServiceContext:
         ids: IdFactory | None = None,
         settings: PlatformSettings | None = None,
         pool_size: int = 5,
+        pre_ping: bool = True,
     ) -> ServiceContext:
-        engine = make_engine(database_url, service=spec.name, pool_size=pool_size)
+        engine = make_engine(database_url, service=spec.name, pool_size=pool_size, pre_ping=pre_ping)
         return cls(
             spec=spec,
             engine=engine,

@@ -59,13 +59,16 @@ def make_engine(
     pool_size: int = 5,
     app: str = "cobranza",
     owner: bool = False,
+    pre_ping: bool = True,
 ) -> Engine:
     """An engine for ``service``: its own login when ``COBRANZA_<SVC>_DATABASE_URL`` is set (and
-    ``owner`` is false), else ``url`` with ``SET ROLE cobranza_<svc>`` (migrations pass ``owner``)."""
+    ``owner`` is false), else ``url`` with ``SET ROLE cobranza_<svc>`` (migrations pass ``owner``).
+    ``pre_ping`` checks a pooled connection before use (a server restarted under a long-running
+    service); the simulator, whose database lives as long as its process, turns it off."""
     own = service_database_url(service) if service is not None and not owner else None
     engine = create_engine(
         sqlalchemy_url(own or url),
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         hide_parameters=True,  # bound values are personal data: never in logs or errors
         pool_size=pool_size,
         max_overflow=pool_size,
