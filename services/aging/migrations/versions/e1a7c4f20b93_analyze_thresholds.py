@@ -12,7 +12,7 @@ Create Date: 2026-12-02 01:20:00
 
 from collections.abc import Sequence
 
-from alembic import op
+from libs.runtime.migration_ops import analyse_by_default, analyse_early
 
 revision: str = "e1a7c4f20b93"
 down_revision: str | None = "7d3a9c51e8b2"
@@ -31,14 +31,8 @@ TABLES = (
 
 
 def upgrade() -> None:
-    for table in TABLES:
-        op.execute(
-            f"ALTER TABLE {S}.{table} SET (autovacuum_analyze_scale_factor = 0.02, autovacuum_analyze_threshold = 50)"
-        )
+    analyse_early(S, TABLES)
 
 
 def downgrade() -> None:
-    for table in TABLES:
-        op.execute(
-            f"ALTER TABLE {S}.{table} RESET (autovacuum_analyze_scale_factor, autovacuum_analyze_threshold)"
-        )
+    analyse_by_default(S, TABLES)

@@ -12,7 +12,7 @@ Create Date: 2026-12-02 01:20:00
 
 from collections.abc import Sequence
 
-from alembic import op
+from libs.runtime.migration_ops import analyse_by_default, analyse_early
 
 revision: str = "e5eb0d864f37"
 down_revision: str | None = "9a4c2e7b1f63"
@@ -30,14 +30,8 @@ TABLES = (
 
 
 def upgrade() -> None:
-    for table in TABLES:
-        op.execute(
-            f"ALTER TABLE {S}.{table} SET (autovacuum_analyze_scale_factor = 0.02, autovacuum_analyze_threshold = 50)"
-        )
+    analyse_early(S, TABLES)
 
 
 def downgrade() -> None:
-    for table in TABLES:
-        op.execute(
-            f"ALTER TABLE {S}.{table} RESET (autovacuum_analyze_scale_factor, autovacuum_analyze_threshold)"
-        )
+    analyse_by_default(S, TABLES)
