@@ -227,6 +227,21 @@ def _why(source_customer_id: str, erased_at: datetime) -> str:
     )
 
 
+def _split_erased(
+    uow: UnitOfWork, source: str, items: list[tuple[int, CustomerUpserted]]
+) -> tuple[list[tuple[int, CustomerUpserted]], list[tuple[int, CustomerUpserted, tuple[str, datetime]]]]:
+    """``items`` (index, customer) parted into those not erased and those erased, with (canonical id, when)."""
+    erased = erased_among(uow, source, [c.customer_id for _, c in items])
+    kept, refused = [], []
+    for index, customer in items:
+        found = erased.get(customer.customer_id)
+        if found is None:
+            kept.append((index, customer))
+        else:
+            refused.append((index, customer, found))
+    return kept, refused
+
+
 def refuse_erased(uow: UnitOfWork, source: str, source_customer_id: str) -> None:
     """``PUT /v1/customers/{id}`` of an erased customer: StandardisationError on ``customer_id`` (422)."""
     found = erased_among(uow, source, [source_customer_id]).get(source_customer_id)
@@ -243,18 +258,13 @@ def reject_erased(
     """A bulk request's customers without the erased ones, each of those reported as rejected."""
     from services.ingest.service_layer.commands import FieldError, ItemResult
 
-    erased = erased_among(uow, source, [d.customer_id for _, d in drafts])
-    kept = []
-    for index, draft in drafts:
-        found = erased.get(draft.customer_id)
-        if found is None:
-            kept.append((index, draft))
-            continue
+    kept, refused = _split_erased(uow, source, drafts)
+    for index, draft, (_canonical, erased_at) in refused:
         results[index] = ItemResult(
             index,
             "rejected",
             draft.customer_id,
-            errors=[FieldError("customer_id", _why(draft.customer_id, found[1]))],
+            errors=[FieldError("customer_id", _why(draft.customer_id, erased_at))],
         )
     return kept
 
@@ -264,15 +274,9 @@ def drop_erased(
 ) -> list[tuple[int, CustomerUpserted]]:
     """The inbound topic's customers without the erased ones: each of those is dropped (``out[i] = None``)
     and dead-lettered with a record that names the erasure (ids and dates, never the data)."""
-    erased = erased_among(uow, source, [p.customer_id for _, p in items])
-    kept = []
-    for index, payload in items:
-        found = erased.get(payload.customer_id)
-        if found is None:
-            kept.append((index, payload))
-            continue
+    kept, refused = _split_erased(uow, source, items)
+    for index, payload, (canonical, erased_at) in refused:
         out[index] = None
-        canonical, erased_at = found
         record = {
             "erased_customer_id": canonical,
             "source": source,
