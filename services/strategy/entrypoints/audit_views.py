@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from services.strategy.adapters import plans_repository
 from services.strategy.adapters.orm import pauses, promises, strategy_versions
-from services.strategy.adapters.plans_orm import max_rates, plans
+from services.strategy.adapters.plans_orm import max_rates
 
 
 def open_promises(session: Session, tenant: str, account_id: str) -> list[dict[str, Any]]:
@@ -57,22 +58,16 @@ def pauses_in_force(session: Session, tenant: str, account_id: str, now: datetim
     return [dict(r) for r in rows]
 
 
+_PLAN_FIELDS = ("plan_id", "currency", "amount", "instalments", "frequency", "agreed_on", "status")
+
+
 def account_plans(session: Session, tenant: str, account_id: str) -> list[dict[str, Any]]:
-    """The account's payment plans and their state (what a new plan is agreed next to)."""
-    rows = session.execute(
-        select(
-            plans.c.plan_id,
-            plans.c.currency,
-            plans.c.amount,
-            plans.c.instalments,
-            plans.c.frequency,
-            plans.c.agreed_on,
-            plans.c.status,
-        )
-        .where(plans.c.tenant_id == tenant, plans.c.account_id == account_id)
-        .order_by(plans.c.agreed_on, plans.c.plan_id)
-    ).mappings()
-    return [dict(r) for r in rows]
+    """The account's payment plans and their state (what a new plan is agreed next to): the
+    repository's read of them, with the fields the audit keeps."""
+    return [
+        {k: row[k] for k in _PLAN_FIELDS}
+        for row in plans_repository.plans_of_account(session, tenant, account_id)
+    ]
 
 
 def stored_rates(
