@@ -66,6 +66,8 @@ class Stack:
     ports: dict[str, int]
     topics: dict[str, list[str]]
     api_key: str = ""
+    up_pid: int = 0
+    broker_pid: int = 0
 
     def client(self, service: str) -> httpx.Client:
         """A client of SERVICE that sends the stack's admin key (every /v1 route needs a credential)."""
@@ -113,6 +115,8 @@ def cobranza_up(timeout: float = 300.0) -> Iterator[Stack]:
                 bootstrap,
                 {s.name: s.http_port for s in specs},
                 {s.name: list(s.topics) for s in specs},
+                up_pid=proc.pid,
+                broker_pid=kafka.process.pid if kafka.process is not None else 0,
             )
             _wait_ready(stack, proc, root / "up.log", timeout)
             stack.api_key, _ = ensure_admin_key(db_url, root / "state")
@@ -189,6 +193,23 @@ class Watcher:
             lag[request.group_id] = total
         return lag
 
+    def records(self) -> dict[str, int]:
+        """Records on each topic the services consume (high minus low watermark, every partition)."""
+        topics = sorted({t for ts in self.stack.topics.values() for t in ts})
+        counts: dict[str, int] = {}
+        for topic in topics:
+            total = 0
+            for partition in self.partitions(topic):
+                low, high = self.probe.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                total += high - low
+            counts[topic] = total
+        return counts
+
+    def consumed(self) -> dict[str, int]:
+        """Records each consumer group reads (the sum over the topics it subscribes to)."""
+        counts = self.records()
+        return {group: sum(counts[t] for t in topics) for group, topics in sorted(self.stack.topics.items())}
+
     def backlog(self) -> dict[str, int]:
         return {schema: int(n) for schema, n in self.db.execute(self._backlog_sql).fetchall()}
 
@@ -214,6 +235,74 @@ class Watcher:
     def close(self) -> None:
         self.probe.close()
         self.db.close()
+
+
+# -- where the CPU goes ----------------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of one live process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(c) for c in found]
+
+
+def cpu_by_process(stack: Stack, db: psycopg.Connection[Any]) -> dict[str, float]:
+    """CPU seconds so far of each service process, of the PostgreSQL backends serving each service
+    (by ``application_name``), of the rest of PostgreSQL and of the broker. Only live processes count,
+    so take it twice around the measured interval and subtract (``cpu_delta``)."""
+    cpu: dict[str, float] = {}
+    for child in _children(stack.up_pid):
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        name = argv[argv.index(b"run") + 1].decode() if b"run" in argv else "supervisor"
+        cpu[name] = cpu.get(name, 0.0) + _cpu_of(child)
+    cpu["cobranza up"] = _cpu_of(stack.up_pid)
+    rows = db.execute("SELECT pid, application_name FROM pg_stat_activity WHERE pid IS NOT NULL").fetchall()
+    backends = {int(pid): str(app or "") for pid, app in rows}
+    for pid, app in backends.items():
+        service = app.split("-", 1)[1] if app.startswith("cobranza-") else "other"
+        key = f"pg {service}"
+        cpu[key] = cpu.get(key, 0.0) + _cpu_of(pid)
+    own = db.info.backend_pid
+    postmaster = int(Path(f"/proc/{own}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    background = [pid for pid in _children(postmaster) if pid not in backends]
+    cpu["pg background"] = _cpu_of(postmaster) + sum(_cpu_of(pid) for pid in background)
+    if stack.broker_pid:
+        cpu["broker"] = _cpu_of(stack.broker_pid)
+    return cpu
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: after[k] - before.get(k, 0.0) for k in after if after[k] - before.get(k, 0.0) > 0.005}
+
+
+def cpu_report(delta: dict[str, float], events: int, consumed: dict[str, int]) -> str:
+    """The interval's CPU per process: seconds, µs per input event and, for a service, µs per record
+    its consumer group read (``consumed``)."""
+    total = sum(delta.values())
+    lines = [f"  CPU in the interval: {total:.1f} s ({total / max(events, 1) * 1e6:,.0f} µs per input event)"]
+    for name, seconds in sorted(delta.items(), key=lambda kv: -kv[1]):
+        line = f"    {name:<22} {seconds:7.2f} s  {seconds / max(events, 1) * 1e6:8,.0f} µs/input event"
+        read = consumed.get(name.removeprefix("pg "), 0)
+        if read:
+            line += f"  {seconds / read * 1e6:8,.0f} µs per record read ({read:,} records)"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 # -- synthetic items -------------------------------------------------------------------------

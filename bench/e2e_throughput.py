@@ -27,6 +27,9 @@ from e2e_common import (
     Watcher,
     broker_reference,
     cobranza_up,
+    cpu_by_process,
+    cpu_delta,
+    cpu_report,
     invoice_item,
     machine,
     payment_item,
@@ -44,6 +47,7 @@ def run(accounts: int, batch: int, timeout: float) -> None:
         watcher = Watcher(stack)
         try:
             watcher.wait_quiet(120)
+            cpu_before = cpu_by_process(stack, watcher.db)
             started = time.monotonic()
             post_bulk(stack, "/v1/invoices:bulk", invoices, "core_polizas", batch)
             invoices_in = time.monotonic()
@@ -59,6 +63,7 @@ def run(accounts: int, batch: int, timeout: float) -> None:
                     print(f"    +{now - started:6.1f}s lag {busy or 0} outbox {pending or 0}", flush=True)
 
             done = watcher.wait_quiet(timeout, on_poll=progress)
+            cpu_used = cpu_delta(cpu_before, cpu_by_process(stack, watcher.db))
             rate = 2 * accounts / (done - started)
             print(
                 f"  {accounts:>7} accounts: {2 * accounts} input events; bulk accepted in "
@@ -67,6 +72,7 @@ def run(accounts: int, batch: int, timeout: float) -> None:
                 f"{done - started:.1f} s: {rate:,.0f} input events/s ({rate / TARGET:.2f}x the 3,000/s target)",
                 flush=True,
             )
+            print(cpu_report(cpu_used, 2 * accounts, watcher.consumed()), flush=True)
             raw = broker_reference(stack.bootstrap, 2 * accounts)
             print(
                 f"  reference: raw produce->consume of the same broker, {2 * accounts} records: "
