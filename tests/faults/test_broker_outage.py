@@ -90,12 +90,6 @@ def test_apache_kafka_stopped_under_load_loses_and_duplicates_nothing(
     assert differences(clean_run, got) == {}
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="segmentation keeps one segment per account, not per (account, currency): after the "
-    "republish an account with an overdue COP invoice and a paid USD one ended current_good instead of "
-    "early_low_value (the last currency aged wins; topics replayed in another order), services/segmentation",
-)
 def test_tansu_stopped_under_load_and_restarted_without_its_log_loses_and_duplicates_nothing(
     stack, tansu, portfolio, clean_run
 ) -> None:

@@ -50,6 +50,14 @@ accounts = Table(
         server_default="0",
         comment="reconciliation's credit_balance_after in the account's currency",
     ),
+    Column(
+        "currencies",
+        JSONB,
+        nullable=False,
+        server_default="{}",
+        comment="per currency: bucket, stage, days_past_due, aged_on, overdue_balance, credit_balance; "
+        "the account's own columns are those of its deciding currency (the worst delinquency)",
+    ),
     Column("bucket", String(32), nullable=False, server_default="current"),
     Column("stage", String(32), comment="the bucket's stage in the tenant's scheme, as aging announced it"),
     Column("days_past_due", Integer, nullable=False, server_default="0"),
@@ -107,6 +115,7 @@ aging_history = Table(
     Column("tenant_id", String(64), primary_key=True),
     Column("event_id", String(200), primary_key=True),
     Column("account_id", String(128), nullable=False),
+    Column("currency", String(3), nullable=False),
     Column("effective_on", Date, nullable=False),
     Column("bucket", String(32), nullable=False),
     Column("stage", String(32)),

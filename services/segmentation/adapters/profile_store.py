@@ -122,7 +122,7 @@ _PAYMENTS = text(
 )
 _AGING = text(
     """
-    SELECT event_id, account_id, effective_on, bucket, stage, days_past_due, overdue_amount
+    SELECT event_id, account_id, currency, effective_on, bucket, stage, days_past_due, overdue_amount
     FROM segmentation.aging_history
     WHERE tenant_id = :tenant
       AND (account_id = ANY(CAST(:accounts AS text[])) OR event_id = ANY(CAST(:ids AS text[])))
@@ -258,11 +258,15 @@ def _write(session: Session, statement: Any, tenant: str, rows: Sequence[Sequenc
         )
 
 
+_REASONS = _ACCOUNT_COLUMNS.index("reasons")
+_CURRENCIES = _ACCOUNT_COLUMNS.index("currencies")
+
+
 def _account_values(row: dict[str, Any]) -> list[Any]:
     values = [row[name] for name in _ACCOUNT_COLUMNS]
-    reasons = _ACCOUNT_COLUMNS.index("reasons")
-    if values[reasons] is not None:
-        values[reasons] = json.dumps(values[reasons], separators=(",", ":"))
+    if values[_REASONS] is not None:
+        values[_REASONS] = json.dumps(values[_REASONS], separators=(",", ":"))
+    values[_CURRENCIES] = json.dumps(values[_CURRENCIES], default=_json, separators=(",", ":"))
     return values
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, and_, func, select, update
+from sqlalchemy import Row, and_, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from services.segmentation.adapters.model_artifacts import load_model
@@ -41,6 +41,10 @@ def load_histories(
     if account_ids is not None:
         scope = scope.where(accounts.c.account_id.in_(account_ids))
     ids = scope.scalar_subquery()
+    # amounts and aging in each account's own (deciding) currency, as live scoring reads them
+    own = select(accounts.c.account_id, accounts.c.currency).where(accounts.c.tenant_id == tenant)
+    if account_ids is not None:
+        own = own.where(accounts.c.account_id.in_(account_ids))
     histories: dict[str, AccountHistory] = {}
 
     def get(account_id: str) -> AccountHistory:
@@ -52,7 +56,9 @@ def load_histories(
     for r in session.execute(
         select(invoices.c.account_id, invoices.c.issued_on, invoices.c.amount)
         .where(
-            invoices.c.tenant_id == tenant, invoices.c.account_id.in_(ids), invoices.c.cancelled.is_(False)
+            invoices.c.tenant_id == tenant,
+            tuple_(invoices.c.account_id, invoices.c.currency).in_(own),
+            invoices.c.cancelled.is_(False),
         )
         .order_by(invoices.c.account_id, invoices.c.issued_on)
     ):
@@ -65,7 +71,10 @@ def load_histories(
         get(r.account_id).payments.append(PaymentPoint(r.received_on, Decimal(r.amount), r.on_time))
     for r in session.execute(
         select(aging_history)
-        .where(aging_history.c.tenant_id == tenant, aging_history.c.account_id.in_(ids))
+        .where(
+            aging_history.c.tenant_id == tenant,
+            tuple_(aging_history.c.account_id, aging_history.c.currency).in_(own),
+        )
         .order_by(aging_history.c.account_id, aging_history.c.effective_on, aging_history.c.days_past_due)
     ):
         get(r.account_id).aging.append(

@@ -83,6 +83,7 @@ def load_portfolio(
                     "tenant_id": tenant,
                     "event_id": f"{h.account_id}-G{n}",
                     "account_id": h.account_id,
+                    "currency": "COP",
                     "effective_on": a.on,
                     "bucket": a.bucket,
                     "days_past_due": a.days_past_due,

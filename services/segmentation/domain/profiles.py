@@ -12,8 +12,14 @@ batch announces the same segment changes, with the same causes, as one event at 
 An account becomes relevant (is re-segmented) once it has an invoice; facts that arrive before
 that are kept and counted when the first invoice arrives. Balances are reconciliation's: each
 invoice's open amount as its last allocation set it (its amount while none arrived) minus the
-account's credit, never floored; they count money in the account's currency only (aging keeps a
-bucket per account and currency, segmentation profiles an account in its own currency).
+credit, never floored.
+
+**Currencies.** Aging, reconciliation and ingest speak per (account, currency); a segment is per
+account. Each account keeps one delinquency state per currency (``row["currencies"]``: bucket,
+stage, days past due, aged on, overdue and credit), and the account's own columns (``currency``,
+``bucket``, balances…) are those of its **deciding currency** (``deciding_currency``): the worst
+delinquency, then the most open invoices, then the currency code. The segment is therefore a
+function of the set of per-currency facts, not of the order the topics deliver them in.
 """
 
 from __future__ import annotations
@@ -77,7 +83,54 @@ ACCOUNT_DEFAULTS: dict[str, Any] = {
     "reasons": None,
     "segmented_at": None,
 }
-"""A new account row's columns besides its key, currency and ``updated_at`` (the table's defaults)."""
+"""A new account row's columns besides its key, currency, currencies and ``updated_at`` (the table's defaults)."""
+
+CURRENCY_DEFAULTS: dict[str, Any] = {
+    "bucket": "current",
+    "stage": None,
+    "days_past_due": 0,
+    "aged_on": None,
+    "overdue_balance": money(0),
+    "credit_balance": money(0),
+}
+"""One currency's delinquency state before any fact of aging or reconciliation in it."""
+CURRENCY_FIELDS = tuple(CURRENCY_DEFAULTS)
+
+
+def currency_state_from_json(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored (JSON) currency state with its money and dates typed again."""
+    aged_on = value.get("aged_on")
+    return {
+        "bucket": value.get("bucket") or "current",
+        "stage": value.get("stage"),
+        "days_past_due": int(value.get("days_past_due") or 0),
+        "aged_on": date.fromisoformat(aged_on) if isinstance(aged_on, str) else aged_on,
+        "overdue_balance": money(value.get("overdue_balance") or 0),
+        "credit_balance": money(value.get("credit_balance") or 0),
+    }
+
+
+def effective_days_past_due(state: Mapping[str, Any], today: date) -> int:
+    """Days past due today: aging's figure plus the days since it said it (0 while current)."""
+    dpd = int(state["days_past_due"])
+    if dpd <= 0:
+        return 0
+    aged_on = state["aged_on"]
+    return dpd if aged_on is None else dpd + max((today - aged_on).days, 0)
+
+
+def deciding_currency(
+    states: Mapping[str, Mapping[str, Any]], open_invoices: Mapping[str, int], today: date
+) -> str:
+    """The currency an account is profiled and segmented in: its worst delinquency.
+
+    Most days past due today first; a tie (e.g. every currency current) goes to the currency with
+    more open invoices, then to the alphabetically first currency code. A function of the set of
+    per-currency facts only, never of the order they arrived in.
+    """
+    return min(
+        states, key=lambda c: (-effective_days_past_due(states[c], today), -open_invoices.get(c, 0), c)
+    )
 
 
 def account_state(row: Mapping[Any, Any]) -> AccountState:
@@ -134,6 +187,7 @@ class Payment:
 class Aging:
     event_id: str
     account_id: str
+    currency: str
     effective_on: date
     bucket: str
     stage: str | None
@@ -185,7 +239,12 @@ class Profiles:
         early_open_amounts: Mapping[str, Decimal],
     ) -> None:
         self.now = now
-        self.accounts: dict[str, dict[str, Any]] = {row["account_id"]: row for row in accounts}
+        self.accounts: dict[str, dict[str, Any]] = {}
+        for row in accounts:
+            # a row written without its currencies (bulk loads) holds its one currency in its columns
+            stored = row.get("currencies") or {row["currency"]: {k: row[k] for k in CURRENCY_FIELDS}}
+            row["currencies"] = {c: currency_state_from_json(v) for c, v in stored.items()}
+            self.accounts[row["account_id"]] = row
         self.invoices: dict[str, Invoice] = {}
         self.payments: dict[str, Payment] = {}
         self.aging_ids: set[str] = set()
@@ -235,10 +294,19 @@ class Profiles:
         self._facts_of(promise.account_id).promises[promise.promise_id] = promise
 
     def history(self, account_id: str) -> AccountHistory:
-        """The account's scoring history, in date order (what ``features_as_of`` reads)."""
+        """The account's scoring history, in date order (what ``features_as_of`` reads).
+
+        Invoices and aging in the account's deciding currency (amounts are only comparable within
+        one currency); payments and promises of every currency (the debtor's behaviour).
+        """
         facts = self._facts_of(account_id)
+        currency = self.accounts[account_id]["currency"]
         history = AccountHistory(account_id)
-        history.invoices = sorted((i.issued_on, i.amount) for i in facts.invoices.values() if not i.cancelled)
+        history.invoices = sorted(
+            (i.issued_on, i.amount)
+            for i in facts.invoices.values()
+            if not i.cancelled and i.currency == currency
+        )
         history.payments = [
             PaymentPoint(p.received_on, p.amount, p.on_time)
             for p in sorted(facts.payments.values(), key=lambda p: (p.received_on, p.payment_id))
@@ -247,6 +315,7 @@ class Profiles:
         history.aging = [
             AgingPoint(a.effective_on, a.bucket, a.days_past_due, a.overdue_amount)
             for a in sorted(facts.aging, key=lambda a: (a.effective_on, a.days_past_due, a.event_id))
+            if a.currency == currency
         ]
         for promise in sorted(facts.promises.values(), key=lambda p: (p.due_on, p.promise_id)):
             (history.kept if promise.outcome == "kept" else history.broken).append(promise.due_on)
@@ -255,7 +324,7 @@ class Profiles:
     # -- accounts --------------------------------------------------------------------------
 
     def ensure_account(self, account_id: str, currency: str, **profile: Any) -> dict[str, Any]:
-        """The account row as it was before this event (created if new, its first currency kept).
+        """The account's state in ``currency`` (created with the account or the currency if new).
 
         A new row takes every profile value given; an existing one only those that are not None.
         """
@@ -263,13 +332,15 @@ class Profiles:
         self.changed_accounts.add(account_id)
         if row is None:
             row = {"account_id": account_id, "currency": currency, **ACCOUNT_DEFAULTS, **profile}
-            row["updated_at"] = self.now
+            row["currencies"] = {}
             self.accounts[account_id] = row
-            return dict(row)
-        before = dict(row)
-        row.update({k: v for k, v in profile.items() if v is not None})
+        else:
+            row.update({k: v for k, v in profile.items() if v is not None})
         row["updated_at"] = self.now
-        return before
+        state = row["currencies"].get(currency)
+        if state is None:
+            state = row["currencies"][currency] = dict(CURRENCY_DEFAULTS)
+        return state
 
     def refresh(self, account_id: str) -> None:
         """Recompute the account's balances and counters from its stored facts."""
@@ -278,15 +349,19 @@ class Profiles:
             return
         facts = self._facts_of(account_id)
         live = [i for i in facts.invoices.values() if not i.cancelled]
-        owed = sum(
-            (
-                i.amount if i.open_amount is None else i.open_amount
-                for i in live
-                if i.currency == row["currency"]
-            ),
-            money(0),
-        )
-        row["total_balance"] = owed - row["credit_balance"]
+        owed: dict[str, Decimal] = {}
+        open_invoices: dict[str, int] = {}
+        for i in live:
+            amount = i.amount if i.open_amount is None else i.open_amount
+            owed[i.currency] = owed.get(i.currency, money(0)) + amount
+            if amount > 0:
+                open_invoices[i.currency] = open_invoices.get(i.currency, 0) + 1
+        states = row["currencies"]
+        if states:
+            currency = deciding_currency(states, open_invoices, local_today(self.now, row["timezone"]))
+            row["currency"] = currency
+            row.update(states[currency])
+        row["total_balance"] = owed.get(row["currency"], money(0)) - row["credit_balance"]
         row["last_payment_on"] = max(
             (p.received_on for p in facts.payments.values() if not p.reversed), default=None
         )
@@ -310,11 +385,10 @@ class Profiles:
         self.resegment(cause, account_id)
 
     def set_credit(self, account_id: str | None, currency: str, credit_after: Decimal) -> None:
-        """Reconciliation's credit balance of the account, in the account's own currency only."""
+        """Reconciliation's credit balance of the account in ``currency`` (accounts seen here only)."""
         row = self.accounts.get(account_id) if account_id is not None else None
-        if row is not None and row["currency"] == currency:
-            row["credit_balance"] = money(credit_after)
-            self.changed_accounts.add(row["account_id"])
+        if row is not None:
+            self.ensure_account(row["account_id"], currency)["credit_balance"] = money(credit_after)
 
     # -- invoices --------------------------------------------------------------------------
 
@@ -387,7 +461,15 @@ class Profiles:
         self.changed_payments.add(payment_id)
         return True
 
-    def record_aging(self, point: Aging) -> None:
+    def record_aging(self, point: Aging, state: dict[str, Any]) -> None:
+        """Keep the aged fact and make it its currency's delinquency state (``state``)."""
+        state.update(
+            bucket=point.bucket,
+            stage=point.stage,
+            days_past_due=point.days_past_due,
+            overdue_balance=point.overdue_amount,
+            aged_on=point.effective_on,
+        )
         if point.event_id in self.aging_ids:
             return
         self._add_aging(point)

@@ -45,10 +45,6 @@ Event = DecodedEvent[Any]
 
 def on_invoice_issued(p: Profiles, event: DecodedEvent[InvoiceIssued]) -> None:
     inv = event.payload
-    existing = p.accounts.get(inv.account_id)
-    if existing is not None and existing["first_issued_on"] is None and existing["currency"] != inv.currency:
-        # facts that came before the first invoice guessed the currency; the invoice settles it
-        existing["currency"] = inv.currency
     p.ensure_account(
         inv.account_id,
         inv.currency,
@@ -92,27 +88,19 @@ def on_invoice_cancelled(p: Profiles, event: DecodedEvent[InvoiceCancelled]) -> 
 
 def on_account_aged(p: Profiles, event: DecodedEvent[AccountAged]) -> None:
     aged = event.payload
-    row = p.ensure_account(aged.account_id, aged.currency)
-    if row["currency"] != aged.currency:
-        return
-    effective_on = local_today(event.envelope.time, row["timezone"])
+    state = p.ensure_account(aged.account_id, aged.currency)
     p.record_aging(
         Aging(
             event_id=event.id,
             account_id=aged.account_id,
-            effective_on=effective_on,
+            currency=aged.currency,
+            effective_on=local_today(event.envelope.time, p.accounts[aged.account_id]["timezone"]),
             bucket=aged.bucket,
             stage=aged.stage,
             days_past_due=aged.days_past_due,
             overdue_amount=money(aged.overdue_amount),
-        )
-    )
-    p.accounts[aged.account_id].update(
-        bucket=aged.bucket,
-        stage=aged.stage,
-        days_past_due=aged.days_past_due,
-        overdue_balance=money(aged.overdue_amount),
-        aged_on=effective_on,
+        ),
+        state,
     )
     p.after(event.envelope, aged.account_id)
 
@@ -135,7 +123,8 @@ def on_promise_broken(p: Profiles, event: DecodedEvent[PromiseBroken]) -> None:
 
 
 def on_payment_received(p: Profiles, event: DecodedEvent[PaymentReceived]) -> None:
-    """A payment counts as on time when the account was current (per aging) as it arrived.
+    """A payment counts as on time when the account was current (per aging, in the payment's
+    currency) as it arrived.
 
     Unidentified payments (no account) are reconciliation's to match; they are
     counted here once they arrive again with an account.
@@ -143,7 +132,7 @@ def on_payment_received(p: Profiles, event: DecodedEvent[PaymentReceived]) -> No
     pay = event.payload
     if pay.account_id is None:
         return
-    row = p.ensure_account(pay.account_id, pay.currency)
+    state = p.ensure_account(pay.account_id, pay.currency)
     p.record_payment(
         Payment(
             payment_id=pay.payment_id,
@@ -151,7 +140,7 @@ def on_payment_received(p: Profiles, event: DecodedEvent[PaymentReceived]) -> No
             amount=money(pay.amount),
             currency=pay.currency,
             received_on=pay.received_on,
-            on_time=row["days_past_due"] == 0,
+            on_time=state["days_past_due"] == 0,
         )
     )
     p.after(event.envelope, pay.account_id)
@@ -166,7 +155,7 @@ def on_payment_applied(p: Profiles, event: DecodedEvent[PaymentApplied]) -> None
     ``payment.received``, so a payment seen on both topics is counted once.
     """
     applied = event.payload
-    row = p.ensure_account(applied.account_id, applied.currency)
+    state = p.ensure_account(applied.account_id, applied.currency)
     p.record_payment(
         Payment(
             payment_id=applied.payment_id,
@@ -174,7 +163,7 @@ def on_payment_applied(p: Profiles, event: DecodedEvent[PaymentApplied]) -> None
             amount=money(applied.amount_applied + applied.credit_created),
             currency=applied.currency,
             received_on=applied.applied_on,
-            on_time=row["days_past_due"] == 0,
+            on_time=state["days_past_due"] == 0,
         )
     )
     touched = p.set_open_amounts((a.invoice_id, a.invoice_open_amount_after) for a in applied.allocations)

@@ -91,3 +91,48 @@ def test_first_wave_rows_take_their_accounts_tenant_and_the_way_back_works(
         upgrade(spec, empty_database)
     finally:
         engine.dispose()
+
+
+def test_accounts_profiled_in_one_currency_keep_it_as_their_only_currency_state(
+    empty_database: str, migrate: Callable[[str, str, str, str], None]
+) -> None:
+    spec = load_spec("segmentation")
+    upgrade(spec, empty_database, "e2b8d5a31c04")
+    engine = make_engine(empty_database, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO segmentation.accounts (tenant_id, account_id, currency, bucket, stage, "
+                    "days_past_due, aged_on, overdue_balance, credit_balance, updated_at) "
+                    "VALUES ('t1', 'A1', 'USD', 'dpd_1_30', 'early', 12, :d, 80, 5, :t)"
+                ),
+                {"d": date(2026, 1, 8), "t": T0},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO segmentation.aging_history (tenant_id, event_id, account_id, effective_on, "
+                    "bucket, days_past_due, overdue_amount) VALUES ('t1', 'E1', 'A1', :d, 'dpd_1_30', 12, 80)"
+                ),
+                {"d": date(2026, 1, 8)},
+            )
+        upgrade(spec, empty_database)
+        with engine.begin() as conn:
+            currencies = conn.execute(
+                text("SELECT currencies FROM segmentation.accounts WHERE account_id = 'A1'")
+            ).scalar()
+            assert currencies == {
+                "USD": {
+                    "bucket": "dpd_1_30",
+                    "stage": "early",
+                    "days_past_due": 12,
+                    "aged_on": "2026-01-08",
+                    "overdue_balance": "80.0000",
+                    "credit_balance": "5.0000",
+                }
+            }
+            assert conn.execute(text("SELECT currency FROM segmentation.aging_history")).scalar() == "USD"
+        migrate(empty_database, "segmentation", "downgrade", "e2b8d5a31c04")
+        upgrade(spec, empty_database)
+    finally:
+        engine.dispose()

@@ -112,7 +112,8 @@ def scenario(account: str) -> list[list[tuple[str, dict[str, Any]]]]:
         ],
         [
             ("cobranza.account.aged", _aged(account, "dpd_61_90", 70, "250000")),  # moves
-            ("cobranza.account.aged", _aged(account, "dpd_1_30", 3, "9", "USD")),  # another currency
+            # another currency, current: the worse COP delinquency still decides
+            ("cobranza.account.aged", _aged(account, "current", 0, "0", "USD")),
             ("cobranza.account.aged", _aged(account, "current", 0, "0")),  # cured: moves back
             ("cobranza.account.aged", _aged(account, "dpd_31_60", 40, "250000")),  # and late again
         ],

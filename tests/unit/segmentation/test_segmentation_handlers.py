@@ -191,7 +191,7 @@ def test_invalid_facts_are_dead_lettered_with_the_reason(make_platform) -> None:
     assert "invoice_id: invoice NOPE of account A1 was never issued" in reasons[0]
 
 
-def test_facts_in_another_currency_are_kept_but_not_added_to_the_balance(make_platform) -> None:
+def test_an_account_is_profiled_in_the_currency_of_its_worst_delinquency(make_platform) -> None:
     platform = make_platform(["segmentation"])
     platform.publish(envelope("cobranza.invoice.issued", INVOICE), Topics.INVOICES)
     platform.publish(
@@ -220,7 +220,11 @@ def test_facts_in_another_currency_are_kept_but_not_added_to_the_balance(make_pl
             session.execute(select(invoices.c.invoice_id).order_by(invoices.c.invoice_id)).scalars().all()
         )
     assert stored == ["I1", "I9"]
-    assert (row.currency, row.total_balance, row.bucket) == ("COP", Decimal("300000.0000"), "current")
+    # 95 dpd in USD is worse than a current COP: the USD balance and bucket decide
+    assert (row.currency, row.total_balance, row.bucket) == ("USD", Decimal("80.0000"), "dpd_91_180")
+    assert row.currencies["COP"]["bucket"] == "current"
+    assert row.currencies["USD"]["days_past_due"] == 95
+    assert changes(platform)[-1]["data"]["segment"] == "late_person"
 
 
 def test_a_config_dir_with_segments_yaml_replaces_the_packaged_rules(make_platform, tmp_path: Path) -> None:

@@ -51,16 +51,19 @@ def test_an_account_without_an_invoice_is_kept_but_never_segmented() -> None:
     assert p.steps == [] and "A1" in p.changed_accounts
 
 
-def test_balances_count_the_first_currency_only_and_credit_is_not_floored() -> None:
+def test_balances_and_credit_are_those_of_the_deciding_currency_and_credit_is_not_floored() -> None:
     p = profiles()
     p.ensure_account("A1", "COP")
     p.issue_invoice(invoice("I1", "A1", "100"))
     p.issue_invoice(invoice("I2", "A1", "999", currency="USD"))
     p.set_credit("A1", "COP", Decimal("150"))
-    p.set_credit("A1", "USD", Decimal("7"))  # not the account's currency: ignored
+    p.set_credit("A1", "USD", Decimal("7"))  # kept with the USD state
     p.refresh("A1")
     row = p.accounts["A1"]
+    # both current with one open invoice each: the currency code decides (COP before USD)
+    assert row["currency"] == "COP"
     assert (row["total_balance"], row["credit_balance"]) == (money("-50"), money("150"))
+    assert row["currencies"]["USD"]["credit_balance"] == money("7")
     assert row["first_issued_on"] == date(2026, 1, 1)
 
 
