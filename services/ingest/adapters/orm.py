@@ -89,3 +89,18 @@ reference_entities = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 """Product lines (ramos), offices, advisors, agencies: the latest state of each."""
+
+debtors = Table(
+    "debtors",
+    metadata,
+    Column("tenant_id", String(TENANT), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("customer_id", String(200), nullable=False),
+    Column("data", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_debtors_customer_id", "tenant_id", "customer_id"),
+)
+"""Standardised debtors of invoices, keyed by the sha256 of the debtor as sent (every field, and the
+standardisation libraries' versions): a debtor re-sent (the next instalment, a re-run file, another
+process) is read back in the batch's one lookup instead of going through phonenumbers and
+email-validator again. ``customer_id`` is the debtor's id as sent: the erasure deletes its rows."""

@@ -8,7 +8,6 @@ standardisation and raises ``StandardisationError`` with the field path when it 
 from __future__ import annotations
 
 from datetime import date, datetime
-from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
@@ -63,22 +62,22 @@ class CustomerIn(_In):
         return tuple(tuple(v) if isinstance(v, list) else v for v in (values[f] for f in _CUSTOMER_FIELDS))
 
     def standardised(self, prefix: str = "customer.") -> Customer:
-        """The contract's debtor; computed once per distinct debtor (a batch, and the next batches,
-        repeat them: one invoice per instalment), raising with a field path when impossible."""
-        return _standard_customer(self.key(), prefix)
+        """The contract's debtor, raising with a field path when impossible. A batch standardises
+        each distinct debtor once, and a debtor seen before is read back from ``ingest.debtors``
+        (``service_layer/debtors.py``), not standardised again."""
+        return standard_customer(self.key(), prefix)
 
 
 _CUSTOMER_FIELDS = tuple(CustomerIn.model_fields)
 
 
-@lru_cache(maxsize=65_536)
-def _standard_customer(key: tuple[Any, ...], prefix: str) -> Customer:
+def standard_customer(key: tuple[Any, ...], prefix: str = "customer.") -> Customer:
     """``CustomerIn.standardised`` of the debtor whose ``key()`` is ``key``.
 
     The contract validates every field but the e-mail, which is set afterwards: ``normalise_email``
     already ran the very check the contract's ``EmailStr`` runs (``email_validator.validate_email``
     without DNS, keeping ``.normalized``), ~100 µs a new address; running it twice per debtor was a
-    fifth of the bulk endpoint. (``lru_cache`` does not keep exceptions: a bad debtor fails the same way again.)
+    fifth of the bulk endpoint.
     """
     debtor = dict(zip(_CUSTOMER_FIELDS, key, strict=True))
     contact = standardise_contact(
@@ -131,14 +130,22 @@ class InvoiceIn(_In):
         return due_on
 
     def to_contract(self, customer_id: str | None = None) -> InvoiceIssued:
-        """``customer_id``: the canonical id when the customer was linked to another source's.
-        The debtor is standardised once per distinct debtor (``CustomerIn.standardised``); the
-        contract keeps the validated ``Customer`` as is (pydantic does not revalidate instances)."""
+        """``customer_id``: the canonical id when the customer was linked to another source's."""
         customer = self.customer.standardised()
         if customer_id is not None and customer_id != customer.customer_id:
             customer = customer.model_copy(update={"customer_id": customer_id})
-        values = {name: value for name, value in self.__dict__.items() if name != "customer"}
-        return InvoiceIssued.model_validate({**values, "customer": customer})
+        return self.with_customer(customer)
+
+    def with_customer(self, customer: Customer) -> InvoiceIssued:
+        """The contract with ``customer`` (already standardised and validated) as its debtor, built
+        without validating again: every field but ``customer`` is the contract's own type with the
+        contract's constraints (``Identifier``, ``PositiveAmount``, ``CurrencyCode``, the same
+        ``installment_number >= 1`` and lengths), stripped the same way, and ``_due_not_before_issue``
+        is the contract's ``due_on >= issued_on`` check. ~12 µs an invoice less;
+        ``tests/unit/ingest/test_contract_shapes.py`` holds it equal to ``InvoiceIssued.model_validate``."""
+        values = dict(self.__dict__)
+        values["customer"] = customer
+        return InvoiceIssued.model_construct(**values)
 
 
 class AdjustmentIn(_In):

@@ -11,10 +11,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Literal
+from functools import wraps
+from typing import Any, Literal, TypeVar
 
 import phonenumbers
 import pytz
@@ -33,14 +35,51 @@ class StandardisationError(ValueError):
         self.message = message
 
 
+_R = TypeVar("_R")
+_MEMO: ContextVar[dict[tuple[Any, ...], Any] | None] = ContextVar("ingest_standardise_memo", default=None)
+
+
+@contextmanager
+def one_batch() -> Iterator[None]:
+    """Within the block, a phone, e-mail or contact repeated in the batch is standardised once.
+
+    The memo lives as long as the block (one request, one file chunk), never as long as the
+    process: a process-wide cache would keep an erased debtor's phone and e-mail in memory (habeas
+    data); what outlives the batch is ``ingest.debtors``, which the erasure deletes.
+    """
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
+def _per_batch(fn: Callable[..., _R]) -> Callable[..., _R]:
+    """``fn`` memoised inside ``one_batch`` (errors are not kept: a bad value fails the same way again)."""
+
+    @wraps(fn)
+    def memoised(*args: Any) -> _R:
+        memo = _MEMO.get()
+        if memo is None:
+            return fn(*args)
+        key = (fn, *args)
+        try:
+            hit: _R = memo[key]
+        except KeyError:
+            hit = memo[key] = fn(*args)
+        return hit
+
+    return memoised
+
+
 def normalise_phone(raw: str, country: str | None, *, field: str = "phone") -> tuple[str, str | None]:
     """Return the E.164 form and the number's ISO country; numbers without ``+`` need ``country``."""
     return _phone(raw, country, field)
 
 
-@lru_cache(maxsize=65_536)
+@_per_batch
 def _phone(raw: str, country: str | None, field: str) -> tuple[str, str | None]:
-    """Parsing costs ~0.3 ms and a batch repeats its debtors' phones (one per invoice): parse each once."""
+    """Parsing costs ~0.1 ms and a batch repeats its debtors' phones (one per invoice): parse each once."""
     text = raw.strip()
     if text.startswith("00"):
         text = "+" + text[2:]
@@ -60,7 +99,7 @@ def normalise_email(raw: str, *, field: str = "email") -> str:
     return _email(raw, field)
 
 
-@lru_cache(maxsize=65_536)
+@_per_batch
 def _email(raw: str, field: str) -> str:
     """~25 µs a call, and a batch repeats its debtors' addresses: check each once."""
     try:
@@ -89,10 +128,9 @@ def standardise_contact(contact: Contact, *, prefix: str = "") -> Contact:
     return _standard_contact(contact, prefix)
 
 
-@lru_cache(maxsize=65_536)
+@_per_batch
 def _standard_contact(contact: Contact, prefix: str) -> Contact:
-    """Pure and repeated once per invoice of a debtor: computed once per distinct contact (an error too:
-    ``lru_cache`` does not keep exceptions, so a bad contact is re-checked, and fails the same way)."""
+    """Pure and repeated once per invoice of a debtor: computed once per distinct contact of a batch."""
     country = contact.country.upper() if contact.country else None
     phone = None
     if contact.phone:

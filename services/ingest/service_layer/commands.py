@@ -42,7 +42,9 @@ from services.ingest.domain.standardise import (
     KnownCustomer,
     StandardisationError,
     find_link,
+    one_batch,
 )
+from services.ingest.service_layer.debtors import standardise_debtors
 from services.ingest.service_layer.documents import (
     Incoming,
     Resolved,
@@ -363,15 +365,18 @@ def upsert_customers(
     emitted set-based (``resolve_customers``, one outbox insert)."""
     results: dict[int, ItemResult] = {}
     drafts: list[tuple[int, CustomerUpserted]] = []
-    for index, source_customer_id, body in items:
-        try:
-            drafts.append((index, body.to_contract(source_customer_id)))
-        except StandardisationError as exc:
-            results[index] = ItemResult(
-                index, "rejected", source_customer_id, errors=[FieldError(exc.field, exc.message)]
-            )
-        except ValidationError as exc:
-            results[index] = ItemResult(index, "rejected", source_customer_id, errors=validation_errors(exc))
+    with one_batch():
+        for index, source_customer_id, body in items:
+            try:
+                drafts.append((index, body.to_contract(source_customer_id)))
+            except StandardisationError as exc:
+                results[index] = ItemResult(
+                    index, "rejected", source_customer_id, errors=[FieldError(exc.field, exc.message)]
+                )
+            except ValidationError as exc:
+                results[index] = ItemResult(
+                    index, "rejected", source_customer_id, errors=validation_errors(exc)
+                )
     drafts = reject_erased(uow, source, drafts, results)  # erased customers: rejected rows (privacy.py)
     known = [
         KnownCustomer(source, d.customer_id, d.customer_id, d.document_id, d.email, d.phone)
@@ -402,15 +407,16 @@ def _standardise_invoices(
     uow: UnitOfWork, source: str, items: Sequence[tuple[int, InvoiceIn]], results: dict[int, ItemResult]
 ) -> list[tuple[int, InvoiceIssued]]:
     standard: list[tuple[int, InvoiceIssued]] = []
-    for index, item in items:
-        try:
-            standard.append((index, item.to_contract()))
-        except StandardisationError as exc:
+    debtors = standardise_debtors(uow, source, [item.customer for _, item in items])
+    for (index, item), debtor in zip(items, debtors, strict=True):
+        if isinstance(debtor, StandardisationError):
             results[index] = ItemResult(
-                index, "rejected", item.invoice_id, errors=[FieldError(exc.field, exc.message)]
+                index, "rejected", item.invoice_id, errors=[FieldError(debtor.field, debtor.message)]
             )
-        except ValidationError as exc:
-            results[index] = ItemResult(index, "rejected", item.invoice_id, errors=validation_errors(exc))
+        elif isinstance(debtor, ValidationError):
+            results[index] = ItemResult(index, "rejected", item.invoice_id, errors=validation_errors(debtor))
+        else:
+            standard.append((index, item.with_customer(debtor)))
     canonical = link_customers(
         uow,
         source,

@@ -1,8 +1,8 @@
 """ingest's side of an erasure (habeas data, Ley 1581 de 2012): the command and the tombstone checks.
 
 ``erase`` runs in ONE unit of work: the tombstones, ingest's own erasure (the contact data its
-customer links keep for the link rules, the stored responses of ``PUT /v1/customers``, its event
-log rows) and ``cobranza.customer.erased`` in the outbox, so the event leaves through the normal
+customer links keep for the link rules, the stored responses of ``PUT /v1/customers``, the
+standardised debtors of its invoices, its event log rows) and ``cobranza.customer.erased`` in the outbox, so the event leaves through the normal
 relay, durably and after the customer's earlier upserts on the same key. What ingest keeps: the
 link rows' ids (``source``, ``source_customer_id`` -> ``customer_id``: how a re-sent record is
 recognised), ``received`` (ids and currencies of documents: the duplicate detector) and the
@@ -140,6 +140,12 @@ _FORGET_RESPONSES = text(
     """
 )
 """``PUT /v1/customers/{id}`` stores its answer (the customer as emitted) for idempotent retries."""
+_FORGET_DEBTORS = text(
+    """
+    DELETE FROM ingest.debtors WHERE tenant_id = :tenant AND customer_id = ANY(CAST(:ids AS text[]))
+    """
+)
+"""The standardised debtors of invoices (``debtors.py``), by the debtor's id as sent and its canonical ids."""
 
 
 def erase(uow: UnitOfWork, known: KnownCustomer, account_ids: Sequence[str], *, reason: str | None) -> Erased:
@@ -171,6 +177,9 @@ def erase(uow: UnitOfWork, known: KnownCustomer, account_ids: Sequence[str], *, 
             "operations": [f"PUT /v1/customers/{sid}" for _, sid in known.links],
         },
     )
+    debtors = uow.session.execute(
+        _FORGET_DEBTORS, {"tenant": uow.tenant, "ids": sorted({*ids, *(sid for _, sid in known.links)})}
+    )
     needles = [*ids, *(sid for _, sid in known.links), *account_ids]
     log = scrub_event_log(uow.session, SPEC.tables, uow.tenant, needles)
     first = None
@@ -190,6 +199,7 @@ def erase(uow: UnitOfWork, known: KnownCustomer, account_ids: Sequence[str], *, 
         {
             "customer_links": getattr(contacts, "rowcount", 0),
             "stored_responses": getattr(responses, "rowcount", 0),
+            "standardised_debtors": getattr(debtors, "rowcount", 0),
             "outbox_rows": log["outbox"],
             "timers": log["timers"],
         },
