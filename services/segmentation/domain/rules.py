@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any, Literal
 
 import yaml
@@ -101,8 +102,45 @@ class Condition:
         low, high = self.value
         return bool(low <= number <= high)
 
+    @property
+    def numeric(self) -> bool:
+        """Whether the test reads the value as a number (``Decimal(str(actual))``), as ``matches`` does."""
+        return self.op in NUMERIC_OPERATORS
+
+    def test(self) -> Callable[[Any], bool]:
+        """``matches`` for one already-looked-up value (a number for the numeric operators)."""
+        value, op = self.value, self.op
+        if op == "is_null":
+            wanted = bool(value)
+            return lambda v: (v is None) == wanted
+        if op == "eq":
+            return lambda v: v is not None and bool(v == value)
+        if op == "ne":
+            return lambda v: v is not None and bool(v != value)
+        if op == "in":
+            return lambda v: v is not None and v in value
+        if op == "not_in":
+            return lambda v: v is not None and v not in value
+        if op == "gt":
+            return lambda v: v is not None and v > value
+        if op == "gte":
+            return lambda v: v is not None and v >= value
+        if op == "lt":
+            return lambda v: v is not None and v < value
+        if op == "lte":
+            return lambda v: v is not None and v <= value
+        low, high = value
+        return lambda v: v is not None and bool(low <= v <= high)
+
     def describe(self) -> str:
         return f"{self.attribute} {self.op} {self.value!r}"
+
+
+def _as_number(value: Any) -> Any:
+    """What ``Condition.matches`` compares a numeric operator against: ``Decimal(str(value))``."""
+    if value is None or type(value) is Decimal:
+        return value
+    return Decimal(str(value))
 
 
 @dataclass(frozen=True)
@@ -145,6 +183,63 @@ class RuleSet:
                 tested = {c.attribute: attributes.get(c.attribute) for c in rule.conditions}
                 return Match(rule.segment, rule.name, rule.description, tested)
         return Match(self.default_segment, "default", self.default_description, {})
+
+    @cached_property
+    def _tests(self) -> tuple[tuple[tuple[str, bool, Callable[[Any], bool]], ...], ...]:
+        return tuple(
+            tuple((c.attribute, c.numeric, c.test()) for c in rule.conditions) for rule in self.rules
+        )
+
+    def evaluate_many(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """``evaluate`` of many attribute rows at once: the index of each row's first matching rule
+        (``len(self.rules)``: the default).
+
+        Column by column: each condition is tested once over the values of the rows still
+        undecided that passed the rule's earlier conditions, so the cost is one pass per
+        condition over a shrinking column, not a dictionary walk per row and rule.
+        """
+        result = [len(self.rules)] * len(rows)
+        remaining = list(range(len(rows)))
+        raw: dict[str, list[Any]] = {}
+        numbers: dict[str, list[Any]] = {}
+        for index, tests in enumerate(self._tests):
+            if not remaining:
+                break
+            candidates = remaining
+            for attribute, numeric, test in tests:
+                column = raw.get(attribute)
+                if column is None:
+                    column = raw[attribute] = [row.get(attribute) for row in rows]
+                if numeric:
+                    converted = numbers.get(attribute)
+                    if converted is None:
+                        converted = numbers[attribute] = [_as_number(v) for v in column]
+                    column = converted
+                candidates = [i for i in candidates if test(column[i])]
+                if not candidates:
+                    break
+            if candidates:
+                for i in candidates:
+                    result[i] = index
+                decided = set(candidates)
+                remaining = [i for i in remaining if i not in decided]
+        return result
+
+    def match_of(self, index: int, attributes: Mapping[str, Any]) -> Match:
+        """The ``Match`` of rule ``index`` (``len(self.rules)``: the default) for one attribute row."""
+        if index == len(self.rules):
+            return Match(self.default_segment, "default", self.default_description, {})
+        rule = self.rules[index]
+        tested = {c.attribute: attributes.get(c.attribute) for c in rule.conditions}
+        return Match(rule.segment, rule.name, rule.description, tested)
+
+    def segment_of(self, index: int) -> str:
+        return self.default_segment if index == len(self.rules) else self.rules[index].segment
+
+    @cached_property
+    def tested_attributes(self) -> frozenset[str]:
+        """Every attribute some rule tests."""
+        return frozenset(c.attribute for rule in self.rules for c in rule.conditions)
 
     def band_for(self, probability: float) -> str:
         for band, floor in self.score_bands:

@@ -6,7 +6,7 @@ from each current segment to each new one under a candidate rule set.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -69,11 +69,68 @@ def attributes_for(
 
 def assign(state: AccountState, today: date, rules: RuleSet, score: float | None = None) -> Assignment:
     attributes, value = attributes_for(state, today, rules, score)
-    match: Match = rules.evaluate(attributes)
+    return _assignment(rules.evaluate(attributes), attributes, value)
+
+
+def _assignment(match: Match, attributes: dict[str, Any], value: ValueAssessment) -> Assignment:
     tested = dict(match.attributes)
     for key in ("score", "score_band", "expected_recovery", "best_channel"):
         tested[key] = attributes[key]
     return Assignment(match.segment, match.rule, match.description, tested, value)
+
+
+VALUE_ATTRIBUTES = frozenset({"expected_recovery", "best_channel"})
+
+
+class Batch:
+    """Many accounts' assignments at once, as ``assign`` gives each: the rules evaluated column-wise.
+
+    Only the segment of every row is computed up front; the value model runs for every row only
+    when a rule tests one of its attributes, else just for the rows whose ``assignment`` is asked
+    for (the ones announced or stored).
+    """
+
+    def __init__(
+        self, rules: RuleSet, rows: Sequence[tuple[AccountState, date]], scores: Sequence[float | None]
+    ) -> None:
+        self.rules = rules
+        self.rows = rows
+        self.attributes: list[dict[str, Any]] = []
+        self.values: list[ValueAssessment | None] = []
+        channels = rules.channels or DEFAULT_CHANNELS
+        self._channels = channels
+        with_value = not VALUE_ATTRIBUTES.isdisjoint(rules.tested_attributes)
+        for (state, today), score in zip(rows, scores, strict=True):
+            attributes = base_attributes(state, today)
+            probability = score if score is not None else state.score
+            if probability is None:
+                probability = UNSCORED_PROBABILITY
+            attributes["score"] = probability
+            attributes["score_band"] = rules.band_for(probability)
+            self.attributes.append(attributes)
+            self.values.append(self._value(state, attributes) if with_value else None)
+        self.matched = rules.evaluate_many(self.attributes)
+
+    def _value(self, state: AccountState, attributes: dict[str, Any]) -> ValueAssessment:
+        value = assess(
+            attributes["score"],
+            state.overdue_balance,
+            int(attributes["days_past_due"]),
+            self._channels,
+        )
+        attributes["expected_recovery"] = value.expected_recovery
+        attributes["best_channel"] = value.best_channel
+        return value
+
+    def segment(self, i: int) -> str:
+        return self.rules.segment_of(self.matched[i])
+
+    def assignment(self, i: int) -> Assignment:
+        value = self.values[i]
+        attributes = self.attributes[i]
+        if value is None:
+            value = self.values[i] = self._value(self.rows[i][0], attributes)
+        return _assignment(self.rules.match_of(self.matched[i], attributes), attributes, value)
 
 
 @dataclass

@@ -31,7 +31,7 @@ from services.segmentation.domain.model import (
 from services.segmentation.domain.profiles import Profiles, local_today
 from services.segmentation.domain.rules import RuleSet, parse_rules, parse_rules_yaml
 from services.segmentation.domain.scoring import LABEL_WINDOW_DAYS, fallback_probability, features_as_of
-from services.segmentation.domain.segmenting import Assignment, PreviewMatrix, assign, preview
+from services.segmentation.domain.segmenting import Assignment, Batch, PreviewMatrix, assign, preview
 
 PACKAGED_RULES = Path(__file__).resolve().parent.parent / "config" / "segments.yaml"
 RULES_FILE = "segments.yaml"
@@ -106,11 +106,28 @@ class _Outcome:
     assignment: Assignment
     score: float | None
     score_source: str | None
-    reason: SegmentReason
     reasons: list[dict[str, Any]]
-    """``reason`` as stored (``accounts.reasons``, ``segment_history.reasons``)"""
+    """the reason as stored (``accounts.reasons``, ``segment_history.reasons``) and announced"""
     cause: Envelope | None = None
     """the event of a batch the assignment answers (None: the unit of work's own)"""
+
+
+_CHECKED_RULES: set[tuple[str, str | None]] = set()
+
+
+def _reason(assignment: Assignment) -> dict[str, Any]:
+    """``SegmentReason(...).model_dump(mode="json")`` without a model per assignment.
+
+    The rule name and description are validated as the contract's labels once per process; the
+    attributes are already JSON values (``Assignment.reason_attributes``), which the model keeps
+    as they are.
+    """
+    description = assignment.description or None
+    key = (assignment.rule, description)
+    if key not in _CHECKED_RULES:
+        SegmentReason(rule=assignment.rule, description=description)
+        _CHECKED_RULES.add(key)
+    return {"rule": assignment.rule, "description": description, "attributes": assignment.reason_attributes()}
 
 
 def _outcome(
@@ -121,14 +138,7 @@ def _outcome(
     source: str | None,
     cause: Envelope | None = None,
 ) -> _Outcome:
-    reason = SegmentReason(
-        rule=assignment.rule,
-        description=assignment.description or None,
-        attributes=assignment.reason_attributes(),
-    )
-    return _Outcome(
-        account_id, previous, assignment, score, source, reason, [reason.model_dump(mode="json")], cause
-    )
+    return _Outcome(account_id, previous, assignment, score, source, [_reason(assignment)], cause)
 
 
 def _announce(uow: UnitOfWork, outcomes: Sequence[_Outcome], rules: RuleSet) -> int:
@@ -162,7 +172,7 @@ def _announce(uow: UnitOfWork, outcomes: Sequence[_Outcome], rules: RuleSet) -> 
                 account_id=outcome.account_id,
                 segment=assignment.segment,
                 previous_segment=outcome.previous,
-                reasons=[outcome.reason],
+                reasons=[SegmentReason.model_validate(outcome.reasons[0])],
             )
         )
         causes.append(outcome.cause)
@@ -216,30 +226,33 @@ def _unchanged_score(row: Any, assignment: Assignment) -> _Outcome:
 def segment_steps(uow: UnitOfWork, profiles: Profiles) -> int:
     """Score and segment every re-segmentation a batch's events asked for, in their order.
 
-    The features of all steps go through one scoring call; the assignments are then made in
-    one pass, each step seeing the segment the previous step of its account left, so a batch
-    announces exactly the moves (and causes) one event at a time would. The accounts' segment
-    columns are set on ``profiles`` (written back with the rest); returns the moves.
+    The features of all steps go through one scoring call and the rules through one column-wise
+    evaluation (``segmenting.Batch``); the assignments are then walked in one pass, each step
+    seeing the segment the previous step of its account left, so a batch announces exactly the
+    moves (and causes) one event at a time would. Reasons are built only for the steps announced
+    and for each account's last step (stored on its row). The accounts' segment columns are set on
+    ``profiles`` (written back with the rest); returns the moves.
     """
     steps = profiles.steps
     if not steps:
         return 0
     scores, source = score_many(uow.session, uow.tenant, [s.features for s in steps])
     rules = active_rules(uow)
+    batch = Batch(rules, [(s.state, s.today) for s in steps], scores)
     last = {step.account_id: i for i, step in enumerate(steps)}
     outcomes: list[_Outcome] = []
     for i, (step, probability) in enumerate(zip(steps, scores, strict=True)):
-        assignment = assign(step.state, step.today, rules, probability)
+        segment = batch.segment(i)
         row = profiles.accounts[step.account_id]
-        previous, row["segment"] = row["segment"], assignment.segment
+        previous, row["segment"] = row["segment"], segment
         final = last[step.account_id] == i
-        if previous == assignment.segment and not final:
+        if previous == segment and not final:
             continue  # neither announced nor the account's last word in this batch: no reason to build
-        outcome = _outcome(step.account_id, previous, assignment, probability, source, step.cause)
+        outcome = _outcome(step.account_id, previous, batch.assignment(i), probability, source, step.cause)
         outcomes.append(outcome)
         if final:
             row.update(
-                segment_rule=assignment.rule,
+                segment_rule=outcome.assignment.rule,
                 reasons=outcome.reasons,
                 score=probability,
                 score_source=source,

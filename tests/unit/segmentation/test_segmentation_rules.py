@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import random
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -160,3 +161,86 @@ def test_missing_values_match_only_is_null() -> None:
 def test_score_bands_map_probabilities() -> None:
     rules = parse_rules(DOC)
     assert [rules.band_for(p) for p in (0.95, 0.8, 0.79, 0.41, 0.2, 0.0)] == ["A", "A", "B", "C", "D", "E"]
+
+
+def test_the_column_wise_evaluation_picks_the_rule_the_row_by_row_evaluation_picks() -> None:
+    """Every operator, numbers as int, Decimal and float (scores), missing values, boundaries."""
+    rules = parse_rules(
+        {
+            "version": "ops",
+            "rules": [
+                {
+                    "name": "nul",
+                    "segment": "s0",
+                    "when": [{"attribute": "region", "op": "is_null", "value": True}],
+                },
+                {
+                    "name": "btw",
+                    "segment": "s1",
+                    "when": [
+                        {"attribute": "score", "op": "between", "value": [0.3, 0.6]},
+                        {"attribute": "stage", "op": "in", "value": ["early", "late"]},
+                    ],
+                },
+                {
+                    "name": "cmp",
+                    "segment": "s2",
+                    "when": [
+                        {"attribute": "overdue_balance", "op": "gt", "value": "1000.5"},
+                        {"attribute": "days_past_due", "op": "lte", "value": 30},
+                        {"attribute": "bucket", "op": "ne", "value": "current"},
+                    ],
+                },
+                {
+                    "name": "eqn",
+                    "segment": "s3",
+                    "when": [
+                        {"attribute": "broken_promises", "op": "eq", "value": 2},
+                        {"attribute": "score", "op": "gte", "value": 0.5},
+                    ],
+                },
+                {
+                    "name": "nin",
+                    "segment": "s4",
+                    "when": [{"attribute": "stage", "op": "not_in", "value": ["current"]}],
+                },
+                {
+                    "name": "lt",
+                    "segment": "s5",
+                    "when": [{"attribute": "days_since_last_payment", "op": "lt", "value": 10}],
+                },
+                {
+                    "name": "in_n",
+                    "segment": "s6",
+                    "when": [{"attribute": "kept_promises", "op": "in", "value": [1, 3]}],
+                },
+            ],
+            "default": {"segment": "rest"},
+        }
+    )
+    packaged = parse_rules_yaml(DEFAULT_FILE.read_text(encoding="utf-8"))
+    rng = random.Random(7)
+    rows = [
+        {
+            "region": rng.choice([None, "Antioquia"]),
+            "score": rng.choice([0.3, 0.6, 0.2999, 0.45, 0.5, 0.81, 0.1]),
+            "score_band": rng.choice(["A", "C", "E"]),
+            "stage": rng.choice(["early", "late", "current", "residual", None]),
+            "overdue_balance": rng.choice(
+                [Decimal("1000.5"), Decimal("1000.5001"), Decimal("2000000.0000"), 0]
+            ),
+            "days_past_due": rng.choice([0, 30, 31, 70, 200]),
+            "bucket": rng.choice(["current", "dpd_1_30", None]),
+            "broken_promises": rng.choice([0, 2, 3]),
+            "kept_promises": rng.choice([0, 1, 2, 3]),
+            "days_since_last_payment": rng.choice([None, 5, 10]),
+            "customer_kind": rng.choice(["person", "company"]),
+        }
+        for _ in range(2000)
+    ]
+    for rule_set in (rules, packaged):
+        picked = rule_set.evaluate_many(rows)
+        assert [rule_set.match_of(i, row) for i, row in zip(picked, rows, strict=True)] == [
+            rule_set.evaluate(row) for row in rows
+        ]
+    assert len(set(rules.evaluate_many(rows))) == len(rules.rules) + 1  # every rule and the default hit
