@@ -73,11 +73,9 @@ _LOCK_ACCOUNTS = text(
 # Every read is ``key = ANY(array)`` on an index's leading columns (one probe per key), and the
 # "by account, or by id" reads collect their ids first (``ANY(ARRAY(… UNION …))``) so the rows
 # locked come from the primary key alone: an OR of the two would be a filter over a whole scan.
-# ``sent_since``: where the current episode's dunning starts counting as sent (``_SENT``)
 _BUCKETS = text(
     """
-    SELECT account_id, currency, bucket, stage, cured, entered_at,
-           entered_at - interval '1 day' AS sent_since
+    SELECT account_id, currency, bucket, stage, cured, entered_at
     FROM strategy.account_buckets
     WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS text[]))
     """
@@ -150,9 +148,9 @@ _PLANS = text(
     ORDER BY account_id, currency FOR UPDATE
     """
 )
-# dunning steps sent in the current episode of each (account, currency): planned since it entered
-# its bucket (``sent_since`` of ``_BUCKETS``, compared in Python: a join with the buckets let the
-# planner, with a fresh table's statistics, loop over every contact of the tenant)
+# dunning steps sent to each (account, currency): the book counts those of the episode current
+# when a rule asks (``Book._sent``; in SQL, a join with the buckets let the planner, with a fresh
+# table's statistics, loop over every contact of the tenant, and a batch may start a new episode)
 _SENT = text(
     """
     SELECT account_id, currency, playbook, step, planned_for FROM strategy.contacts
@@ -175,19 +173,15 @@ def load(session: Session, tenant: str, scope: Scope, config: StrategyConfig, no
     }
     buckets: dict[tuple[str, str], Bucket] = {}
     contacts: dict[str, Contact] = {}
-    sent: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    sent: dict[tuple[str, str], list[tuple[str, str, datetime]]] = {}
     if planning:
-        sent_since: dict[tuple[str, str], datetime] = {}
         for r in session.execute(_BUCKETS, {"tenant": tenant, "ids": planning}):
             key = (r.account_id, r.currency)
             buckets[key] = Bucket(r.account_id, r.currency, r.bucket, r.stage, r.cured, r.entered_at)
-            sent_since[key] = r.sent_since
         since = {"tenant": tenant, "ids": planning, "since": scope.contacts_since}
         contacts = {r.contact_id: Contact(*r) for r in session.execute(_CONTACTS, since)}
         for r in session.execute(_SENT, {"tenant": tenant, "ids": planning}):
-            key = (r.account_id, r.currency)
-            if key in sent_since and r.planned_for >= sent_since[key]:
-                sent.setdefault(key, set()).add((r.playbook, r.step))
+            sent.setdefault((r.account_id, r.currency), []).append((r.playbook, r.step, r.planned_for))
     reach = {"tenant": tenant, "accounts": accounts, "ids": sorted(scope.pause_ids)}
     pauses = {r.pause_id: Pause(*r) for r in session.execute(_PAUSES, reach)}
     plans = {

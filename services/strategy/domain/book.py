@@ -209,8 +209,11 @@ class Book:
     contacts: dict[str, Contact] = field(default_factory=dict)
     pauses: dict[str, Pause] = field(default_factory=dict)
     plans: dict[tuple[str, str], PlanTreatment] = field(default_factory=dict)
-    sent: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)
-    """(account, currency) -> (playbook, step) of the dunning sent since it entered its bucket"""
+    sent: dict[tuple[str, str], list[tuple[str, str, datetime]]] = field(default_factory=dict)
+    """(account, currency) -> (playbook, step, planned_for) of its dunning sent (``due``), every
+    episode's: which count is decided against the bucket as it is when a rule asks (``_sent``), so
+    an ``account.aged`` earlier in the same batch starts a new episode exactly as it would had the
+    rows been read after it"""
     versions: Mapping[str, int] = field(default_factory=dict)
     """the active version of each playbook in ``config`` (what every planned contact records)"""
     stored_contributions: dict[tuple[str, str], Decimal] = field(default_factory=dict)
@@ -554,8 +557,12 @@ class Book:
     def _cancel_planned(
         self, account_id: str, reasons: Mapping[str, str], kinds: tuple[str, ...] = ("dunning",)
     ) -> None:
-        """Cancel the planned contacts of the given kinds and currencies (currency -> reason)."""
-        for contact_id in self._contacts_of.get(account_id, ()):
+        """Cancel the planned contacts of the given kinds and currencies (currency -> reason).
+
+        In contact id order, the order the store reads them in: a contact planned earlier in the
+        same batch is cancelled where it would be had it been read back (one event at a time).
+        """
+        for contact_id in sorted(self._contacts_of.get(account_id, ())):
             contact = self.contacts[contact_id]
             if contact.kind in kinds and contact.status == "planned" and contact.currency in reasons:
                 contact.status, contact.reason = "cancelled", reasons[contact.currency][:200]
@@ -680,7 +687,11 @@ class Book:
     def _sent(self, account_id: str, currency: str, bucket: Bucket, playbook: str) -> set[str]:
         """Step names of ``playbook`` sent to (account, currency) since it entered its bucket."""
         since = bucket.entered_at - timedelta(days=1)
-        names = {step for book, step in self.sent.get((account_id, currency), ()) if book == playbook}
+        names = {
+            step
+            for book, step, planned_for in self.sent.get((account_id, currency), ())
+            if book == playbook and planned_for >= since
+        }
         for contact_id in self._contacts_of.get(account_id, ()):
             c = self.contacts[contact_id]
             if (c.kind, c.status, c.currency, c.playbook) == ("dunning", "due", currency, playbook) and (
