@@ -172,7 +172,7 @@ def _announce(uow: UnitOfWork, outcomes: Sequence[_Outcome], rules: RuleSet) -> 
                 account_id=outcome.account_id,
                 segment=assignment.segment,
                 previous_segment=outcome.previous,
-                reasons=[SegmentReason.model_validate(outcome.reasons[0])],
+                reasons=outcome.reasons,  # type: ignore[arg-type]  # validated into SegmentReason
             )
         )
         causes.append(outcome.cause)
