@@ -19,7 +19,7 @@ SPEC = ServiceSpec(
         "cobranza.invoice.issued": handlers.on_invoices_issued,
         "cobranza.customer.erased": privacy.on_customers_erased,
     },
-    timers={handlers.DELIVER_TIMER: handlers.on_deliver},
+    batch_timers={handlers.DELIVER_TIMER: handlers.on_deliver},
     routers=(router,),
     http_port=8005,
     description="Contact task queue; e-mail, SMS, WhatsApp, call-center and letter delivery; outcomes.",

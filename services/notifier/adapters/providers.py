@@ -5,7 +5,9 @@ PDF letters) touch only the local disk, so they run inline in the handler's
 transaction (``inline = True``). Each is idempotent by contact id, so a batch
 replayed after a crash between the write and the commit sends nothing twice: the
 ``.eml`` and PDF files are named by contact id (a replay rewrites the same file),
-and the message log skips a contact id already in its tail (``_SentIndex``). Contact ids are unique per tenant only, so every
+and the message log skips a contact id already in its tail (``_SentIndex``). A handler
+hands an inline provider the whole batch (``deliver_many``): a folder is made once, the
+message log is opened, read and appended once per tenant. Contact ids are unique per tenant only, so every
 file lives under its tenant's root (``tenant_root``). Network providers (SMTP, HTTP) are
 ``inline = False``: the handler marks the task ``ready`` and the dispatcher
 sends it outside any database transaction (``service_layer/dispatch.py``).
@@ -17,6 +19,7 @@ import json
 import smtplib
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, parseaddr
@@ -67,6 +70,10 @@ class Provider(Protocol):
 
     def deliver(self, delivery: Delivery) -> DeliveryResult: ...
 
+    def deliver_many(self, deliveries: Sequence[Delivery]) -> list[DeliveryResult]:
+        """``deliver`` for a batch, results in order (what the handler's transaction calls)."""
+        ...
+
 
 def _safe(contact_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in contact_id)
@@ -79,6 +86,14 @@ def tenant_root(root: Path, tenant: str) -> Path:
 
 def _header(value: str) -> str:
     """One header value on one line; RFC 2047-encoded when it is not ASCII."""
+    if value.isascii() and value.isprintable():
+        return value  # contact ids, tenants, most subjects: nothing to fold or encode
+    return _encoded_header(value)
+
+
+@lru_cache(maxsize=4096)
+def _encoded_header(value: str) -> str:
+    """The slow path of ``_header``, cached: the same few subjects come back for every debtor."""
     value = " ".join(value.splitlines())
     return value if value.isascii() else Header(value, "utf-8").encode()
 
@@ -117,13 +132,23 @@ class OutboxFileEmailProvider:
         self.sender = sender
 
     def deliver(self, delivery: Delivery) -> DeliveryResult:
-        if not delivery.recipient.email:
-            return DeliveryResult("failed", self.name, "no e-mail address on file")
-        folder = tenant_root(self.root, delivery.tenant) / "outbox"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{_safe(delivery.contact_id)}.eml"
-        path.write_bytes(_email_bytes(delivery, self.sender, delivery.recipient.email))
-        return DeliveryResult("sent", self.name, artifact=str(path))
+        return self.deliver_many([delivery])[0]
+
+    def deliver_many(self, deliveries: Sequence[Delivery]) -> list[DeliveryResult]:
+        folders: dict[str, Path] = {}
+        out: list[DeliveryResult] = []
+        for delivery in deliveries:
+            if not delivery.recipient.email:
+                out.append(DeliveryResult("failed", self.name, "no e-mail address on file"))
+                continue
+            folder = folders.get(delivery.tenant)
+            if folder is None:
+                folder = folders[delivery.tenant] = tenant_root(self.root, delivery.tenant) / "outbox"
+                folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{_safe(delivery.contact_id)}.eml"
+            path.write_bytes(_email_bytes(delivery, self.sender, delivery.recipient.email))
+            out.append(DeliveryResult("sent", self.name, artifact=str(path)))
+        return out
 
 
 class SmtpEmailProvider:
@@ -151,6 +176,9 @@ class SmtpEmailProvider:
         if refused:
             return DeliveryResult("rejected", self.name, json.dumps(refused, default=str)[:1000])
         return DeliveryResult("sent", self.name)
+
+    def deliver_many(self, deliveries: Sequence[Delivery]) -> list[DeliveryResult]:
+        return [self.deliver(d) for d in deliveries]  # the dispatcher's, one connection per message
 
 
 class _SentIndex:
@@ -225,23 +253,49 @@ class LogFileMessagingProvider:
         return tenant_root(self.root, tenant) / f"{self.channel}.log"
 
     def deliver(self, delivery: Delivery) -> DeliveryResult:
-        if not delivery.recipient.phone:
-            return DeliveryResult("failed", self.name, "no phone number on file")
-        path = self.path_for(delivery.tenant)
+        return self.deliver_many([delivery])[0]
+
+    def deliver_many(self, deliveries: Sequence[Delivery]) -> list[DeliveryResult]:
+        """One read of the log's new tail and one append per tenant; ids already logged are skipped."""
+        out: list[DeliveryResult | None] = [None] * len(deliveries)
+        per_tenant: dict[str, list[int]] = {}
+        for i, delivery in enumerate(deliveries):
+            if not delivery.recipient.phone:
+                out[i] = DeliveryResult("failed", self.name, "no phone number on file")
+            else:
+                per_tenant.setdefault(delivery.tenant, []).append(i)
+        for tenant, positions in per_tenant.items():
+            path = self.path_for(tenant)
+            sent = DeliveryResult("sent", self.name, artifact=str(path))
+            self._append(path, [deliveries[i] for i in positions])
+            for i in positions:
+                out[i] = sent
+        return [r for r in out if r is not None]
+
+    def _append(self, path: Path, deliveries: Sequence[Delivery]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        line = {
-            "contact_id": delivery.contact_id,
-            "to": delivery.recipient.phone,
-            "body": delivery.message.body,
-        }
         with _SENT_LOCK:
-            index = _SENT_INDEXES.setdefault(path.resolve(), _SentIndex(path))
+            index = _SENT_INDEXES.get(path)
+            if index is None:
+                index = _SENT_INDEXES.setdefault(path.resolve(), _SentIndex(path))
+                _SENT_INDEXES[path] = index  # the next batch finds it without resolving the path again
             index.refresh()
-            if delivery.contact_id not in index:
+            lines: list[str] = []
+            batch: set[str] = set()  # noted in the index only once written (the refresh below reads them)
+            for delivery in deliveries:
+                if delivery.contact_id in index or delivery.contact_id in batch:
+                    continue
+                batch.add(delivery.contact_id)
+                line = {
+                    "contact_id": delivery.contact_id,
+                    "to": delivery.recipient.phone,
+                    "body": delivery.message.body,
+                }
+                lines.append(json.dumps(line, ensure_ascii=False) + "\n")
+            if lines:
                 with path.open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    handle.write("".join(lines))
                 index.refresh()
-        return DeliveryResult("sent", self.name, artifact=str(path))
 
 
 class HttpMessagingProvider:
@@ -276,6 +330,9 @@ class HttpMessagingProvider:
             return DeliveryResult("sent", self.name)
         status: ContactStatus = "rejected" if 400 <= response.status_code < 500 else "failed"
         return DeliveryResult(status, self.name, f"HTTP {response.status_code}: {response.text[:500]}")
+
+    def deliver_many(self, deliveries: Sequence[Delivery]) -> list[DeliveryResult]:
+        return [self.deliver(d) for d in deliveries]  # the dispatcher's, one request per message
 
 
 class PdfLetterProvider:
@@ -312,6 +369,9 @@ class PdfLetterProvider:
             y -= 0.6 * cm
         pdf.save()
         return DeliveryResult("sent", self.name, artifact=str(path))
+
+    def deliver_many(self, deliveries: Sequence[Delivery]) -> list[DeliveryResult]:
+        return [self.deliver(d) for d in deliveries]  # a PDF per letter: nothing shared to batch
 
 
 def providers_for(settings: NotifierSettings) -> dict[str, Provider]:

@@ -5,15 +5,18 @@ through ``account_ids`` in the payload (the customers topic is keyed by customer
 Every handler is a batch handler: tasks are inserted in one statement, recipients
 upserted in one, the recipients of the due tasks read in one, task states written
 back in one, and outcomes emitted together, each caused by its ``contact.due``.
+The ``deliver`` timer is a batch timer too (``on_deliver``): every due task of a tenant
+locked in one statement, delivered as one batch, each outcome caused by its timer.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Row, select, text
+from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
 from libs.events.envelope import Envelope
@@ -21,8 +24,8 @@ from libs.events.payloads.contacts import ContactDue, ContactOutcome
 from libs.events.payloads.customers import CustomerUpserted
 from libs.events.payloads.invoices import InvoiceIssued
 from libs.events.registry import DecodedEvent
+from libs.runtime.timers import claim, emit_for
 from libs.runtime.uow import DueTimer, UnitOfWork
-from services.notifier.adapters.orm import tasks
 from services.notifier.adapters.providers import Delivery, DeliveryResult, Recipient, providers_for
 from services.notifier.config import NotifierSettings
 from services.notifier.domain.messages import UnknownTemplate, render
@@ -65,7 +68,41 @@ _INSERT_TASKS = text(
 )
 
 
-def _json(rows: list[dict[str, Any]]) -> str:
+_LOCK_TASKS = text(
+    """
+    SELECT * FROM notifier.tasks
+     WHERE tenant_id = :tenant AND contact_id = ANY(ARRAY(SELECT json_array_elements_text(CAST(:ids AS json))))
+     ORDER BY contact_id
+       FOR UPDATE
+    """
+)
+_RECIPIENTS_OF = text(
+    """
+    SELECT p.tenant_id, p.account_id, p.name, p.email, p.phone, p.address
+      FROM notifier.recipients p
+      JOIN json_to_recordset(CAST(:keys AS json)) AS k(tenant_id text, account_id text)
+        ON p.tenant_id = k.tenant_id AND p.account_id = k.account_id
+    """
+)
+_SET_STATES = text(
+    """
+    UPDATE notifier.tasks t
+       SET status = r.status, provider = r.provider,
+           detail = CASE WHEN r.has_detail THEN r.detail ELSE t.detail END,
+           artifact = CASE WHEN r.has_detail THEN r.artifact ELSE t.artifact END,
+           updated_at = :now
+      FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+           AS r(contact_id text, status text, provider text, detail text, artifact text, has_detail bool)
+     WHERE t.tenant_id = :tenant AND t.contact_id = r.contact_id
+    """
+)
+
+Cause = Envelope | DueTimer | None
+"""What an outcome answers: the ``contact.due`` of a consumer batch, the ``deliver`` timer that
+fired, or (None) the unit of work's own cause (the dispatcher, the API)."""
+
+
+def _json(rows: list[Any]) -> str:
     return json.dumps(rows, separators=(",", ":"))
 
 
@@ -158,29 +195,33 @@ def on_contacts_due(events: Sequence[DecodedEvent[ContactDue]], uow: UnitOfWork)
     deliver_many(uow, [t for t, _ in due], [c for _, c in due])
 
 
-def on_deliver(due: DueTimer, uow: UnitOfWork) -> None:
-    task = uow.session.execute(
-        select(tasks).where(tasks.c.tenant_id == uow.tenant, tasks.c.contact_id == due.key).with_for_update()
-    ).first()
-    if task is not None:
-        deliver_many(uow, [task], [None])
+def on_deliver(due: Sequence[DueTimer], uow: UnitOfWork) -> None:
+    """The tenant's ``deliver`` timers that came due, one batch (``libs/runtime/timers.py``).
+
+    The tasks are locked first, in contact order, then the timers claimed (one re-armed or fired
+    meanwhile by another replica is not this transaction's), and the claimed ones delivered as a
+    consumer batch delivers, in the order single timers fired (time, then contact), each outcome
+    with the id its timer alone would have given it. Timer rows are the ones single timers used
+    (name ``deliver``, key the contact id), so timers stored before fire here unchanged.
+    """
+    ids = sorted({d.key for d in due})
+    locked = {
+        t.contact_id: t for t in uow.session.execute(_LOCK_TASKS, {"tenant": uow.tenant, "ids": _json(ids)})
+    }
+    claimed = [d for d in claim(uow, due) if d.key in locked]
+    deliver_many(uow, [locked[d.key] for d in claimed], claimed)
 
 
 def deliveries_for(
     session: Session, pending: Sequence[Row[Any]], settings: NotifierSettings
 ) -> list[Delivery | DeliveryResult]:
     """The rendered message of each task (its recipient read with the others'), or a failed result."""
-    keys = sorted({(t.tenant_id, t.account_id) for t in pending})
+    if not pending:
+        return []
+    keys = [{"tenant_id": t, "account_id": a} for t, a in {(t.tenant_id, t.account_id) for t in pending}]
     people = {
         (p.tenant_id, p.account_id): Recipient(p.name, p.email, p.phone, p.address)
-        for p in session.execute(
-            text(
-                "SELECT tenant_id, account_id, name, email, phone, address FROM notifier.recipients "
-                "WHERE (tenant_id, account_id) IN "
-                "(SELECT * FROM unnest(CAST(:tenants AS text[]), CAST(:accounts AS text[])))"
-            ),
-            {"tenants": [k[0] for k in keys], "accounts": [k[1] for k in keys]},
-        )
+        for p in session.execute(_RECIPIENTS_OF, {"keys": _json(keys)})
     }
     out: list[Delivery | DeliveryResult] = []
     for task in pending:
@@ -202,11 +243,12 @@ def deliveries_for(
     return out
 
 
-def deliver_many(uow: UnitOfWork, pending: Sequence[Row[Any]], causes: Sequence[Envelope | None]) -> None:
-    """Deliver the scheduled ones among ``pending`` (``causes`` beside them: the event each answers).
+def deliver_many(uow: UnitOfWork, pending: Sequence[Row[Any]], causes: Sequence[Cause]) -> None:
+    """Deliver the scheduled ones among ``pending`` (``causes`` beside them: what each answers).
 
     Voice goes to the call-center queue, network providers wait for the dispatcher
-    (``ready``), file providers deliver at once and their outcomes are recorded.
+    (``ready``), file providers deliver at once (each its batch in one call) and their
+    outcomes are recorded; every task's new state is written in one statement.
     """
     todo = [(t, c) for t, c in zip(pending, causes, strict=True) if t.status == "scheduled"]
     if not todo:
@@ -214,7 +256,8 @@ def deliver_many(uow: UnitOfWork, pending: Sequence[Row[Any]], causes: Sequence[
     settings = NotifierSettings()
     providers = providers_for(settings)
     states: list[tuple[Row[Any], dict[str, str | None]]] = []
-    outcomes: list[tuple[Row[Any], DeliveryResult, Envelope | None]] = []
+    outcomes: list[tuple[Row[Any], DeliveryResult | None, Cause]] = []
+    inline: dict[str, list[tuple[int, Delivery]]] = {}
     voice = [(t, c) for t, c in todo if t.channel == "voice"]
     others = [(t, c) for t, c in todo if t.channel != "voice"]
     states += [(t, {"status": "queued", "provider": CALL_CENTER}) for t, _ in voice]
@@ -226,35 +269,22 @@ def deliver_many(uow: UnitOfWork, pending: Sequence[Row[Any]], causes: Sequence[
         elif not provider.inline:
             states.append((task, {"status": "ready", "provider": provider.name}))
         else:
-            outcomes.append((task, provider.deliver(item), cause))
-    _set_states(uow, states)
-    record_outcomes(uow, outcomes)
+            inline.setdefault(task.channel, []).append((len(outcomes), item))
+            outcomes.append((task, None, cause))  # the provider's result, filled in below
+    for channel, items in inline.items():
+        results = providers[channel].deliver_many([d for _, d in items])
+        for (at, _), result in zip(items, results, strict=True):
+            task, _, cause = outcomes[at]
+            outcomes[at] = (task, result, cause)
+    record_outcomes(uow, [(t, r, c) for t, r, c in outcomes if r is not None], states=states)
 
 
 def _set_states(uow: UnitOfWork, states: Iterable[tuple[Row[Any], dict[str, str | None]]]) -> None:
     """One UPDATE for every task's new status, provider, detail and artifact (unset ones stay)."""
-    rows = [{"contact_id": t.contact_id, **values} for t, values in states]
+    rows = [{"contact_id": t.contact_id, **values, "has_detail": "detail" in values} for t, values in states]
     if not rows:
         return
-    uow.session.execute(
-        text(
-            """
-            UPDATE notifier.tasks t
-               SET status = r.status, provider = r.provider,
-                   detail = CASE WHEN r.has_detail THEN r.detail ELSE t.detail END,
-                   artifact = CASE WHEN r.has_detail THEN r.artifact ELSE t.artifact END,
-                   updated_at = :now
-              FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-                   AS r(contact_id text, status text, provider text, detail text, artifact text, has_detail bool)
-             WHERE t.tenant_id = :tenant AND t.contact_id = r.contact_id
-            """
-        ),
-        {
-            "tenant": uow.tenant,
-            "now": uow.now(),
-            "rows": _json([{**r, "has_detail": "detail" in r} for r in rows]),
-        },
-    )
+    uow.session.execute(_SET_STATES, {"tenant": uow.tenant, "now": uow.now(), "rows": _json(rows)})
 
 
 def record_outcome(uow: UnitOfWork, task: Row[Any], result: DeliveryResult) -> None:
@@ -263,9 +293,13 @@ def record_outcome(uow: UnitOfWork, task: Row[Any], result: DeliveryResult) -> N
 
 
 def record_outcomes(
-    uow: UnitOfWork, outcomes: Sequence[tuple[Row[Any], DeliveryResult, Envelope | None]]
+    uow: UnitOfWork,
+    outcomes: Sequence[tuple[Row[Any], DeliveryResult, Cause]],
+    *,
+    states: Sequence[tuple[Row[Any], dict[str, str | None]]] = (),
 ) -> None:
-    """Store outcomes in one statement and announce them, each caused by its event (None: ``uow``'s own)."""
+    """Store outcomes (and ``states``: tasks that got no outcome yet) in one statement and announce
+    the outcomes in order, each caused by its event or timer (None: ``uow``'s own)."""
     for task, _, _ in outcomes:
         if uow.tenant != task.tenant_id:
             raise ValueError(
@@ -273,23 +307,33 @@ def record_outcomes(
             )
     _set_states(
         uow,
-        (
-            (t, {"status": r.status, "provider": r.provider, "detail": r.detail, "artifact": r.artifact})
-            for t, r, _ in outcomes
-        ),
+        [
+            *states,
+            *(
+                (t, {"status": r.status, "provider": r.provider, "detail": r.detail, "artifact": r.artifact})
+                for t, r, _ in outcomes
+            ),
+        ],
     )
-    uow.emit_many(
+    now = uow.now()
+    announced = [
         (
             ContactOutcome(
                 contact_id=task.contact_id,
                 account_id=task.account_id,
                 channel=task.channel,
                 status=result.status,
-                occurred_at=uow.now(),
+                occurred_at=now,
                 provider=result.provider,
                 detail=result.detail,
-            )
-            for task, result, _ in outcomes
-        ),
-        causes=[cause for _, _, cause in outcomes],
-    )
+            ),
+            cause,
+        )
+        for task, result, cause in outcomes
+    ]
+    for by_timer, run in groupby(announced, key=lambda pair: isinstance(pair[1], DueTimer)):
+        items = list(run)
+        if by_timer:
+            emit_for(uow, [(c, p) for p, c in items if isinstance(c, DueTimer)])
+        else:
+            uow.emit_many((p for p, _ in items), causes=[c for _, c in items if not isinstance(c, DueTimer)])

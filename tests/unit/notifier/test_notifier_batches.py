@@ -8,6 +8,7 @@ that does not exist, in two tenants sharing ids.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -16,12 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from support.batches import Build, counted_statements, one_service_platforms, table_rows
 
 from libs.events.envelope import Envelope
 from libs.events.registry import model_for
-from libs.runtime.transport.memory import InMemoryPlatform
+from libs.platform.registry import load_spec
+from libs.runtime.clock import SimulatedClock
+from libs.runtime.context import ServiceContext
+from libs.runtime.ids import SequentialIdFactory
+from libs.runtime.service import ServiceSpec
+from libs.runtime.transport.memory import InMemoryPlatform, MemoryBroker
+from libs.runtime.uow import DueTimer, UnitOfWork
+from services.notifier.service_layer import handlers
 
 T0 = datetime(2026, 1, 14, 15, tzinfo=UTC)
 
@@ -203,5 +211,81 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(build: Build) -> No
         platform = build(None)
         with counted_statements(platform.context("notifier").engine) as statements:
             run(platform, accounts, tenants=("t1",), fire_timers=False)
+        counts.append(len(statements))
+    assert counts[0] == counts[1]
+
+
+def _single_deliver(due: DueTimer, uow: UnitOfWork) -> None:
+    """The ``deliver`` timer as it was before the batch timer: one task read and delivered per timer."""
+    task = uow.session.execute(
+        text("SELECT * FROM notifier.tasks WHERE tenant_id = :t AND contact_id = :k FOR UPDATE"),
+        {"t": uow.tenant, "k": due.key},
+    ).first()
+    if task is not None:
+        handlers.deliver_many(uow, [task], [None])
+
+
+def _platform(url: str, spec: ServiceSpec, clock: SimulatedClock) -> tuple[ServiceContext, InMemoryPlatform]:
+    ctx = ServiceContext.create(spec, url, clock=clock, ids=SequentialIdFactory("t"))
+    return ctx, InMemoryPlatform([ctx], MemoryBroker(clock), clock)
+
+
+def _single_timer_spec() -> ServiceSpec:
+    spec = copy.copy(load_spec("notifier"))
+    spec.timers, spec.batch_timers = {handlers.DELIVER_TIMER: _single_deliver}, {}
+    return spec
+
+
+def test_the_batch_timer_emits_what_the_single_timer_did_and_fires_the_rows_it_left(service_database) -> None:  # type: ignore[no-untyped-def]
+    """Same timer rows (name ``deliver``, key the contact id): the batch timer gives each outcome the
+    id and state the single timer gave, and rows a single-timer process armed fire after an upgrade."""
+    emitted: list[dict[tuple[str, str], list[str]]] = []
+    state: list[dict[str, Counter[str]]] = []
+    for spec in (_single_timer_spec(), load_spec("notifier")):
+        ctx, platform = _platform(service_database(["notifier"]), spec, SimulatedClock(T0))
+        try:
+            run(platform, 3)
+            got, rows = outcome(platform)
+            emitted.append(got)
+            state.append(rows)
+        finally:
+            ctx.dispose()
+    assert emitted[0] == emitted[1]
+    assert state[0] == state[1]
+
+    url, clock = service_database(["notifier"]), SimulatedClock(T0)
+    old, platform = _platform(url, _single_timer_spec(), clock)
+    try:
+        run(platform, 2, fire_timers=False)  # the future contacts' timers armed by the old process
+    finally:
+        old.dispose()
+    new, upgraded = _platform(url, load_spec("notifier"), clock)
+    try:
+        upgraded.advance_to(T0 + timedelta(days=1))
+        with new.sessions() as session:
+            later = dict(
+                session.execute(
+                    text(
+                        "SELECT tenant_id || '/' || contact_id, status FROM notifier.tasks "
+                        "WHERE contact_id LIKE 'F%'"
+                    )
+                ).all()
+            )
+            timers = session.execute(text("SELECT count(*) FROM notifier.timers")).scalar_one()
+        assert later == {f"{t}/F{k}": "sent" for t in ("t1", "t2") for k in range(2)}
+        assert timers == 0
+    finally:
+        new.dispose()
+
+
+def test_due_timers_cost_the_same_statements_whatever_their_number(build: Build) -> None:
+    """The ``deliver`` timers of a tenant fire as one batch: no read or write per contact."""
+    counts = []
+    for accounts in (2, 20):
+        platform = build(None)
+        run(platform, accounts, tenants=("t1",), fire_timers=False)
+        with counted_statements(platform.context("notifier").engine) as statements:
+            platform.advance_to(T0 + timedelta(days=1))
+        assert sum("FROM notifier.tasks" in s for s in statements) >= 1
         counts.append(len(statements))
     assert counts[0] == counts[1]
