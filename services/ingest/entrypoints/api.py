@@ -42,6 +42,7 @@ from fastapi import (
     status,
 )
 from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
@@ -66,6 +67,7 @@ from services.ingest.domain.requests import (
     StandardisationError,
 )
 from services.ingest.entrypoints.audit_views import stored_customer, stored_reference
+from services.ingest.entrypoints.bulk_body import MAX_BULK_ITEMS, BulkBody, read_bulk
 from services.ingest.entrypoints.idempotency import Command, run_command
 from services.ingest.service_layer.commands import (
     ItemResult,
@@ -80,12 +82,9 @@ from services.ingest.service_layer.commands import (
     upsert_customer,
     upsert_customers,
     upsert_reference,
-    validate_each,
     validation_errors,
 )
 from services.ingest.service_layer.files import FileRejected, KindChoice, import_file
-
-MAX_BULK_ITEMS = 10_000
 
 IdempotencyKey = Annotated[
     str | None, Header(description="retry-safe key: the same key and body return the original response")
@@ -149,12 +148,6 @@ def _caller(
 
 
 CallerHeaders = Annotated[Caller, Depends(_caller)]
-
-
-class BulkRequest(BaseModel):
-    """``items`` are validated one by one (see the single-item schema); valid ones are accepted."""
-
-    items: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BULK_ITEMS)
 
 
 def _bulk_body_schema(item_schema: str) -> dict[str, Any]:
@@ -276,10 +269,13 @@ def router(ctx: ServiceContext) -> APIRouter:
     api = APIRouter(prefix="/v1")
 
     def run(
-        caller: Caller, operation: str, body: BaseModel | list[dict[str, Any]], command: Command
+        caller: Caller, operation: str, body: BaseModel | BulkBody[Any], command: Command
     ) -> JSONResponse:
         """Run one command under the caller's idempotency key; domain errors become 422/404."""
-        payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+        if isinstance(body, BulkBody):  # a bulk body is parsed back to JSON only for a key's hash
+            payload: Any = body.raw_items() if caller.idempotency_key is not None else None
+        else:
+            payload = body.model_dump(mode="json")
         try:
             return run_command(
                 ctx,
@@ -323,16 +319,15 @@ def router(ctx: ServiceContext) -> APIRouter:
         response_model=BulkResponse,
         openapi_extra=_bulk_body_schema("InvoiceIn"),
     )
-    def create_invoices_bulk(
-        request: BulkRequest,
-        caller: CallerHeaders,
-    ) -> JSONResponse:
+    async def create_invoices_bulk(request: Request, caller: CallerHeaders) -> JSONResponse:
         """Up to 10,000 invoices (each shaped like POST /v1/invoices); 200 with a result per item."""
-        return run(
+        bulk = await read_bulk(request, InvoiceIn)
+        return await run_in_threadpool(
+            run,
             caller,
             "POST /v1/invoices:bulk",
-            request.items,
-            lambda uow: (200, _bulk(uow, caller.source, request.items, "invoices")),
+            bulk,
+            lambda uow: (200, _bulk(uow, caller.source, bulk, "invoices")),
         )
 
     @api.post("/invoices/{invoice_id}/adjustments", tags=["invoices"], status_code=status.HTTP_202_ACCEPTED)
@@ -395,16 +390,15 @@ def router(ctx: ServiceContext) -> APIRouter:
         response_model=BulkResponse,
         openapi_extra=_bulk_body_schema("PaymentReceived"),
     )
-    def record_payments_bulk(
-        request: BulkRequest,
-        caller: CallerHeaders,
-    ) -> JSONResponse:
+    async def record_payments_bulk(request: Request, caller: CallerHeaders) -> JSONResponse:
         """Up to 10,000 payments; 200 with a result per item."""
-        return run(
+        bulk = await read_bulk(request, PaymentReceived)
+        return await run_in_threadpool(
+            run,
             caller,
             "POST /v1/payments:bulk",
-            request.items,
-            lambda uow: (200, _bulk(uow, caller.source, request.items, "payments")),
+            bulk,
+            lambda uow: (200, _bulk(uow, caller.source, bulk, "payments")),
         )
 
     @api.post("/payments/{payment_id}/reversal", tags=["payments"], status_code=status.HTTP_202_ACCEPTED)
@@ -440,19 +434,18 @@ def router(ctx: ServiceContext) -> APIRouter:
         summary="Put Customers Bulk (same endpoint as /v1/customers:bulk)",
         operation_id="put_customers_bulk_alias",
     )
-    def put_customers_bulk(
-        request: BulkRequest,
-        caller: CallerHeaders,
-    ) -> JSONResponse:
+    async def put_customers_bulk(request: Request, caller: CallerHeaders) -> JSONResponse:
         """Up to 10,000 customers, each a PUT /v1/customers/{id} body plus its ``customer_id``;
         200 with a result per item (``canonical_id``: the customer every other service sees)."""
-        return run(
+        bulk = await read_bulk(request, CustomerItemIn)
+        return await run_in_threadpool(
+            run,
             caller,
             "POST /v1/customers:bulk",  # either path: one operation, so a retry on the other replays
-            request.items,
+            bulk,
             lambda uow: (
                 200,
-                _bulk(uow, caller.source, request.items, "customers", lambda: ctx.ids.new("ingest|customer")),
+                _bulk(uow, caller.source, bulk, "customers", lambda: ctx.ids.new("ingest|customer")),
             ),
         )
 
@@ -609,23 +602,20 @@ def router(ctx: ServiceContext) -> APIRouter:
 def _bulk(
     uow: UnitOfWork,
     source: str,
-    items: list[dict[str, Any]],
+    bulk: BulkBody[Any],
     kind: str,
     new_event_id: Callable[[], str] | None = None,
 ) -> dict[str, Any]:
-    """Validate each item on its own; the valid ones go through, the others are reported by index."""
+    """Each item validated on its own (``read_bulk``); the valid ones go through, the others are
+    reported by index."""
     results: dict[int, ItemResult] = {}
     invoices: list[tuple[int, InvoiceIn]] = []
     payments: list[tuple[int, PaymentReceived]] = []
     people: list[tuple[int, str, CustomerItemIn]] = []
     id_field = {"invoices": "invoice_id", "payments": "payment_id", "customers": "customer_id"}[kind]
-    models: dict[str, type[BaseModel]] = {
-        "invoices": InvoiceIn,
-        "payments": PaymentReceived,
-        "customers": CustomerItemIn,
-    }
-    for index, (raw, item) in enumerate(zip(items, validate_each(models[kind], items), strict=True)):
+    for index, item in enumerate(bulk.checked):
         if isinstance(item, ValidationError):
+            raw = bulk.raw_items()[index]
             ident = raw.get(id_field) if isinstance(raw, dict) else None
             results[index] = ItemResult(
                 index, "rejected", printable(ident) if ident else None, errors=validation_errors(item)
@@ -642,7 +632,7 @@ def _bulk(
         accepted += upsert_customers(uow, source, people, new_event_id)
     for result in accepted:
         results[result.index] = result
-    ordered = [results[i] for i in range(len(items))]
+    ordered = [results[i] for i in range(len(bulk.checked))]
     for result in ordered:
         result.errors = [type(e)(f"items.{result.index}.{e.path}", e.message) for e in result.errors]
     return _bulk_body(ordered)
