@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
@@ -32,3 +34,14 @@ class NotifierSettings(BaseSettings):
     @property
     def root(self) -> Path:
         return self.state_dir / "notifier"
+
+
+def notifier_settings() -> NotifierSettings:
+    """The settings as the environment says now, built once per distinct environment (pydantic-settings
+    takes milliseconds to read it, and every batch asks)."""
+    return _settings_for(frozenset((k, v) for k, v in os.environ.items() if k.upper().startswith("COBRANZA_")))
+
+
+@lru_cache(maxsize=8)
+def _settings_for(environment: frozenset[tuple[str, str]]) -> NotifierSettings:
+    return NotifierSettings()

@@ -27,7 +27,7 @@ from libs.events.registry import DecodedEvent
 from libs.runtime.timers import claim, emit_for
 from libs.runtime.uow import DueTimer, UnitOfWork
 from services.notifier.adapters.providers import Delivery, DeliveryResult, Recipient, providers_for
-from services.notifier.config import NotifierSettings
+from services.notifier.config import NotifierSettings, notifier_settings
 from services.notifier.domain.messages import UnknownTemplate, render
 
 DELIVER_TIMER = "deliver"
@@ -253,7 +253,7 @@ def deliver_many(uow: UnitOfWork, pending: Sequence[Row[Any]], causes: Sequence[
     todo = [(t, c) for t, c in zip(pending, causes, strict=True) if t.status == "scheduled"]
     if not todo:
         return
-    settings = NotifierSettings()
+    settings = notifier_settings()
     providers = providers_for(settings)
     states: list[tuple[Row[Any], dict[str, str | None]]] = []
     outcomes: list[tuple[Row[Any], DeliveryResult | None, Cause]] = []

@@ -354,3 +354,38 @@ def test_email_files_are_rfc_5322_with_encoded_non_ascii_headers(tmp_path) -> No
     assert mail["From"].addresses[0].display_name == "Cobranza Peñalosa"
     assert mail["To"] == "ana@example.com" and mail["X-Cobranza-Contact-Id"] == "K/1"
     assert mail.get_content() == "Señora Núñez,\nsu saldo vence hoy.\n"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ana@example.com",
+        "a.b-c+d@mail.example.co",
+        "Ana Pérez <ana@example.com>",
+        '"Pérez, Ana" <ana@example.com>',
+        "ana@example.com (casa)",
+        "a..b@example.com",
+        "ana@ex ample.com",
+        "ana@example.com\nBcc: x@y.z",
+        "añá@example.com",
+        "@example.com",
+        "ana@",
+    ],
+)
+def test_a_bare_address_skips_the_parser_and_gets_what_the_parser_gives(value: str) -> None:
+    from email.utils import formataddr, parseaddr
+
+    from services.notifier.adapters.providers import _address
+
+    name, address = parseaddr(" ".join(value.splitlines()))
+    assert _address(value) == (formataddr((name, address), "utf-8") if name else address)
+
+
+def test_settings_follow_the_environment_between_batches(monkeypatch, tmp_path) -> None:
+    from services.notifier.config import notifier_settings
+
+    monkeypatch.setenv("COBRANZA_NOTIFIER_STATE_DIR", str(tmp_path / "a"))
+    first = notifier_settings()
+    assert notifier_settings() is first and first.state_dir == tmp_path / "a"
+    monkeypatch.setenv("COBRANZA_NOTIFIER_STATE_DIR", str(tmp_path / "b"))
+    assert notifier_settings().state_dir == tmp_path / "b"
