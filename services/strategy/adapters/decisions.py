@@ -53,6 +53,11 @@ decisions = Table(
 
 
 def _json(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or value is None:
+        return value  # the common leaves, before the (slower) abstract-class checks
+    if kind is dict:
+        return {str(k): _json(v) for k, v in value.items()}
     if isinstance(value, Mapping):
         return {str(k): _json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

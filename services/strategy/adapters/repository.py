@@ -62,17 +62,29 @@ class Scope:
 
 
 _CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
+# The accounts a batch touches, locked in account order: the stored ones by a SELECT … FOR UPDATE
+# (no new row version, unlike an upsert that "updates" them), then the missing ones inserted in
+# account order (``_CREATE_ACCOUNTS``); one a concurrent batch created meanwhile is locked after.
+# Every other writer of the account's rows (timers, contact events) takes the same locks first, so
+# the reads after it need no row locks of their own: each statement's snapshot, taken once the
+# locks are held, sees what the previous holder committed.
 _LOCK_ACCOUNTS = text(
+    """
+    SELECT account_id, customer_id, timezone, country, segment FROM strategy.accounts
+    WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS text[]))
+    ORDER BY account_id FOR UPDATE
+    """
+)
+_CREATE_ACCOUNTS = text(
     """
     INSERT INTO strategy.accounts AS a (tenant_id, account_id, updated_at)
     SELECT :tenant, id, :now FROM unnest(CAST(:ids AS text[])) AS id ORDER BY id
-    ON CONFLICT (tenant_id, account_id) DO UPDATE SET updated_at = a.updated_at
-    RETURNING a.account_id, a.customer_id, a.timezone, a.country, a.segment
+    ON CONFLICT (tenant_id, account_id) DO NOTHING
+    RETURNING a.account_id
     """
 )
-# Every read is ``key = ANY(array)`` on an index's leading columns (one probe per key), and the
-# "by account, or by id" reads collect their ids first (``ANY(ARRAY(… UNION …))``) so the rows
-# locked come from the primary key alone: an OR of the two would be a filter over a whole scan.
+# Every read is ``key = ANY(array)`` on an index's leading columns (one probe per key); the
+# "by account, or by id" reads are a UNION of the two probes (an OR would filter a whole scan).
 _BUCKETS = text(
     """
     SELECT account_id, currency, bucket, stage, cured, entered_at
@@ -84,7 +96,7 @@ _CONTRIBUTIONS = text(
     """
     SELECT promise_id, payment_id, amount FROM strategy.promise_payments
     WHERE tenant_id = :tenant AND payment_id = ANY(CAST(:ids AS text[]))
-    ORDER BY promise_id, payment_id FOR UPDATE
+    ORDER BY promise_id, payment_id
     """
 )
 _PROMISES = text(
@@ -92,38 +104,41 @@ _PROMISES = text(
     SELECT promise_id, account_id, amount, paid_amount, currency, due_on, made_on, deadline, status,
            resolved_at
     FROM strategy.promises
-    WHERE tenant_id = :tenant AND promise_id = ANY(ARRAY(
-        SELECT promise_id FROM strategy.promises
-        WHERE tenant_id = :tenant AND account_id = ANY(CAST(:accounts AS text[]))
-          AND status IN ('open', 'broken')
-        UNION
-        SELECT unnest(CAST(:ids AS text[]))
-    ))
-    ORDER BY promise_id FOR UPDATE
+    WHERE tenant_id = :tenant AND account_id = ANY(CAST(:accounts AS text[]))
+      AND status IN ('open', 'broken')
+    UNION
+    SELECT promise_id, account_id, amount, paid_amount, currency, due_on, made_on, deadline, status,
+           resolved_at
+    FROM strategy.promises
+    WHERE tenant_id = :tenant AND promise_id = ANY(CAST(:ids AS text[]))
+    ORDER BY promise_id
     """
 )
 _PAYMENTS = text(
     """
     SELECT payment_id, account_id, currency, amount, unapplied, paid_on, arrived_at, reversed_at
     FROM strategy.payments
-    WHERE tenant_id = :tenant AND payment_id = ANY(ARRAY(
-        SELECT payment_id FROM strategy.payments
-        WHERE tenant_id = :tenant AND account_id = ANY(CAST(:accounts AS text[]))
-          AND unapplied > 0 AND reversed_at IS NULL
-        UNION
-        SELECT unnest(CAST(:ids AS text[]))
-    ))
-    ORDER BY payment_id FOR UPDATE
+    WHERE tenant_id = :tenant AND account_id = ANY(CAST(:accounts AS text[]))
+      AND unapplied > 0 AND reversed_at IS NULL
+    UNION
+    SELECT payment_id, account_id, currency, amount, unapplied, paid_on, arrived_at, reversed_at
+    FROM strategy.payments
+    WHERE tenant_id = :tenant AND payment_id = ANY(CAST(:ids AS text[]))
+    ORDER BY payment_id
     """
 )
+# the contacts a replan can reach (planned, or planned since ``since``), and every dunning step
+# sent (``due``): the book counts those of the episode current when a rule asks (``Book._sent``;
+# in SQL, a join with the buckets let the planner, with a fresh table's statistics, loop over
+# every contact of the tenant, and a batch may start a new episode)
 _CONTACTS = text(
     """
     SELECT contact_id, account_id, currency, channel, kind, playbook, step, template, language,
            planned_for, status, reason, scheduled_for, strategy_version
     FROM strategy.contacts
     WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS text[]))
-      AND (status = 'planned' OR planned_for >= :since)
-    ORDER BY contact_id FOR UPDATE
+      AND (status = 'planned' OR planned_for >= :since OR (kind = 'dunning' AND status = 'due'))
+    ORDER BY contact_id
     """
 )
 
@@ -132,32 +147,27 @@ _PAUSES = text(
     SELECT pause_id, account_id, reason, until, ends_at, note, agent_id, started_at, ended_at,
            ended_by, resumed_by
     FROM strategy.pauses
-    WHERE tenant_id = :tenant AND pause_id = ANY(ARRAY(
-        SELECT pause_id FROM strategy.pauses
-        WHERE tenant_id = :tenant AND account_id = ANY(CAST(:accounts AS text[])) AND ended_at IS NULL
-        UNION
-        SELECT unnest(CAST(:ids AS text[]))
-    ))
-    ORDER BY pause_id FOR UPDATE
+    WHERE tenant_id = :tenant AND account_id = ANY(CAST(:accounts AS text[])) AND ended_at IS NULL
+    UNION
+    SELECT pause_id, account_id, reason, until, ends_at, note, agent_id, started_at, ended_at,
+           ended_by, resumed_by
+    FROM strategy.pauses
+    WHERE tenant_id = :tenant AND pause_id = ANY(CAST(:ids AS text[]))
+    ORDER BY pause_id
     """
 )
 _PLANS = text(
     """
     SELECT account_id, currency, plan_id, status, since FROM strategy.plan_treatments
     WHERE tenant_id = :tenant AND account_id = ANY(CAST(:accounts AS text[]))
-    ORDER BY account_id, currency FOR UPDATE
+    ORDER BY account_id, currency
     """
 )
-# dunning steps sent to each (account, currency): the book counts those of the episode current
-# when a rule asks (``Book._sent``; in SQL, a join with the buckets let the planner, with a fresh
-# table's statistics, loop over every contact of the tenant, and a batch may start a new episode)
-_SENT = text(
-    """
-    SELECT account_id, currency, playbook, step, planned_for FROM strategy.contacts
-    WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS text[]))
-      AND kind = 'dunning' AND status = 'due'
-    """
-)
+
+
+def _rows(session: Session, statement: TextClause, **params: Any) -> Sequence[Any]:
+    """All the rows at once (one fetch, not a round of result bookkeeping per row)."""
+    return session.execute(statement, params).all()
 
 
 def load(session: Session, tenant: str, scope: Scope, config: StrategyConfig, now: datetime) -> Book:
@@ -167,40 +177,49 @@ def load(session: Session, tenant: str, scope: Scope, config: StrategyConfig, no
     # the same statements run with 1 or 5,000 keys: plan each for its keys, never a generic plan
     # (psycopg prepares repeated statements; a generic plan for ``= ANY($1)`` may scan the table)
     session.execute(_CUSTOM_PLANS)
-    rows = session.execute(_LOCK_ACCOUNTS, {"tenant": tenant, "now": now, "ids": accounts})
-    found = {
-        r.account_id: Account(r.account_id, r.customer_id, r.timezone, r.country, r.segment) for r in rows
-    }
+    found = {r[0]: Account(*r) for r in _rows(session, _LOCK_ACCOUNTS, tenant=tenant, ids=accounts)}
+    missing = [a for a in accounts if a not in found]
+    if missing:
+        created = {r[0] for r in _rows(session, _CREATE_ACCOUNTS, tenant=tenant, now=now, ids=missing)}
+        found.update((a, Account(a)) for a in created)
+        raced = [a for a in missing if a not in created]  # a concurrent batch created them first
+        if raced:
+            found.update(
+                (r[0], Account(*r)) for r in _rows(session, _LOCK_ACCOUNTS, tenant=tenant, ids=raced)
+            )
     buckets: dict[tuple[str, str], Bucket] = {}
     contacts: dict[str, Contact] = {}
     sent: dict[tuple[str, str], list[tuple[str, str, datetime]]] = {}
     if planning:
-        for r in session.execute(_BUCKETS, {"tenant": tenant, "ids": planning}):
-            key = (r.account_id, r.currency)
-            buckets[key] = Bucket(r.account_id, r.currency, r.bucket, r.stage, r.cured, r.entered_at)
-        since = {"tenant": tenant, "ids": planning, "since": scope.contacts_since}
-        contacts = {r.contact_id: Contact(*r) for r in session.execute(_CONTACTS, since)}
-        for r in session.execute(_SENT, {"tenant": tenant, "ids": planning}):
-            sent.setdefault((r.account_id, r.currency), []).append((r.playbook, r.step, r.planned_for))
-    reach = {"tenant": tenant, "accounts": accounts, "ids": sorted(scope.pause_ids)}
-    pauses = {r.pause_id: Pause(*r) for r in session.execute(_PAUSES, reach)}
+        for r in _rows(session, _BUCKETS, tenant=tenant, ids=planning):
+            buckets[(r[0], r[1])] = Bucket(*r)
+        since = scope.contacts_since
+        for r in _rows(session, _CONTACTS, tenant=tenant, ids=planning, since=since):
+            # (contact_id, account_id, currency, …, playbook 5, step 6, …, planned_for 9, status 10)
+            if r[10] == "planned" or r[9] >= since:
+                contacts[r[0]] = Contact(*r)
+            if r[10] == "due" and r[4] == "dunning":
+                sent.setdefault((r[1], r[2]), []).append((r[5], r[6], r[9]))
+    pauses = {
+        r[0]: Pause(*r)
+        for r in _rows(session, _PAUSES, tenant=tenant, accounts=accounts, ids=sorted(scope.pause_ids))
+    }
     plans = {
-        (r.account_id, r.currency): PlanTreatment(*r)
-        for r in session.execute(_PLANS, {"tenant": tenant, "accounts": accounts})
+        (r[0], r[1]): PlanTreatment(*r) for r in _rows(session, _PLANS, tenant=tenant, accounts=accounts)
     }
     stored: dict[tuple[str, str], Decimal] = {}
     if scope.reversed_ids:
-        for r in session.execute(_CONTRIBUTIONS, {"tenant": tenant, "ids": sorted(scope.reversed_ids)}):
-            stored[(r.promise_id, r.payment_id)] = r.amount
+        for r in _rows(session, _CONTRIBUTIONS, tenant=tenant, ids=sorted(scope.reversed_ids)):
+            stored[(r[0], r[1])] = r[2]
     promise_ids = sorted({*scope.promise_ids, *(promise_id for promise_id, _ in stored)})
     promises = {
-        r.promise_id: Promise(*r)
-        for r in session.execute(_PROMISES, {"tenant": tenant, "accounts": accounts, "ids": promise_ids})
+        r[0]: Promise(*r)
+        for r in _rows(session, _PROMISES, tenant=tenant, accounts=accounts, ids=promise_ids)
     }
     payment_ids = sorted(scope.payment_ids)
     payments = {
-        r.payment_id: Payment(*r)
-        for r in session.execute(_PAYMENTS, {"tenant": tenant, "accounts": accounts, "ids": payment_ids})
+        r[0]: Payment(*r)
+        for r in _rows(session, _PAYMENTS, tenant=tenant, accounts=accounts, ids=payment_ids)
     }
     return Book(
         config,

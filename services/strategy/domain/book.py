@@ -836,6 +836,11 @@ class Book:
 
 def _in_utc(value: Any) -> Any:
     """Times in a decision's detail in UTC: the same text whether the book or the store wrote them."""
+    kind = type(value)
+    if kind is str or kind is int or value is None:
+        return value  # the common leaves, before the (slower) abstract-class checks
+    if kind is dict:
+        return {k: _in_utc(v) for k, v in value.items()}
     if isinstance(value, datetime):
         return value.astimezone(UTC)
     if isinstance(value, Mapping):
