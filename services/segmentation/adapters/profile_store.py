@@ -167,11 +167,11 @@ def load_profiles(session: Session, tenant: str, scope: Scope, now: datetime) ->
         _LOCK_ACCOUNTS,
         {"tenant": tenant, "ids": id_list(scope.accounts), "allocated": id_list(scope.allocated_ids)},
     )
-    found = [dict(r._mapping) for r in rows]
+    found = [dict(r) for r in rows.mappings().all()]
     reach = id_list(sorted({*scope.accounts, *(r["account_id"] for r in found)}))
 
     def read(statement: Any, ids: Sequence[str]) -> Any:
-        return session.execute(statement, {"tenant": tenant, "accounts": reach, "ids": id_list(ids)})
+        return session.execute(statement, {"tenant": tenant, "accounts": reach, "ids": id_list(ids)}).all()
 
     early: dict[str, Decimal] = {}
     if scope.invoice_ids:
@@ -222,13 +222,21 @@ def _sql_type(table: Table, name: str) -> str:
     return "text"
 
 
+def _value_of(table: Table, name: str, i: int) -> str:
+    """Element ``i`` of a row as the column's type; a JSON column is nested as it is (null: NULL)."""
+    kind = _sql_type(table, name)
+    if kind == "jsonb":
+        return f"NULLIF(r->{i}, 'null'::jsonb)"
+    return f"CAST(r->>{i} AS {kind})"
+
+
 def _upsert(table: Table, columns: Sequence[str], conflict: str, tail: str) -> Any:
     """``INSERT … SELECT`` of rows given as one JSON array of arrays (one parameter, parsed by the server).
 
     ``jsonb``, not ``json``: the array is parsed once, and each ``r->>i`` is then a lookup (a
     ``json`` value is re-parsed by every ``->>``, 30 times per account row).
     """
-    values = ", ".join(f"CAST(r->>{i} AS {_sql_type(table, name)})" for i, name in enumerate(columns))
+    values = ", ".join(_value_of(table, name, i) for i, name in enumerate(columns))
     return text(
         f"INSERT INTO segmentation.{table.name} AS t (tenant_id, {', '.join(columns)}) "
         f"SELECT :tenant, {values} FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r "
@@ -280,16 +288,9 @@ def _write(session: Session, statement: Any, tenant: str, rows: Sequence[Sequenc
         )
 
 
-_REASONS = _ACCOUNT_COLUMNS.index("reasons")
-_CURRENCIES = _ACCOUNT_COLUMNS.index("currencies")
-
-
 def _account_values(row: dict[str, Any]) -> list[Any]:
-    values = [row[name] for name in _ACCOUNT_COLUMNS]
-    if values[_REASONS] is not None:
-        values[_REASONS] = json.dumps(values[_REASONS], separators=(",", ":"))
-    values[_CURRENCIES] = json.dumps(values[_CURRENCIES], default=_json, separators=(",", ":"))
-    return values
+    """The row's columns; ``reasons`` and ``currencies`` nest in the written JSON as they are."""
+    return [row[name] for name in _ACCOUNT_COLUMNS]
 
 
 def save_profiles(session: Session, tenant: str, profiles: Profiles) -> None:

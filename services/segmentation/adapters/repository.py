@@ -95,6 +95,12 @@ def active_rule_row(session: Session, tenant: str) -> Row[Any] | None:
     ).first()
 
 
+def active_rule_checksum(session: Session, tenant: str) -> str | None:
+    return session.execute(
+        select(rule_sets.c.checksum).where(rule_sets.c.tenant_id == tenant, rule_sets.c.active.is_(True))
+    ).scalar()
+
+
 def rule_row(session: Session, tenant: str, version: str) -> Row[Any] | None:
     return session.execute(
         select(rule_sets).where(rule_sets.c.tenant_id == tenant, rule_sets.c.version == version)

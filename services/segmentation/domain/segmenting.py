@@ -99,6 +99,8 @@ class Batch:
         self.values: list[ValueAssessment | None] = []
         channels = rules.channels or DEFAULT_CHANNELS
         self._channels = channels
+        self._minimums = tuple(c.min_days_past_due for c in channels.values())
+        self._assessed: dict[tuple[Any, ...], ValueAssessment] = {}
         with_value = not VALUE_ATTRIBUTES.isdisjoint(rules.tested_attributes)
         for (state, today), score in zip(rows, scores, strict=True):
             attributes = base_attributes(state, today)
@@ -112,12 +114,14 @@ class Batch:
         self.matched = rules.evaluate_many(self.attributes)
 
     def _value(self, state: AccountState, attributes: dict[str, Any]) -> ValueAssessment:
-        value = assess(
-            attributes["score"],
-            state.overdue_balance,
-            int(attributes["days_past_due"]),
-            self._channels,
-        )
+        # the value depends on the days past due only through the channels' minimums
+        dpd = int(attributes["days_past_due"])
+        key = (attributes["score"], state.overdue_balance, tuple(dpd >= m for m in self._minimums))
+        value = self._assessed.get(key)
+        if value is None:
+            value = self._assessed[key] = assess(
+                attributes["score"], state.overdue_balance, dpd, self._channels
+            )
         attributes["expected_recovery"] = value.expected_recovery
         attributes["best_channel"] = value.best_channel
         return value

@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, insert, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -19,7 +19,7 @@ from libs.runtime.uow import UnitOfWork
 from services.segmentation.adapters import repository as repo
 from services.segmentation.adapters.model_artifacts import SUFFIX as ARTIFACT_SUFFIX
 from services.segmentation.adapters.model_artifacts import dump_model
-from services.segmentation.adapters.orm import accounts, models, rule_sets, segment_history
+from services.segmentation.adapters.orm import accounts, models, rule_sets
 from services.segmentation.domain.model import (
     NotEnoughHistory,
     TrainedModel,
@@ -56,7 +56,13 @@ def _cached(document: dict[str, Any], checksum: str) -> RuleSet:
 
 
 def active_rules(uow: UnitOfWork) -> RuleSet:
-    """The tenant's active rule set; the first time, the configured file becomes version one."""
+    """The tenant's active rule set; the first time, the configured file becomes version one.
+
+    Its checksum is read first: a document parsed before is not read (nor parsed) again.
+    """
+    checksum = repo.active_rule_checksum(uow.session, uow.tenant)
+    if checksum is not None and checksum in _PARSED:
+        return _PARSED[checksum]
     row = repo.active_rule_row(uow.session, uow.tenant)
     if row is not None:
         return _cached(row.document, row.checksum)
@@ -141,6 +147,18 @@ def _outcome(
     return _Outcome(account_id, previous, assignment, score, source, [_reason(assignment)], cause)
 
 
+_WRITE_HISTORY = text(
+    """
+    INSERT INTO segmentation.segment_history
+        (tenant_id, account_id, segment, previous_segment, rule, rules_version, reasons, changed_at)
+    SELECT :tenant, r->>0, r->>1, r->>2, r->>3, :version, r->4, :at
+    FROM jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS e(r, n)
+    ORDER BY n
+    """
+)
+"""The moves of a batch in one statement, one JSON parameter, ids in the order of the moves."""
+
+
 def _announce(uow: UnitOfWork, outcomes: Sequence[_Outcome], rules: RuleSet) -> int:
     """Record history and emit ``segment.changed`` for the outcomes that moved an account, in order.
 
@@ -148,7 +166,7 @@ def _announce(uow: UnitOfWork, outcomes: Sequence[_Outcome], rules: RuleSet) -> 
     many assignments changed segment (first assignments included).
     """
     now = uow.now()
-    history: list[dict[str, Any]] = []
+    history: list[list[Any]] = []
     payloads: list[SegmentChanged] = []
     causes: list[Envelope | None] = []
     for outcome in outcomes:
@@ -156,16 +174,7 @@ def _announce(uow: UnitOfWork, outcomes: Sequence[_Outcome], rules: RuleSet) -> 
         if outcome.previous == assignment.segment:
             continue
         history.append(
-            {
-                "tenant_id": uow.tenant,
-                "account_id": outcome.account_id,
-                "segment": assignment.segment,
-                "previous_segment": outcome.previous,
-                "rule": assignment.rule,
-                "rules_version": rules.version,
-                "reasons": outcome.reasons,
-                "changed_at": now,
-            }
+            [outcome.account_id, assignment.segment, outcome.previous, assignment.rule, outcome.reasons]
         )
         payloads.append(
             SegmentChanged(
@@ -177,7 +186,15 @@ def _announce(uow: UnitOfWork, outcomes: Sequence[_Outcome], rules: RuleSet) -> 
         )
         causes.append(outcome.cause)
     if history:
-        uow.session.execute(insert(segment_history), history)
+        uow.session.execute(
+            _WRITE_HISTORY,
+            {
+                "tenant": uow.tenant,
+                "version": rules.version,
+                "at": now,
+                "rows": json.dumps(history, separators=(",", ":")),
+            },
+        )
         uow.emit_many(payloads, causes=causes)
     return len(history)
 
