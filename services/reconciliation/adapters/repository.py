@@ -12,11 +12,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, any_, bindparam, delete, func, or_, select, text
+from sqlalchemy import ColumnElement, Row, and_, any_, bindparam, cast, delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
-from sqlalchemy.types import String
+from sqlalchemy.types import NullType, String
 
 from services.reconciliation.adapters.orm import (
     accounts,
@@ -26,6 +26,7 @@ from services.reconciliation.adapters.orm import (
     payments,
     suspense_references,
 )
+from services.reconciliation.adapters.pg_arrays import pg_array
 from services.reconciliation.domain.books import (
     AccountRecord,
     AllocationRecord,
@@ -45,8 +46,10 @@ KEY_LENGTH = 128
 
 
 def _any(values: Iterable[str]) -> ColumnElement[Any]:
-    """``= ANY(:values)`` with the values bound as one text array."""
-    return any_(bindparam(None, sorted(set(values)), type_=ARRAY(String())))
+    """``= ANY(:values)`` with the values bound as one text array literal (``pg_array``)."""
+    # untyped (no ``::VARCHAR`` on the parameter): the server reads the literal as the array itself, a
+    # constant the planner sees, instead of casting a varchar at run time
+    return any_(cast(bindparam(None, pg_array(sorted(set(values))), type_=NullType()), ARRAY(String())))
 
 
 def searchable_keys(reference: str | None) -> list[str]:
@@ -84,7 +87,7 @@ def lock_reference_keys(session: Session, tenant: str, keys: Iterable[str]) -> N
             " SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(CAST(:keys AS text[])) AS k"
             " ORDER BY h) AS ordered"
         ),
-        {"keys": wanted},
+        {"keys": pg_array(wanted)},
     )
 
 
@@ -174,7 +177,12 @@ def set_open_amounts(session: Session, tenant: str, changes: dict[str, Decimal],
             " FROM unnest(CAST(:ids AS text[]), CAST(:open_after AS numeric[])) AS c(invoice_id, open_after)"
             " WHERE i.tenant_id = :tenant AND i.invoice_id = c.invoice_id AND i.status <> 'cancelled'"
         ),
-        {"tenant": tenant, "ids": ids, "open_after": [changes[i] for i in ids], "now": now},
+        {
+            "tenant": tenant,
+            "ids": pg_array(ids),
+            "open_after": pg_array([changes[i] for i in ids]),
+            "now": now,
+        },
     )
 
 
@@ -300,9 +308,9 @@ def leave_suspense(session: Session, tenant: str, placed: Sequence[Application],
         ),
         {
             "tenant": tenant,
-            "ids": ids,
-            "accounts": [a.account_id for a in placed],
-            "rules": [a.rule for a in placed],
+            "ids": pg_array(ids),
+            "accounts": pg_array([a.account_id for a in placed]),
+            "rules": pg_array([a.rule for a in placed]),
             "now": now,
         },
     )
@@ -344,7 +352,7 @@ def ensure_accounts(session: Session, tenant: str, account_ids: Collection[str],
             " SELECT :tenant, a, false, :now FROM unnest(CAST(:ids AS text[])) AS a ORDER BY a"
             " ON CONFLICT (tenant_id, account_id) DO NOTHING"
         ),
-        {"tenant": tenant, "ids": sorted(set(account_ids)), "now": now},
+        {"tenant": tenant, "ids": pg_array(sorted(set(account_ids))), "now": now},
     )
 
 
@@ -480,7 +488,8 @@ def lock_parked_rows(
 
 
 def _run(session: Session, sql: str, params: dict[str, Any]) -> None:
-    session.execute(text(sql), params)
+    """One text statement; its list parameters go as array literals (``CAST(:p AS <type>[])`` in ``sql``)."""
+    session.execute(text(sql), {k: pg_array(v) if isinstance(v, list) else v for k, v in params.items()})
 
 
 def upsert_accounts(session: Session, tenant: str, rows: Sequence[AccountRecord], now: datetime) -> None:
