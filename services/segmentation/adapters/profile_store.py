@@ -108,9 +108,12 @@ def _columns(table: Table) -> list[str]:
 
 
 _ACCOUNT_COLUMNS = _columns(accounts)
+_READ_ACCOUNT_COLUMNS = [c for c in _ACCOUNT_COLUMNS if c != "reasons"]
+"""``reasons`` is only ever replaced (by the batch's last assignment of the account), never read
+here: a row written without new reasons keeps its stored ones (``COALESCE`` in the upsert)."""
 _LOCK_ACCOUNTS = text(
     f"""
-    SELECT {", ".join(_ACCOUNT_COLUMNS)} FROM segmentation.accounts
+    SELECT {", ".join(_READ_ACCOUNT_COLUMNS)} FROM segmentation.accounts
     WHERE tenant_id = :tenant
       AND account_id IN (
           SELECT unnest(string_to_array(CAST(:ids AS text), chr(31)))
@@ -252,7 +255,8 @@ _WRITE_ACCOUNTS = _upsert(
     accounts,
     _ACCOUNT_COLUMNS,
     "tenant_id, account_id",
-    _set_excluded(*(c for c in _ACCOUNT_COLUMNS if c != "account_id")),
+    _set_excluded(*(c for c in _ACCOUNT_COLUMNS if c not in ("account_id", "reasons")))
+    + ", reasons = COALESCE(EXCLUDED.reasons, t.reasons)",
 )
 _INVOICE_COLUMNS = _columns(invoices)
 _WRITE_INVOICES = _upsert(
@@ -290,7 +294,7 @@ def _write(session: Session, statement: Any, tenant: str, rows: Sequence[Sequenc
 
 def _account_values(row: dict[str, Any]) -> list[Any]:
     """The row's columns; ``reasons`` and ``currencies`` nest in the written JSON as they are."""
-    return [row[name] for name in _ACCOUNT_COLUMNS]
+    return [row.get(name) for name in _ACCOUNT_COLUMNS]
 
 
 def save_profiles(session: Session, tenant: str, profiles: Profiles) -> None:
