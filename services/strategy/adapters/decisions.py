@@ -52,21 +52,17 @@ decisions = Table(
 )
 
 
-def _json(value: Any) -> Any:
-    kind = type(value)
-    if kind is str or kind is int or value is None:
-        return value  # the common leaves, before the (slower) abstract-class checks
-    if kind is dict:
-        return {str(k): _json(v) for k, v in value.items()}
-    if isinstance(value, Mapping):
-        return {str(k): _json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json(v) for v in value]
+def _plain(value: Any) -> Any:
+    """What ``json.dumps`` cannot write itself: times and dates in ISO 8601, money as its digits."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
-    return value
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return list(value)
+    raise TypeError(f"cannot write {type(value).__name__} to a decision's detail")
 
 
 # one cached statement whatever the batch: the rows as one JSON array the server reads, in the
@@ -111,7 +107,7 @@ def record(
             d.contact_id,
             d.channel,
             d.reason,
-            _json(d.detail),
+            d.detail,
             d.strategy,
             d.strategy_version,
             d.actor,
@@ -119,7 +115,9 @@ def record(
         )
         for d, event_id in zip(items, causes, strict=True)
     ]
-    session.execute(_RECORD, {"tenant": tenant, "rows": json.dumps(rows, separators=(",", ":"))})
+    # the C encoder walks the details; only what JSON lacks comes back to ``_plain``
+    text_rows = json.dumps(rows, separators=(",", ":"), default=_plain)
+    session.execute(_RECORD, {"tenant": tenant, "rows": text_rows})
 
 
 # --- what the timer handlers and the contact-event handlers read and write, set-based ------------

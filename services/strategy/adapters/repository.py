@@ -165,6 +165,17 @@ _PLANS = text(
 )
 
 
+def text_array(values: Iterable[str]) -> str:
+    """``values`` as one PostgreSQL array literal (``{"a","b\\"c"}``) the ``CAST(… AS text[])`` reads.
+
+    A batch names the same few hundred accounts in seven statements: one string built once costs
+    a fraction of psycopg adapting the list element by element for each of them (cProfile, 10,000
+    events: 0.69 s of list dumping). Every element is double-quoted, its backslashes and double
+    quotes escaped: the array input syntax, so any text (commas, braces, ``NULL``) stays itself.
+    """
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+
+
 def _rows(session: Session, statement: TextClause, **params: Any) -> Sequence[Any]:
     """All the rows at once (one fetch, not a round of result bookkeeping per row)."""
     return session.execute(statement, params).all()
@@ -174,10 +185,12 @@ def load(session: Session, tenant: str, scope: Scope, config: StrategyConfig, no
     """The book of the batch's accounts, their rows locked (accounts first, in account order)."""
     accounts = sorted(scope.accounts)
     planning = sorted(scope.planning)
+    every = text_array(accounts)
+    reached = every if planning == accounts else text_array(planning)
     # the same statements run with 1 or 5,000 keys: plan each for its keys, never a generic plan
     # (psycopg prepares repeated statements; a generic plan for ``= ANY($1)`` may scan the table)
     session.execute(_CUSTOM_PLANS)
-    found = {r[0]: Account(*r) for r in _rows(session, _LOCK_ACCOUNTS, tenant=tenant, ids=accounts)}
+    found = {r[0]: Account(*r) for r in _rows(session, _LOCK_ACCOUNTS, tenant=tenant, ids=every)}
     missing = [a for a in accounts if a not in found]
     if missing:
         created = {r[0] for r in _rows(session, _CREATE_ACCOUNTS, tenant=tenant, now=now, ids=missing)}
@@ -191,10 +204,10 @@ def load(session: Session, tenant: str, scope: Scope, config: StrategyConfig, no
     contacts: dict[str, Contact] = {}
     sent: dict[tuple[str, str], list[tuple[str, str, datetime]]] = {}
     if planning:
-        for r in _rows(session, _BUCKETS, tenant=tenant, ids=planning):
+        for r in _rows(session, _BUCKETS, tenant=tenant, ids=reached):
             buckets[(r[0], r[1])] = Bucket(*r)
         since = scope.contacts_since
-        for r in _rows(session, _CONTACTS, tenant=tenant, ids=planning, since=since):
+        for r in _rows(session, _CONTACTS, tenant=tenant, ids=reached, since=since):
             # (contact_id, account_id, currency, …, playbook 5, step 6, …, planned_for 9, status 10)
             if r[10] == "planned" or r[9] >= since:
                 contacts[r[0]] = Contact(*r)
@@ -202,24 +215,20 @@ def load(session: Session, tenant: str, scope: Scope, config: StrategyConfig, no
                 sent.setdefault((r[1], r[2]), []).append((r[5], r[6], r[9]))
     pauses = {
         r[0]: Pause(*r)
-        for r in _rows(session, _PAUSES, tenant=tenant, accounts=accounts, ids=sorted(scope.pause_ids))
+        for r in _rows(session, _PAUSES, tenant=tenant, accounts=every, ids=sorted(scope.pause_ids))
     }
-    plans = {
-        (r[0], r[1]): PlanTreatment(*r) for r in _rows(session, _PLANS, tenant=tenant, accounts=accounts)
-    }
+    plans = {(r[0], r[1]): PlanTreatment(*r) for r in _rows(session, _PLANS, tenant=tenant, accounts=every)}
     stored: dict[tuple[str, str], Decimal] = {}
     if scope.reversed_ids:
         for r in _rows(session, _CONTRIBUTIONS, tenant=tenant, ids=sorted(scope.reversed_ids)):
             stored[(r[0], r[1])] = r[2]
     promise_ids = sorted({*scope.promise_ids, *(promise_id for promise_id, _ in stored)})
     promises = {
-        r[0]: Promise(*r)
-        for r in _rows(session, _PROMISES, tenant=tenant, accounts=accounts, ids=promise_ids)
+        r[0]: Promise(*r) for r in _rows(session, _PROMISES, tenant=tenant, accounts=every, ids=promise_ids)
     }
     payment_ids = sorted(scope.payment_ids)
     payments = {
-        r[0]: Payment(*r)
-        for r in _rows(session, _PAYMENTS, tenant=tenant, accounts=accounts, ids=payment_ids)
+        r[0]: Payment(*r) for r in _rows(session, _PAYMENTS, tenant=tenant, accounts=every, ids=payment_ids)
     }
     return Book(
         config,
