@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -46,8 +45,21 @@ _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_p
 
 
 def _rows(rows: Sequence[dict[str, Any]]) -> str:
-    """The batch's rows as one JSON array: the single parameter of a ``json_to_recordset`` write."""
-    return _encode(rows)
+    """The batch's rows as one JSON array: the single parameter of a ``json_to_recordset`` write.
+
+    A batch's events share few distinct times (an aware ``isoformat`` costs microseconds): each is
+    formatted once per call. Equal aware datetimes are the same instant, so the same timestamptz."""
+    times: dict[datetime, str] = {}
+
+    def plain(value: object) -> str:
+        if type(value) is datetime:
+            text = times.get(value)
+            if text is None:
+                text = times[value] = value.isoformat()
+            return text
+        return _plain(value)
+
+    return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=plain).encode(rows)
 
 
 # -- invoices (the invoices topic) -------------------------------------------------------------
@@ -56,7 +68,7 @@ _INVOICE_RECORD = """
     json_to_recordset(CAST(:rows AS json)) AS v(
         invoice_id text, account_id text, currency text, amount numeric, open_amount numeric,
         open_as_of timestamptz, open_cause text, settled numeric, issued_on date, due_on date,
-        product_line text, status text, updated_at timestamptz, stored boolean)
+        product_line text, status text, stored boolean)
 """
 _LOCK_INVOICES = text(
     """
@@ -74,7 +86,7 @@ _WRITE_INVOICES = text(
         UPDATE reporting.invoices AS i SET
             account_id = v.account_id, currency = v.currency, amount = v.amount, open_amount = v.open_amount,
             issued_on = v.issued_on, due_on = v.due_on, product_line = v.product_line, status = v.status,
-            updated_at = v.updated_at
+            updated_at = :now
         FROM v
         WHERE v.stored AND i.tenant_id = :tenant AND i.invoice_id = v.invoice_id
     ),
@@ -83,7 +95,7 @@ _WRITE_INVOICES = text(
                                         open_as_of, open_cause, settled, issued_on, due_on, product_line,
                                         status, updated_at)
         SELECT :tenant, v.invoice_id, v.account_id, v.currency, v.amount, v.open_amount, v.open_as_of,
-               v.open_cause, v.settled, v.issued_on, v.due_on, v.product_line, v.status, v.updated_at
+               v.open_cause, v.settled, v.issued_on, v.due_on, v.product_line, v.status, :now
         FROM v WHERE NOT v.stored ORDER BY v.invoice_id
         ON CONFLICT (tenant_id, invoice_id) DO NOTHING
         RETURNING 1
@@ -102,13 +114,16 @@ def lock_invoices(session: Session, tenant: str, invoice_ids: Iterable[str]) -> 
     return {r[0]: Invoice(*r) for r in rows}
 
 
-def write_invoices(session: Session, tenant: str, changed: Sequence[Invoice], stored: Book) -> None:
+def write_invoices(
+    session: Session, tenant: str, changed: Sequence[Invoice], stored: Book, now: datetime
+) -> None:
     """What the invoices topic changed: stored rows updated (locked), new ones inserted.
 
     Only the billed side is written: what an allocation set (open_as_of, open_cause, settled)
     is the allocations handler's and stays as it is. A new invoice that another transaction
     inserted since ``lock_invoices`` read (an allocation overtaking its invoice, on another
-    replica) raises ``ConcurrentInsert``: the batch is redone and then reads it.
+    replica) raises ``ConcurrentInsert``: the batch is redone and then reads it. Every changed
+    invoice was changed now (``domain/invoices.py`` stamps ``now``): ``updated_at`` is one parameter.
     """
     if not changed:
         return
@@ -126,13 +141,13 @@ def write_invoices(session: Session, tenant: str, changed: Sequence[Invoice], st
             "due_on": i.due_on,
             "product_line": i.product_line,
             "status": i.status,
-            "updated_at": i.updated_at,
             "stored": i.invoice_id in stored,
         }
         for i in changed
     ]
     new = sum(not r["stored"] for r in rows)
-    inserted = session.execute(_WRITE_INVOICES, {"tenant": tenant, "rows": _rows(rows)}).scalar_one()
+    params = {"tenant": tenant, "now": now, "rows": _rows(rows)}
+    inserted = session.execute(_WRITE_INVOICES, params).scalar_one()
     if inserted != new:
         raise ConcurrentInsert("reporting.invoices: a row of this batch appeared meanwhile; redo the batch")
 
@@ -140,8 +155,7 @@ def write_invoices(session: Session, tenant: str, changed: Sequence[Invoice], st
 # -- invoices (the allocations topic) -----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Settlement:
+class Settlement(NamedTuple):
     """What the newest allocation or reopening of a batch says about one invoice."""
 
     invoice_id: str
@@ -236,8 +250,7 @@ def set_credits(
     session.execute(_SET_CREDIT, {"tenant": tenant, "now": now, "rows": _rows(rows)})
 
 
-@dataclass(frozen=True, slots=True)
-class Aging:
+class Aging(NamedTuple):
     bucket: str
     stage: str | None
     days_past_due: int
@@ -327,8 +340,7 @@ _SET_DIMENSIONS = text(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Dimensions:
+class Dimensions(NamedTuple):
     product_line: str
     advisor_id: str | None
     office_id: str | None
@@ -407,8 +419,7 @@ def scheme_first_bucket(session: Session, tenant: str, first: SchemeBucket) -> N
 # -- payments --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
+class Placement(NamedTuple):
     """Where a batch leaves one payment: its furthest state, and the last of what each event said."""
 
     payment_id: str
@@ -466,8 +477,7 @@ def place_payments(session: Session, tenant: str, placements: Sequence[Placement
     session.execute(_PLACE_PAYMENTS, {"tenant": tenant, "now": now, "rows": _rows(rows)})
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
+class Received(NamedTuple):
     payment_id: str
     account_id: str | None
     amount: Decimal
@@ -526,8 +536,7 @@ def record_received(
 # -- promises and contacts -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class PromiseRow:
+class PromiseRow(NamedTuple):
     promise_id: str
     account_id: str
     amount: Decimal
@@ -574,8 +583,7 @@ def upsert_promises(session: Session, tenant: str, rows: Sequence[PromiseRow], n
     session.execute(_UPSERT_PROMISES, {"tenant": tenant, "now": now, "rows": _rows(values)})
 
 
-@dataclass(frozen=True, slots=True)
-class ContactRow:
+class ContactRow(NamedTuple):
     contact_id: str
     account_id: str
     channel: str

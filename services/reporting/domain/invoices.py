@@ -8,9 +8,9 @@ whether they changed it, so one write-back covers the batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from services.reporting.domain.money import open_amount
 
@@ -19,8 +19,7 @@ class InvoiceMismatch(LookupError):
     """The invoice is unknown for this tenant, or belongs to another account or currency."""
 
 
-@dataclass(frozen=True)
-class Invoice:
+class Invoice(NamedTuple):
     invoice_id: str
     account_id: str
     currency: str
@@ -38,8 +37,7 @@ class Invoice:
     updated_at: datetime
 
 
-@dataclass(frozen=True)
-class Issue:
+class Issue(NamedTuple):
     invoice_id: str
     account_id: str
     currency: str
@@ -75,8 +73,7 @@ def issue(book: Book, new: Issue, now: datetime) -> bool:
         return True
     if held.amount is not None:
         return False  # issued before: the first issue stands
-    book[new.invoice_id] = replace(
-        held,
+    book[new.invoice_id] = held._replace(
         account_id=new.account_id,
         currency=new.currency,
         amount=new.amount,
@@ -122,8 +119,7 @@ def adjust(
         still_open = held.open_amount  # the allocation this adjustment caused already folded it in
     else:
         still_open = open_amount(new_amount, held.amount - held.open_amount)
-    book[invoice_id] = replace(
-        held,
+    book[invoice_id] = held._replace(
         amount=new_amount,
         open_amount=still_open,
         due_on=new_due_on if new_due_on is not None else held.due_on,
@@ -134,5 +130,5 @@ def adjust(
 
 def cancel(book: Book, *, invoice_id: str, account_id: str, now: datetime) -> bool:
     held = _known(book, invoice_id, account_id, None)
-    book[invoice_id] = replace(held, status="cancelled", open_amount=Decimal(0), updated_at=now)
+    book[invoice_id] = held._replace(status="cancelled", open_amount=Decimal(0), updated_at=now)
     return True

@@ -81,7 +81,7 @@ def on_invoices(events: Events, uow: UnitOfWork) -> None:
             raise InvalidEvent(str(exc), event.envelope) from exc
         if touched:
             changed.add(p.invoice_id)
-    repo.write_invoices(uow.session, uow.tenant, [book[i] for i in sorted(changed)], stored)
+    repo.write_invoices(uow.session, uow.tenant, [book[i] for i in sorted(changed)], stored, now)
     repo.set_dimensions(uow.session, uow.tenant, {k: d for k, (_, d) in latest(dims).items()}, now)
     _scheme_first_bucket(uow)
 
