@@ -8,6 +8,10 @@ then N payments of those accounts, posted ``--batch`` items per request; items/s
 CPU µs per item are the whole request (HTTP parsing, validation, linking, minting, outbox), and
 ``COPY rows/s`` is PostgreSQL COPY of the same items (id, JSON) in the same run. The old code is
 measured with ``PYTHONPATH=<old checkout> .venv/bin/python bench/ingest_bulk.py``.
+
+``--kinds ... reinvoices`` (after ``invoices``): next month's N invoices of the same debtors, after a
+restart (every process cache of ingest's standardisation emptied): what a re-sent debtor costs when
+the process has not seen it.
 """
 
 from __future__ import annotations
@@ -28,7 +32,12 @@ from ingest_common import admin_headers, copy_rate, ingest_context, timed
 
 from libs.runtime.http import create_app
 
-PATHS = {"invoices": "/v1/invoices:bulk", "payments": "/v1/payments:bulk", "customers": "/v1/customers/bulk"}
+PATHS = {
+    "invoices": "/v1/invoices:bulk",
+    "payments": "/v1/payments:bulk",
+    "customers": "/v1/customers/bulk",
+    "reinvoices": "/v1/invoices:bulk",
+}
 
 
 def invoice(i: int, customers: int, rng: random.Random) -> dict[str, Any]:
@@ -77,7 +86,31 @@ def customer(i: int, customers: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-BUILDERS = {"invoices": invoice, "payments": payment, "customers": customer}
+def reinvoice(i: int, customers: int, rng: random.Random) -> dict[str, Any]:
+    """Next month's invoice of invoice ``i``'s debtor (same debtor, another id, 30 days later)."""
+    body = invoice(i, customers, rng)
+    issued = date.fromisoformat(body["issued_on"]) + timedelta(days=30)
+    return {
+        **body,
+        "invoice_id": f"INV-{i:08d}-M2",
+        "issued_on": issued.isoformat(),
+        "due_on": (issued + timedelta(days=30)).isoformat(),
+    }
+
+
+def forget_process_caches() -> None:
+    """A restart, as far as standardisation goes: every ``lru_cache`` of ingest's domain emptied (the
+    code before ``ingest.debtors`` kept standardised debtors in such caches, the code after keeps none)."""
+    from services.ingest.domain import requests, standardise
+
+    for module in (requests, standardise):
+        for value in vars(module).values():
+            clear = getattr(value, "cache_clear", None)
+            if callable(clear):
+                clear()
+
+
+BUILDERS = {"invoices": invoice, "payments": payment, "customers": customer, "reinvoices": reinvoice}
 
 
 def measure(
@@ -104,6 +137,8 @@ def measure(
                         raise SystemExit(f"{kind}: rejected {body['items'][:2]}")
                     yield None
 
+            if kind == "reinvoices":
+                forget_process_caches()
             wall, cpu = timed(post())
             copy = copy_rate(ctx, [(str(next(iter(item.values()))), item) for item in items], batch)
             out[kind] = (size / wall, cpu / size * 1e6, copy)
