@@ -159,7 +159,7 @@ def account_state(row: Mapping[Any, Any]) -> AccountState:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class Invoice:
     invoice_id: str
     account_id: str
@@ -172,7 +172,7 @@ class Invoice:
     cancelled: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Payment:
     payment_id: str
     account_id: str
@@ -183,7 +183,7 @@ class Payment:
     reversed: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Aging:
     event_id: str
     account_id: str
@@ -195,7 +195,7 @@ class Aging:
     overdue_amount: Decimal
 
 
-@dataclass
+@dataclass(slots=True)
 class PromiseOutcome:
     promise_id: str
     account_id: str
@@ -203,7 +203,7 @@ class PromiseOutcome:
     due_on: date
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Step:
     """One re-segmentation the per-event path did: after ``cause``, of ``account_id``, as it then stood."""
 
