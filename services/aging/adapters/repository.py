@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, text
+from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
+from services.aging.adapters.pg_arrays import pg_array
 from services.aging.domain.ledger import EarlyAmount, Invoice
 from services.aging.domain.rules import BucketScheme
 
@@ -41,12 +42,12 @@ class Scope:
         prefix = f"{alias}." if alias else ""
         if self.timezone is not None:
             return f"{prefix}tenant_id = :tenant AND {prefix}timezone = :scope_tz"
-        return f"{prefix}tenant_id = :tenant AND {prefix}account_id = ANY(:scope_accounts)"
+        return f"{prefix}tenant_id = :tenant AND {prefix}account_id = ANY(CAST(:scope_accounts AS text[]))"
 
     def params(self) -> dict[str, Any]:
         if self.timezone is not None:
             return {"tenant": self.tenant, "scope_tz": self.timezone}
-        return {"tenant": self.tenant, "scope_accounts": list(self.account_ids or ())}
+        return {"tenant": self.tenant, "scope_accounts": pg_array(list(self.account_ids or ()))}
 
 
 @dataclass(frozen=True)
@@ -97,109 +98,137 @@ def bucket_case(scheme: BucketScheme, column: str, params: dict[str, Any]) -> st
     return f"CASE {' '.join(parts)} ELSE CAST(:b_current AS varchar) END"
 
 
-_LAPSE_COLUMNS = (
-    "invoice_id, account_id, policy_number, due_on, lapse_on, grace_days, product_line, "
-    "open_amount, currency, status"
+_DPD = (
+    "CASE WHEN status = 'open' AND open_amount > 0 "
+    "THEN GREATEST(0, " + LOCAL_DATE.format(alias="") + " - due_on) ELSE 0 END"
+)
+_CANCELS = f"COALESCE(lapse_state = 'scheduled' AND ({_DPD}) = 0, false)"
+_SCHEDULES = (
+    f"COALESCE(policy_number IS NOT NULL AND grace_days IS NOT NULL AND ({_DPD}) > 0 "
+    "AND (lapse_state IS NULL OR lapse_state = 'cancelled' "
+    "OR (lapse_state = 'scheduled' AND lapse_on <> due_on + grace_days)), false)"
+)
+_STEPPED = f"CASE WHEN {_SCHEDULES} THEN 'scheduled' WHEN {_CANCELS} THEN 'cancelled' ELSE lapse_state END"
+_LAPSE_ON = f"CASE WHEN {_SCHEDULES} THEN due_on + grace_days ELSE lapse_on END"
+_LAPSES = (
+    f"COALESCE(({_STEPPED}) = 'scheduled' AND ({_DPD}) > 0 "
+    f"AND ({_LAPSE_ON}) <= {LOCAL_DATE.format(alias='')}, false)"
 )
 
+_REAGE_INVOICES = f"""
+UPDATE aging.invoices
+   SET dpd = {_DPD},
+       updated_at = CASE WHEN dpd IS DISTINCT FROM ({_DPD}) THEN :now ELSE updated_at END,
+       lapse_on = {_LAPSE_ON},
+       lapse_state = CASE WHEN {_LAPSES} THEN 'lapsed' ELSE {_STEPPED} END
+ WHERE {{where}} AND (dpd IS DISTINCT FROM ({_DPD}) OR {_CANCELS} OR {_SCHEDULES} OR {_LAPSES})
+RETURNING new.invoice_id, new.account_id, new.policy_number, new.due_on, new.lapse_on, new.grace_days,
+          new.product_line, new.open_amount, new.currency, new.status,
+          old.dpd IS DISTINCT FROM new.dpd,
+          COALESCE(old.lapse_state = 'scheduled' AND new.lapse_state = 'cancelled', false),
+          COALESCE(new.lapse_state IN ('scheduled', 'lapsed')
+                   AND (old.lapse_state IS NULL OR old.lapse_state = 'cancelled'
+                        OR (old.lapse_state = 'scheduled' AND old.lapse_on <> new.lapse_on)), false),
+          COALESCE(new.lapse_state = 'lapsed' AND old.lapse_state IS DISTINCT FROM 'lapsed', false)
+"""
+"""Every invoice's DPD and policy lapse in one pass (PostgreSQL 18's ``RETURNING old``/``new`` tell
+what changed): cancelled once nothing is overdue, scheduled (or moved) at ``due_on + grace_days``
+while overdue, lapsed once that date has come, which can follow scheduling in the same pass."""
 
-def _lapses(session: Session, sql: str, params: dict[str, Any]) -> list[LapseChange]:
-    rows = session.execute(text(sql + f" RETURNING {_LAPSE_COLUMNS}"), params).all()
-    return sorted((LapseChange(*row) for row in rows), key=lambda c: c.invoice_id)
+_REAGE_ACCOUNTS = """
+WITH agg AS (
+    SELECT s.tenant_id, s.account_id, s.currency, s.bucket AS old_bucket,
+           {local_s} AS on_date,
+           COALESCE(MAX(i.dpd), 0) AS dpd,
+           COALESCE(SUM(i.open_amount) FILTER (WHERE i.dpd > 0), 0) AS overdue
+    FROM aging.account_state s
+    LEFT JOIN aging.invoices i
+      ON i.tenant_id = s.tenant_id AND i.account_id = s.account_id AND i.currency = s.currency
+     AND i.status = 'open' AND i.open_amount > 0
+    WHERE {where_s}
+    GROUP BY s.tenant_id, s.account_id, s.currency, s.bucket, s.timezone
+), calc AS (
+    SELECT c.*, {case} AS bucket FROM agg c
+), upd AS (
+    UPDATE aging.account_state s
+       SET dpd = c.dpd, overdue_amount = c.overdue, bucket = c.bucket, updated_at = :now,
+           bucket_since = CASE WHEN c.bucket <> c.old_bucket THEN c.on_date ELSE s.bucket_since END
+      FROM calc c
+     WHERE s.tenant_id = c.tenant_id AND s.account_id = c.account_id AND s.currency = c.currency
+       AND (s.dpd <> c.dpd OR s.overdue_amount <> c.overdue OR s.bucket <> c.bucket)
+    RETURNING s.tenant_id, s.account_id, s.currency, c.old_bucket, s.bucket, s.dpd,
+              s.overdue_amount, c.on_date
+), moved AS (
+    INSERT INTO aging.bucket_transitions
+        (tenant_id, account_id, currency, from_bucket, to_bucket, transitioned_on, at, dpd,
+         overdue_amount)
+    SELECT tenant_id, account_id, currency, old_bucket, bucket, on_date, :now, dpd, overdue_amount
+      FROM upd WHERE old_bucket <> bucket
+    RETURNING account_id, currency, from_bucket, to_bucket, dpd, overdue_amount, transitioned_on
+)
+SELECT (SELECT count(*) FROM upd) AS updated, moved.* FROM moved
+UNION ALL
+SELECT (SELECT count(*) FROM upd), NULL, NULL, NULL, NULL, NULL, NULL, NULL
+"""
+"""Accounts: the oldest unpaid invoice's DPD, the overdue amount, the bucket; a change of bucket kept."""
+
+_reage_sql: dict[tuple[object, ...], tuple[TextClause, TextClause, dict[str, Any]]] = {}
+
+
+def _reage_statements(scope: Scope, scheme: BucketScheme) -> tuple[TextClause, TextClause, dict[str, Any]]:
+    """The re-age statements for this kind of scope and bucket scheme (built once, then cached)."""
+    key = (scope.timezone is None, scheme.buckets)
+    cached = _reage_sql.get(key)
+    if cached is None:
+        params: dict[str, Any] = {}
+        case = bucket_case(scheme, "c.dpd", params)
+        invoices_sql = _REAGE_INVOICES.replace("{where}", scope.where())
+        accounts_sql = _REAGE_ACCOUNTS.format(
+            local_s=LOCAL_DATE.format(alias="s."), where_s=scope.where("s"), case=case
+        )
+        cached = _reage_sql[key] = (text(invoices_sql), text(accounts_sql), params)
+    return cached
 
 
 def reage(session: Session, scope: Scope, scheme: BucketScheme, now: datetime) -> ReageResult:
-    """Bring invoices' and accounts' DPD, buckets and policy lapses up to ``now``."""
-    result = ReageResult()
-    params: dict[str, Any] = {"now": now, **scope.params()}
-    dpd_expr = (
-        "CASE WHEN status = 'open' AND open_amount > 0 "
-        f"THEN GREATEST(0, {LOCAL_DATE.format(alias='')} - due_on) ELSE 0 END"
-    )
-    updated = session.execute(
-        text(
-            f"UPDATE aging.invoices SET dpd = {dpd_expr}, updated_at = :now "
-            f"WHERE {scope.where()} AND dpd IS DISTINCT FROM {dpd_expr}"
-        ),
-        params,
-    )
-    result.invoices_updated = cast(CursorResult[Any], updated).rowcount
+    """Bring invoices' and accounts' DPD, buckets and policy lapses up to ``now``: two statements.
 
-    # Accounts: the oldest unpaid invoice's DPD, the overdue amount, the bucket.
-    case = bucket_case(scheme, "c.dpd", params)
-    rows = session.execute(
-        text(
-            f"""
-            WITH agg AS (
-                SELECT s.tenant_id, s.account_id, s.currency, s.bucket AS old_bucket,
-                       {LOCAL_DATE.format(alias="s.")} AS on_date,
-                       COALESCE(MAX(i.dpd), 0) AS dpd,
-                       COALESCE(SUM(i.open_amount) FILTER (WHERE i.dpd > 0), 0) AS overdue
-                FROM aging.account_state s
-                LEFT JOIN aging.invoices i
-                  ON i.tenant_id = s.tenant_id AND i.account_id = s.account_id AND i.currency = s.currency
-                 AND i.status = 'open' AND i.open_amount > 0
-                WHERE {scope.where("s")}
-                GROUP BY s.tenant_id, s.account_id, s.currency, s.bucket, s.timezone
-            ), calc AS (
-                SELECT c.*, {case} AS bucket FROM agg c
-            ), upd AS (
-                UPDATE aging.account_state s
-                   SET dpd = c.dpd, overdue_amount = c.overdue, bucket = c.bucket, updated_at = :now,
-                       bucket_since = CASE WHEN c.bucket <> c.old_bucket THEN c.on_date ELSE s.bucket_since END
-                  FROM calc c
-                 WHERE s.tenant_id = c.tenant_id AND s.account_id = c.account_id AND s.currency = c.currency
-                   AND (s.dpd <> c.dpd OR s.overdue_amount <> c.overdue OR s.bucket <> c.bucket)
-                RETURNING s.tenant_id, s.account_id, s.currency, c.old_bucket, s.bucket, s.dpd,
-                          s.overdue_amount, c.on_date
-            ), moved AS (
-                INSERT INTO aging.bucket_transitions
-                    (tenant_id, account_id, currency, from_bucket, to_bucket, transitioned_on, at, dpd,
-                     overdue_amount)
-                SELECT tenant_id, account_id, currency, old_bucket, bucket, on_date, :now, dpd, overdue_amount
-                  FROM upd WHERE old_bucket <> bucket
-                RETURNING account_id, currency, from_bucket, to_bucket, dpd, overdue_amount, transitioned_on
-            )
-            SELECT (SELECT count(*) FROM upd) AS updated, moved.* FROM moved
-            UNION ALL
-            SELECT (SELECT count(*) FROM upd), NULL, NULL, NULL, NULL, NULL, NULL, NULL
-            """
-        ),
-        params,
-    ).all()
+    Rows whose values do not change are not written.
+    """
+    invoices_sql, accounts_sql, bucket_params = _reage_statements(scope, scheme)
+    params: dict[str, Any] = {"now": now, **scope.params(), **bucket_params}
+    result = ReageResult()
+    for *values, dpd_changed, cancels, schedules, lapses in session.execute(invoices_sql, params).all():
+        result.invoices_updated += bool(dpd_changed)
+        if cancels or schedules or lapses:
+            change = LapseChange(*values)
+            if cancels:
+                result.lapse_cancelled.append(change)
+            if schedules:
+                result.lapse_scheduled.append(change)
+            if lapses:
+                result.lapsed.append(change)
+    for changes in (result.lapse_cancelled, result.lapse_scheduled, result.lapsed):
+        changes.sort(key=lambda x: x.invoice_id)
     stages = {b.name: b.stage for b in scheme.buckets}
-    for row in rows:
-        result.accounts_updated = int(row[0])
-        if row[1] is not None:
-            moved = Transition(*row[1:])
+    for updated, *moved in session.execute(accounts_sql, params).all():
+        result.accounts_updated = int(updated)
+        if moved[0] is not None:
+            t = Transition(*moved)
             result.transitions.append(
-                replace(moved, from_stage=stages.get(moved.from_bucket), to_stage=stages.get(moved.to_bucket))
+                Transition(
+                    t.account_id,
+                    t.currency,
+                    t.from_bucket,
+                    t.to_bucket,
+                    t.dpd,
+                    t.overdue_amount,
+                    t.transitioned_on,
+                    stages.get(t.from_bucket),
+                    stages.get(t.to_bucket),
+                )
             )
     result.transitions.sort(key=lambda t: (t.account_id, t.currency))
-
-    # Policy lapses: cancel the ones no longer overdue, schedule new ones, lapse the due ones.
-    where = scope.where()
-    result.lapse_cancelled = _lapses(
-        session,
-        f"UPDATE aging.invoices SET lapse_state = 'cancelled' "
-        f"WHERE {where} AND lapse_state = 'scheduled' AND dpd = 0",
-        params,
-    )
-    result.lapse_scheduled = _lapses(
-        session,
-        f"UPDATE aging.invoices SET lapse_state = 'scheduled', lapse_on = due_on + grace_days "
-        f"WHERE {where} AND policy_number IS NOT NULL AND grace_days IS NOT NULL AND dpd > 0 "
-        "AND (lapse_state IS NULL OR lapse_state = 'cancelled' "
-        "     OR (lapse_state = 'scheduled' AND lapse_on <> due_on + grace_days))",
-        params,
-    )
-    result.lapsed = _lapses(
-        session,
-        f"UPDATE aging.invoices SET lapse_state = 'lapsed' "
-        f"WHERE {where} AND lapse_state = 'scheduled' AND dpd > 0 "
-        f"AND lapse_on <= {LOCAL_DATE.format(alias='')}",
-        params,
-    )
     return result
 
 
@@ -234,7 +263,7 @@ def invoices_for_update(session: Session, tenant: str, invoice_ids: Iterable[str
             "WHERE tenant_id = :tenant AND invoice_id = ANY(CAST(:ids AS text[])) "
             "ORDER BY invoice_id FOR UPDATE"
         ),
-        {"tenant": tenant, "ids": ids},
+        {"tenant": tenant, "ids": pg_array(ids)},
     ).all()
     return [Invoice(*row) for row in rows]
 
@@ -249,7 +278,7 @@ def early_for_update(session: Session, tenant: str, invoice_ids: Iterable[str]) 
             "WHERE tenant_id = :tenant AND invoice_id = ANY(CAST(:ids AS text[])) "
             "ORDER BY invoice_id FOR UPDATE"
         ),
-        {"tenant": tenant, "ids": ids},
+        {"tenant": tenant, "ids": pg_array(ids)},
     ).all()
     return [EarlyAmount(*row) for row in rows]
 
@@ -267,6 +296,9 @@ _WRITE_INVOICES = text(
        SET amount = EXCLUDED.amount, open_amount = EXCLUDED.open_amount, settled = EXCLUDED.settled,
            settled_at = EXCLUDED.settled_at, due_on = EXCLUDED.due_on, status = EXCLUDED.status,
            updated_at = EXCLUDED.updated_at
+     WHERE (i.amount, i.open_amount, i.settled, i.settled_at, i.due_on, i.status)
+           IS DISTINCT FROM (EXCLUDED.amount, EXCLUDED.open_amount, EXCLUDED.settled, EXCLUDED.settled_at,
+                             EXCLUDED.due_on, EXCLUDED.status)
     """
 )
 
@@ -280,8 +312,7 @@ def write_invoices(session: Session, tenant: str, rows: Sequence[Invoice], now: 
     """Insert new invoices and update known ones in one statement (one JSON array, cast server-side)."""
     if not rows:
         return
-    payload = _rows_json(dict(vars(r), open_amount=r.open_amount) for r in rows)
-    session.execute(_WRITE_INVOICES, {"tenant": tenant, "now": now, "rows": payload})
+    session.execute(_WRITE_INVOICES, {"tenant": tenant, "now": now, "rows": _invoice_rows(rows)})
 
 
 _OPEN_ACCOUNTS = text(
@@ -291,7 +322,12 @@ _OPEN_ACCOUNTS = text(
     SELECT :tenant, r.account_id, r.currency, r.timezone, :bucket, 0, 0, r.since, :now
       FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(account_id text, currency text, timezone text, since date)
     ON CONFLICT (tenant_id, account_id, currency) DO UPDATE SET timezone = EXCLUDED.timezone
+     WHERE account_state.timezone IS DISTINCT FROM EXCLUDED.timezone
     """
+)
+
+_WRITE_ROUND = text(
+    "WITH opened AS (" + _OPEN_ACCOUNTS.text.replace(":rows", ":accounts") + ")" + _WRITE_INVOICES.text
 )
 
 
@@ -304,8 +340,42 @@ def open_accounts(
     """
     if not rows:
         return
-    payload = _rows_json({"account_id": a, "currency": c, "timezone": tz, "since": d} for a, c, tz, d in rows)
-    session.execute(_OPEN_ACCOUNTS, {"tenant": tenant, "bucket": bucket, "now": now, "rows": payload})
+    session.execute(
+        _OPEN_ACCOUNTS, {"tenant": tenant, "bucket": bucket, "now": now, "rows": _account_rows(rows)}
+    )
+
+
+def write_round(
+    session: Session,
+    tenant: str,
+    rows: Sequence[Invoice],
+    opened: Sequence[tuple[str, str, str, date]],
+    bucket: str,
+    now: datetime,
+) -> None:
+    """``write_invoices`` and ``open_accounts`` of one round, in one statement when both have rows."""
+    if not rows or not opened:
+        write_invoices(session, tenant, rows, now)
+        open_accounts(session, tenant, opened, bucket, now)
+        return
+    session.execute(
+        _WRITE_ROUND,
+        {
+            "tenant": tenant,
+            "now": now,
+            "bucket": bucket,
+            "rows": _invoice_rows(rows),
+            "accounts": _account_rows(opened),
+        },
+    )
+
+
+def _invoice_rows(rows: Sequence[Invoice]) -> str:
+    return _rows_json(dict(vars(r), open_amount=r.open_amount) for r in rows)
+
+
+def _account_rows(rows: Sequence[tuple[str, str, str, date]]) -> str:
+    return _rows_json({"account_id": a, "currency": c, "timezone": tz, "since": d} for a, c, tz, d in rows)
 
 
 def write_early(
@@ -318,7 +388,7 @@ def write_early(
                 "DELETE FROM aging.early_open_amounts "
                 "WHERE tenant_id = :tenant AND invoice_id = ANY(CAST(:ids AS text[]))"
             ),
-            {"tenant": tenant, "ids": list(gone)},
+            {"tenant": tenant, "ids": pg_array(list(gone))},
         )
     if not early:
         return
@@ -361,6 +431,6 @@ def pending_timers_at(session: Session, tenant: str, name: str, keys: Iterable[s
             "SELECT key, fire_at FROM aging.timers "
             "WHERE tenant_id = :tenant AND name = :name AND key = ANY(CAST(:keys AS text[]))"
         ),
-        {"tenant": tenant, "name": name, "keys": wanted},
+        {"tenant": tenant, "name": name, "keys": pg_array(wanted)},
     ).all()
     return {row.key: row.fire_at for row in rows}

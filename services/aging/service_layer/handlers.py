@@ -9,8 +9,8 @@ allocations topics arrive in (services/aging/domain/ledger.py).
 A batch is handled set-based: the invoices and early amounts it names are read and
 locked in one statement each, its events are applied in order to a
 :class:`~services.aging.domain.ledger.Ledger`, and the result is written back and
-re-aged with the nightly pass's SQL (``repository.reage``), one statement per table
-per *round*. Round k holds the k-th event of each account, so every account is
+re-aged with the nightly pass's SQL (``repository.reage``): two statements per *round*
+(the writes, then the re-age of every invoice and account the round touched). Round k holds the k-th event of each account, so every account is
 re-aged after each of its events exactly as one event at a time would (the same
 ``account.aged`` and lapse events, caused by the same event), and a batch of many
 accounts with one event each is a single round. Every row is the tenant's (``uow.tenant``).
@@ -41,11 +41,10 @@ from services.aging.adapters.repository import (
     early_for_update,
     has_open_invoices,
     invoices_for_update,
-    open_accounts,
     pending_timers_at,
     reage,
     write_early,
-    write_invoices,
+    write_round,
 )
 from services.aging.config import scheme_for
 from services.aging.domain.ledger import ZERO, Invoice, Ledger, Rejected, Settlement
@@ -203,9 +202,13 @@ def on_events(events: Sequence[DecodedEvent[AgingEvent]], uow: UnitOfWork) -> No
     payloads: list[EventPayload] = []
     causes: list[Envelope] = []
     for round_ in rounds:
-        write_invoices(session, tenant, list(round_.invoices.values()), now)
-        open_accounts(
-            session, tenant, [(a, c, tz, d) for (a, c), (tz, d) in round_.opened.items()], scheme.current, now
+        write_round(
+            session,
+            tenant,
+            list(round_.invoices.values()),
+            [(a, c, tz, d) for (a, c), (tz, d) in round_.opened.items()],
+            scheme.current,
+            now,
         )
         result = reage(session, Scope(tenant, account_ids=tuple(sorted(round_.causes))), scheme, now)
         for index, share in sorted(_by_cause(result, round_.causes).items()):
