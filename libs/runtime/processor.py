@@ -3,7 +3,9 @@
 For each batch, one Postgres transaction holds, per event: the inbox row (so a
 redelivered event is skipped), the handler's writes and the events it emits
 (outbox). An event is the same event only if its (tenant, source, id) is: a
-CloudEvents id is unique per source, and tenants never share ids.
+CloudEvents id is unique per source, and tenants never share ids. A record whose
+``ce_type`` header names a type the service has no handler for is counted as
+ignored before anything else: not decoded, no inbox row, never dead-lettered here.
 
 Fresh events go to their handlers as *units*: one event for a per-event handler,
 a run of events for a batch handler (every event of its types in the batch that
@@ -186,6 +188,8 @@ class EventProcessor:
         self.spec = ctx.spec
         self.max_attempts = ctx.settings.handler_max_attempts
         self.sleep: Callable[[float], None] = time.sleep
+        self._handled_types = frozenset((*self.spec.handlers, *self.spec.batch_handlers))
+        self._raw_topics = frozenset((*self.spec.raw_topics, *self.spec.raw_batch_topics))
         inbox = self.spec.tables.inbox
         self._claim_sql = text(
             f'INSERT INTO "{inbox.schema}".inbox '
@@ -224,7 +228,16 @@ class EventProcessor:
     ) -> tuple[BatchResult, Counter[tuple[str, str]]]:
         result = BatchResult()
         counts: Counter[tuple[str, str]] = Counter()
-        decoded = [d for d in (self._decode(session, r, result, counts) for r in records) if d is not None]
+        decoded = []
+        for record in records:
+            unhandled = self._unhandled_type(record)
+            if unhandled is not None:  # ignored before decoding: no parse, no inbox row
+                result.ignored += 1
+                counts[(event_label(unhandled), "ignored")] += 1
+                continue
+            d = self._decode(session, record, result, counts)
+            if d is not None:
+                decoded.append(d)
         handled = []
         for d in decoded:
             if d.handled:
@@ -466,6 +479,23 @@ class EventProcessor:
         self._count_processed(unit.events, result, counts)
 
     # -- decoding and dead letters -----------------------------------------------------------
+    def _unhandled_type(self, record: Record) -> str | None:
+        """The ``ce_type`` header of a record the service has no handler for, or None: decode it.
+
+        A service reading a topic for one of its types (aging and reporting read customers only for
+        ``customer.erased``) skips the others on the header the relay writes, without parsing them.
+        Such a record is ignored even if its value is malformed: it is not this service's to judge
+        (the services that handle the type dead-letter it). A record without the header, and every
+        record of a raw topic, is decoded.
+        """
+        if record.topic in self._raw_topics:
+            return None
+        for name, value in record.headers:
+            if name == "ce_type":
+                event_type = value.decode(errors="replace")
+                return None if event_type in self._handled_types else event_type
+        return None
+
     def _decode(
         self, session: Session, record: Record, result: BatchResult, counts: Counter[tuple[str, str]]
     ) -> _Decoded | None:

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from itertools import groupby
 
+from opentelemetry import propagate
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -66,12 +67,14 @@ def emit_for(uow: UnitOfWork, items: Sequence[tuple[DueTimer, EventPayload]]) ->
     """Emit each payload as its timer's, in order, with one multi-row outbox insert."""
     views: dict[str, UnitOfWork] = {}
     built: list[tuple[Envelope, str]] = []
+    current: dict[str, str] = {}
+    propagate.inject(current)  # one span for the whole call
     for due, payload in items:
         key = timer_cause_key(due)
         view = views.get(key)
         if view is None:
             view = views[key] = _timer_view(uow, due)
-        built.append((view._envelope(payload, None, None), payload.topic))
+        built.append((view._envelope(payload, None, None, current), payload.topic))
     uow.forward_many(built)
     return [envelope for envelope, _ in built]
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from libs.events.envelope import Envelope
 from libs.events.payloads.base import EventPayload
+from libs.events.types import printable_identifier
 from libs.runtime.clock import Clock
 from libs.runtime.ids import IdFactory, cause_key, derived_id
 from libs.runtime.tables import RuntimeTables
@@ -38,6 +39,88 @@ COPY_MIN_ROWS = 200
 """From this many outbox rows on, ``forward_many`` writes them with COPY (cheaper per row than a
 multi-row INSERT; a COPY's own setup costs more than a small insert)."""
 _OUTBOX_COLUMNS = ("tenant_id", "event_id", "event_type", "topic", "key", "value", "headers", "created_at")
+
+
+_ENVELOPE_DEFAULTS = {"specversion": "1.0", "datacontenttype": "application/json", "dataschema": None}
+_serialize_envelope = Envelope.__pydantic_serializer__.to_json
+"""``Envelope.to_json_bytes`` without the method's per-call lookups (``exclude_none=True``)."""
+_MAX_IDENTIFIER = 200
+"""The envelope's bound on ``id`` and ``subject`` (``Envelope.model_fields``)."""
+
+
+def _trusted_envelope(
+    *,
+    id: str,
+    source: str,
+    type: str,
+    time: datetime,
+    subject: str | None,
+    data: dict[str, Any],
+    tenantid: str,
+    correlationid: str | None,
+    causationid: str | None,
+    schemaversion: int,
+    traceparent: str | None,
+    tracestate: str | None,
+) -> Envelope:
+    """An ``Envelope`` of values already valid, without validating them again (``model_construct``'s
+    work without its per-call overhead; fields in declaration order, so the JSON is byte for byte
+    what a validated envelope gives: tests/unit/runtime/test_emission.py holds it to that)."""
+    values = {
+        "specversion": "1.0",
+        "id": id,
+        "source": source,
+        "type": type,
+        "time": time,
+        "subject": subject,
+        "datacontenttype": "application/json",
+        "dataschema": None,
+        "data": data,
+        "tenantid": tenantid,
+        "correlationid": correlationid,
+        "causationid": causationid,
+        "schemaversion": schemaversion,
+        "traceparent": traceparent,
+        "tracestate": tracestate,
+    }
+    envelope = Envelope.__new__(Envelope)
+    object.__setattr__(envelope, "__dict__", values)
+    object.__setattr__(envelope, "__pydantic_fields_set__", set(values) - _ENVELOPE_DEFAULTS.keys())
+    object.__setattr__(envelope, "__pydantic_extra__", {})
+    object.__setattr__(envelope, "__pydantic_private__", None)
+    return envelope
+
+
+def _identifier(value: str, what: str) -> str:
+    """What the envelope checks of an ``id``/``subject`` a handler chose (the rest the runtime holds valid)."""
+    if not isinstance(value, str) or not value or len(value) > _MAX_IDENTIFIER:
+        raise ValueError(f"an emitted event's {what} must be a string of 1 to {_MAX_IDENTIFIER} characters")
+    return printable_identifier(value)
+
+
+_REQUIRED_FIELDS: dict[type[EventPayload], frozenset[str]] = {}
+_CHECKED_TYPES: set[type[EventPayload]] = set()
+"""Payload classes whose event type and version went through a validated envelope once."""
+
+
+def _payload_data(payload: EventPayload) -> dict[str, Any]:
+    """The payload as the envelope's ``data``; a payload that is not a whole, well-typed model fails here.
+
+    Handlers pass validated models (their constructor validates): one ``model_construct``-ed with a
+    required field missing, or a value of the wrong type, raises instead of reaching the outbox.
+    """
+    cls = type(payload)
+    required = _REQUIRED_FIELDS.get(cls)
+    if required is None:
+        if not isinstance(payload, EventPayload):
+            raise TypeError(f"emit takes an EventPayload, not {cls.__name__}")
+        required = _REQUIRED_FIELDS[cls] = frozenset(
+            name for name, info in cls.model_fields.items() if info.is_required()
+        )
+    missing = required - payload.__pydantic_fields_set__
+    if missing:
+        raise ValueError(f"{cls.__name__} emitted without {', '.join(sorted(missing))}")
+    return payload.model_dump(mode="json", exclude_none=True, warnings="error")
 
 
 @dataclass(frozen=True)
@@ -104,6 +187,9 @@ class UnitOfWork:
         self.correlation_id = (cause.correlationid or cause.id) if cause else correlation_id
         self._shared = _emissions or _Emissions()
         self._views: dict[str, UnitOfWork] = {}
+        # tenant, correlation and causation come from a validated envelope, or were checked once
+        # through a validated envelope of this unit's first emission
+        self._trusted = cause is not None
 
     @property
     def emitted(self) -> list[Envelope]:
@@ -145,37 +231,68 @@ class UnitOfWork:
             )
         return self._ids.new(f"{self.service}|{scope}")
 
-    def _trace_carrier(self) -> dict[str, str]:
+    def _trace_carrier(self, current: dict[str, str] | None = None) -> dict[str, str]:
         """The trace an emitted event carries: the current span's, unless the event's cause belongs to
-        another trace (a batch span continues only its first event's trace): then the cause's own."""
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
+        another trace (a batch span continues only its first event's trace): then the cause's own.
+
+        ``current``: the current span's carrier, when the caller injected it once for many events."""
+        if current is None:
+            current = {}
+            propagate.inject(current)
+        carrier = current
         cause = self.cause
         if cause is not None and cause.traceparent:
             cause_trace = cause.traceparent.split("-")[1] if cause.traceparent.count("-") == 3 else None
-            current = carrier.get("traceparent", "")
-            if cause_trace and (current.count("-") != 3 or current.split("-")[1] != cause_trace):
+            span = current.get("traceparent", "")
+            if cause_trace and (span.count("-") != 3 or span.split("-")[1] != cause_trace):
                 carrier = {"traceparent": cause.traceparent}
                 if cause.tracestate:
                     carrier["tracestate"] = cause.tracestate
         return carrier
 
-    def _envelope(self, payload: EventPayload, subject: str | None, event_id: str | None) -> Envelope:
-        carrier = self._trace_carrier()
-        return Envelope(
-            id=event_id or self._next_id(payload.event_type),
-            source=f"/cobranza/{self.service}",
-            type=payload.event_type,
-            time=self.now(),
-            subject=subject if subject is not None else payload.subject(),
-            data=payload.model_dump(mode="json", exclude_none=True),
-            tenantid=self.tenant,
-            correlationid=self.correlation_id or None,
-            causationid=self.cause.id if self.cause else None,
-            schemaversion=payload.version,
-            traceparent=carrier.get("traceparent"),
-            tracestate=carrier.get("tracestate"),
-        )
+    def _envelope(
+        self,
+        payload: EventPayload,
+        subject: str | None,
+        event_id: str | None,
+        current: dict[str, str] | None = None,
+    ) -> Envelope:
+        """The envelope of an emitted payload, validated once, not again field by field.
+
+        The payload is a validated model (checked whole by ``_payload_data``); what a handler may choose
+        besides it (``subject``, ``event_id``) is checked as the envelope would. The rest is the
+        runtime's own: the first emission of a payload class, and of a unit not seen from a validated
+        cause, goes through a fully validated ``Envelope``; later ones are built without it.
+        """
+        carrier = self._trace_carrier(current)
+        data = _payload_data(payload)
+        cls = type(payload)
+        values: dict[str, Any] = {
+            "id": event_id or self._next_id(payload.event_type),
+            "source": f"/cobranza/{self.service}",
+            "type": payload.event_type,
+            "time": self.now(),
+            "subject": subject if subject is not None else payload.subject(),
+            "data": data,
+            "tenantid": self.tenant,
+            "correlationid": self.correlation_id or None,
+            "causationid": self.cause.id if self.cause else None,
+            "schemaversion": payload.version,
+            "traceparent": carrier.get("traceparent"),
+            "tracestate": carrier.get("tracestate"),
+        }
+        if not self._trusted or cls not in _CHECKED_TYPES:
+            envelope = Envelope(**values)
+            self._trusted = True
+            _CHECKED_TYPES.add(cls)
+            return envelope
+        if event_id is not None:
+            _identifier(event_id, "id")
+        if values["subject"] is not None:
+            _identifier(values["subject"], "subject")
+        if values["time"].tzinfo is None:
+            raise ValueError("an emitted event's time must be timezone-aware")
+        return _trusted_envelope(**values)
 
     def _caused(self, cause: Envelope | None) -> UnitOfWork:
         return self if cause is None else self.for_event(cause)
@@ -211,11 +328,13 @@ class UnitOfWork:
         """
         chunk: list[tuple[Envelope, str]] = []
         count = 0
+        current: dict[str, str] = {}
+        propagate.inject(current)  # one span for the whole call
         pairs: Iterable[tuple[EventPayload, Envelope | None]] = (
             ((p, None) for p in payloads) if causes is None else zip(payloads, causes, strict=True)
         )
         for payload, cause in pairs:
-            chunk.append((self._caused(cause)._envelope(payload, None, None), payload.topic))
+            chunk.append((self._caused(cause)._envelope(payload, None, None, current), payload.topic))
             if len(chunk) >= chunk_size:
                 self.forward_many(chunk)
                 count += len(chunk)
@@ -240,7 +359,7 @@ class UnitOfWork:
                 envelope.type,
                 topic,
                 envelope.subject,
-                envelope.to_json_bytes(),
+                _serialize_envelope(envelope, exclude_none=True),
                 _headers(envelope),
                 now,
             )
