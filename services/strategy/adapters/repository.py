@@ -329,11 +329,19 @@ _DROP_CONTRIBUTIONS = text(
     """
 )
 _WRITE_CONTRIBUTIONS = _upsert(orm.promise_payments, (), then="amount = t.amount + EXCLUDED.amount")
-# a contact already done (due, skipped) keeps its row; its first scheduled moment is never replanned
+# a contact already done (due, skipped) keeps its row; its first scheduled moment is never replanned;
+# one a batch cancelled and planned again as it was (a replan of the same step) gets no new version
+_CONTACT_UPDATES = tuple(
+    c.name for c in orm.contacts.c if c.name not in ("tenant_id", "contact_id", "scheduled_for")
+)
 _WRITE_CONTACTS = _upsert(
     orm.contacts,
-    tuple(c.name for c in orm.contacts.c if c.name not in ("tenant_id", "contact_id", "scheduled_for")),
-    then=" WHERE t.status IN ('planned', 'cancelled')",
+    _CONTACT_UPDATES,
+    then=" WHERE t.status IN ('planned', 'cancelled') AND ("
+    + ", ".join(f"t.{c}" for c in _CONTACT_UPDATES)
+    + ") IS DISTINCT FROM ("
+    + ", ".join(f"EXCLUDED.{c}" for c in _CONTACT_UPDATES)
+    + ")",
 )
 _WRITE_PAUSES = _upsert(orm.pauses, ("ended_at", "ended_by", "resumed_by"))
 _WRITE_PLANS = _upsert(orm.plan_treatments, ("plan_id", "status", "since"))

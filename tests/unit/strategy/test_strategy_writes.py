@@ -74,3 +74,31 @@ def test_an_account_a_batch_only_locked_is_not_written_again(make_platform) -> N
             )
         }
     assert segments == {"A1": "vip", "A2": "standard"}
+
+
+def test_locking_stored_accounts_and_replanning_a_contact_as_it_was_write_no_row_version(
+    make_platform,
+) -> None:  # type: ignore[no-untyped-def]
+    ctx = make_platform(["strategy"]).context("strategy")
+    config = strategy_config({})
+    scope = repository.Scope(["A1"], ["A1"], [], [], [], T0 - timedelta(days=3))
+    versions = text(
+        "SELECT 'account', ctid::text FROM strategy.accounts WHERE tenant_id = 't1'"
+        " UNION ALL SELECT contact_id, ctid::text FROM strategy.contacts WHERE tenant_id = 't1'"
+    )
+    with ctx.sessions() as session:
+        book = repository.load(session, "t1", scope, config, T0)  # creates A1
+        book.account_aged("A1", "COP", "dpd_1_30", "early", False, T0)
+        repository.save(session, "t1", book)
+        session.commit()
+    with ctx.sessions() as session:
+        before = dict(session.execute(versions).all())
+        book = repository.load(session, "t1", scope, config, T0)
+        planned = sorted(book.contacts)
+        # the same bucket again at the same moment: every step cancelled, then planned again as it was
+        book.account_aged("A1", "COP", "dpd_1_30", "early", False, T0)
+        assert {book.contacts[c].status for c in planned} == {"planned"} and book.changed_contacts
+        repository.save(session, "t1", book)
+        after = dict(session.execute(versions).all())
+        session.commit()
+    assert len(before) > 1 and after == before
