@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -28,11 +29,24 @@ def read_table(path: Path) -> ToleranceTable:
     return _read(path, path.stat().st_mtime_ns)
 
 
+_PREFIX = ReconciliationSettings.model_config.get("env_prefix") or ""
+
+
+def _environment() -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith(_PREFIX)))
+
+
+@lru_cache(maxsize=8)
+def _settings(environment: tuple[tuple[str, str], ...]) -> ReconciliationSettings:
+    """The settings for this environment: read once per batch cost ~5 ms, so once per distinct one."""
+    return ReconciliationSettings()
+
+
 def load_tolerances(
     extras: Mapping[str, Any], settings: ReconciliationSettings | None = None
 ) -> ToleranceTable:
     """The effective table for a running service (files are re-read only when they change)."""
-    settings = settings or ReconciliationSettings()
+    settings = settings or _settings(_environment())
     table = read_table(SHIPPED)
     layers: list[Path] = []
     if settings.tolerances_file is not None:
