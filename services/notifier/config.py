@@ -39,7 +39,9 @@ class NotifierSettings(BaseSettings):
 def notifier_settings() -> NotifierSettings:
     """The settings as the environment says now, built once per distinct environment (pydantic-settings
     takes milliseconds to read it, and every batch asks)."""
-    return _settings_for(frozenset((k, v) for k, v in os.environ.items() if k.upper().startswith("COBRANZA_")))
+    return _settings_for(
+        frozenset((k, v) for k, v in os.environ.items() if k.upper().startswith("COBRANZA_"))
+    )
 
 
 @lru_cache(maxsize=8)

@@ -27,11 +27,18 @@ from services.notifier.config import NotifierSettings
 
 _TASKS = text(
     """
-    UPDATE notifier.tasks SET detail = NULL, artifact = NULL, updated_at = :now
-     WHERE tenant_id = :tenant AND account_id = ANY(CAST(:accounts AS text[]))
-    RETURNING contact_id, channel
+    WITH locked AS (
+        SELECT contact_id FROM notifier.tasks
+         WHERE tenant_id = :tenant AND account_id = ANY(CAST(:accounts AS text[]))
+         ORDER BY contact_id FOR UPDATE
+    )
+    UPDATE notifier.tasks t SET detail = NULL, artifact = NULL, updated_at = :now
+      FROM locked
+     WHERE t.tenant_id = :tenant AND t.contact_id = locked.contact_id
+    RETURNING t.contact_id, t.channel
     """
 )
+"""Tasks locked in contact order, as the ``deliver`` batch timer locks them (no deadlock between the two)."""
 _RECIPIENTS = text(
     "DELETE FROM notifier.recipients WHERE tenant_id = :tenant AND account_id = ANY(CAST(:accounts AS text[]))"
 )
