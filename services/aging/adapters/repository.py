@@ -98,42 +98,51 @@ def bucket_case(scheme: BucketScheme, column: str, params: dict[str, Any]) -> st
     return f"CASE {' '.join(parts)} ELSE CAST(:b_current AS varchar) END"
 
 
-_DPD = (
-    "CASE WHEN status = 'open' AND open_amount > 0 "
-    "THEN GREATEST(0, " + LOCAL_DATE.format(alias="") + " - due_on) ELSE 0 END"
-)
-_CANCELS = f"COALESCE(lapse_state = 'scheduled' AND ({_DPD}) = 0, false)"
-_SCHEDULES = (
-    f"COALESCE(policy_number IS NOT NULL AND grace_days IS NOT NULL AND ({_DPD}) > 0 "
-    "AND (lapse_state IS NULL OR lapse_state = 'cancelled' "
-    "OR (lapse_state = 'scheduled' AND lapse_on <> due_on + grace_days)), false)"
-)
-_STEPPED = f"CASE WHEN {_SCHEDULES} THEN 'scheduled' WHEN {_CANCELS} THEN 'cancelled' ELSE lapse_state END"
-_LAPSE_ON = f"CASE WHEN {_SCHEDULES} THEN due_on + grace_days ELSE lapse_on END"
-_LAPSES = (
-    f"COALESCE(({_STEPPED}) = 'scheduled' AND ({_DPD}) > 0 "
-    f"AND ({_LAPSE_ON}) <= {LOCAL_DATE.format(alias='')}, false)"
-)
-
-_REAGE_INVOICES = f"""
-UPDATE aging.invoices
-   SET dpd = {_DPD},
-       updated_at = CASE WHEN dpd IS DISTINCT FROM ({_DPD}) THEN :now ELSE updated_at END,
-       lapse_on = {_LAPSE_ON},
-       lapse_state = CASE WHEN {_LAPSES} THEN 'lapsed' ELSE {_STEPPED} END
- WHERE {{where}} AND (dpd IS DISTINCT FROM ({_DPD}) OR {_CANCELS} OR {_SCHEDULES} OR {_LAPSES})
-RETURNING new.invoice_id, new.account_id, new.policy_number, new.due_on, new.lapse_on, new.grace_days,
-          new.product_line, new.open_amount, new.currency, new.status,
-          old.dpd IS DISTINCT FROM new.dpd,
-          COALESCE(old.lapse_state = 'scheduled' AND new.lapse_state = 'cancelled', false),
-          COALESCE(new.lapse_state IN ('scheduled', 'lapsed')
-                   AND (old.lapse_state IS NULL OR old.lapse_state = 'cancelled'
-                        OR (old.lapse_state = 'scheduled' AND old.lapse_on <> new.lapse_on)), false),
-          COALESCE(new.lapse_state = 'lapsed' AND old.lapse_state IS DISTINCT FROM 'lapsed', false)
+_REAGE_INVOICES = """
+UPDATE aging.invoices i
+   SET dpd = n.dpd,
+       updated_at = CASE WHEN n.old_dpd IS DISTINCT FROM n.dpd THEN :now ELSE i.updated_at END,
+       lapse_on = n.new_lapse_on,
+       lapse_state = n.new_state
+  FROM (
+    SELECT l.*, CASE WHEN l.lapses THEN 'lapsed' ELSE l.stepped END AS new_state
+      FROM (
+        SELECT s.*, COALESCE(s.stepped = 'scheduled' AND s.dpd > 0 AND s.new_lapse_on <= s.on_date, false)
+                    AS lapses
+          FROM (
+            SELECT c.*,
+                   CASE WHEN c.schedules THEN 'scheduled' WHEN c.cancels THEN 'cancelled' ELSE c.old_state END
+                       AS stepped,
+                   CASE WHEN c.schedules THEN c.due_on + c.grace_days ELSE c.old_lapse_on END AS new_lapse_on
+              FROM (
+                SELECT d.*,
+                       COALESCE(d.old_state = 'scheduled' AND d.dpd = 0, false) AS cancels,
+                       COALESCE(d.policy_number IS NOT NULL AND d.grace_days IS NOT NULL AND d.dpd > 0
+                                AND (d.old_state IS NULL OR d.old_state = 'cancelled'
+                                     OR (d.old_state = 'scheduled' AND d.old_lapse_on <> d.due_on + d.grace_days)),
+                                false) AS schedules
+                  FROM (
+                    SELECT x.ctid AS row_id, x.dpd AS old_dpd, x.lapse_state AS old_state,
+                           x.lapse_on AS old_lapse_on, x.policy_number, x.grace_days, x.due_on, t.on_date,
+                           CASE WHEN x.status = 'open' AND x.open_amount > 0
+                                THEN GREATEST(0, t.on_date - x.due_on) ELSE 0 END AS dpd
+                      FROM aging.invoices x
+                     CROSS JOIN LATERAL (SELECT {local} AS on_date) t
+                     WHERE {where}
+                  ) d
+              ) c
+          ) s
+      ) l
+     WHERE l.old_dpd IS DISTINCT FROM l.dpd OR l.cancels OR l.schedules OR l.lapses
+  ) n
+ WHERE i.ctid = n.row_id
+RETURNING i.invoice_id, i.account_id, i.policy_number, i.due_on, i.lapse_on, i.grace_days, i.product_line,
+          i.open_amount, i.currency, i.status, n.old_dpd IS DISTINCT FROM n.dpd, n.cancels, n.schedules, n.lapses
 """
-"""Every invoice's DPD and policy lapse in one pass (PostgreSQL 18's ``RETURNING old``/``new`` tell
-what changed): cancelled once nothing is overdue, scheduled (or moved) at ``due_on + grace_days``
-while overdue, lapsed once that date has come, which can follow scheduling in the same pass."""
+"""Every invoice's DPD (computed once per row, on its debtor's local date) and policy lapse in one
+pass: cancelled once nothing is overdue, scheduled (or moved) at ``due_on + grace_days`` while
+overdue, lapsed once that date has come, which can follow scheduling in the same pass. The rows
+are found again by ``ctid`` (read in this statement's snapshot, so it is the row read)."""
 
 _REAGE_ACCOUNTS = """
 WITH agg AS (
@@ -182,7 +191,7 @@ def _reage_statements(scope: Scope, scheme: BucketScheme) -> tuple[TextClause, T
     if cached is None:
         params: dict[str, Any] = {}
         case = bucket_case(scheme, "c.dpd", params)
-        invoices_sql = _REAGE_INVOICES.replace("{where}", scope.where())
+        invoices_sql = _REAGE_INVOICES.format(local=LOCAL_DATE.format(alias="x."), where=scope.where("x"))
         accounts_sql = _REAGE_ACCOUNTS.format(
             local_s=LOCAL_DATE.format(alias="s."), where_s=scope.where("s"), case=case
         )
