@@ -263,7 +263,7 @@ def test_the_batch_timer_emits_what_the_single_timer_did_and_fires_the_rows_it_l
     try:
         upgraded.advance_to(T0 + timedelta(days=1))
         with new.sessions() as session:
-            later = dict(
+            later: dict[str, str] = dict(
                 session.execute(
                     text(
                         "SELECT tenant_id || '/' || contact_id, status FROM notifier.tasks "
