@@ -3,8 +3,9 @@
 Input events go to the inbound topic as a core system would publish them, in
 time slices: every input event due before the next timer or the next (UTC) day
 boundary is published at once, with the clock at the slice's last event, and the
-services take what waits for them as batches (all of it, or ``batch_size`` at a
-time; ``batch_size=1`` is one event at a time). Timers fire at their simulated
+services take what waits for them on all their topics, in publication order, as
+batches (all of it, or ``batch_size`` at a time; ``batch_size=1`` is one event at
+a time). Timers fire at their simulated
 times, before any input event at or after them. Every event a service emits is
 written to OUT in emission order. Deterministic.
 """
@@ -42,6 +43,10 @@ from libs.runtime.transport.memory import InMemoryPlatform, MemoryBroker, Publis
 log = logging.getLogger(__name__)
 
 INTERNAL_TOPICS = {Topics.INBOUND, Topics.DEAD_LETTER}
+MERGE_TOPICS = True
+"""A simulation delivers each service's topics merged, in publication order (one batch per service
+per step; tests/integration/runtime/test_simulator_batching.py holds it equal to one event at a time
+in the same order); ``False``: one batch per topic, topics in name order."""
 
 
 class SimulationInputError(ValueError):
@@ -179,8 +184,12 @@ class Simulation:
         settings: PlatformSettings | None = None,
         batch_size: int | None = None,
         retain_log: bool = True,
+        merge_topics: bool = MERGE_TOPICS,
     ) -> None:
-        """``retain_log=False``: the broker keeps no history (``broker.log``, read records), for long runs."""
+        """``retain_log=False``: the broker keeps no history (``broker.log``, read records), for long runs.
+
+        ``merge_topics``: each service takes what waits on all its topics as one batch, in publication
+        order (``InMemoryPlatform``); otherwise one batch per topic."""
         self.server_url = server_url
         self.specs = specs or available_specs()
         self.db_name = f"cobranza_sim_{uuid.uuid4().hex[:10]}"
@@ -198,7 +207,12 @@ class Simulation:
             ctx.extras["config_dir"] = config_dir
             self.contexts.append(ctx)
         self.platform = InMemoryPlatform(
-            self.contexts, self.broker, self.clock, batch_size=batch_size, commits_reported=True
+            self.contexts,
+            self.broker,
+            self.clock,
+            batch_size=batch_size,
+            commits_reported=True,
+            merge_topics=merge_topics,
         )
 
     def feed(self, envelope: Envelope) -> None:

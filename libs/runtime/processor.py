@@ -24,6 +24,7 @@ retry it: offsets are committed only after this returns.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -194,9 +195,7 @@ class EventProcessor:
         self._claim_sql = text(
             f'INSERT INTO "{inbox.schema}".inbox '
             "(tenant_id, consumer, source, event_id, event_type, processed_at) "
-            "SELECT t, :consumer, s, e, ty, :at FROM unnest("
-            "CAST(:tenants AS text[]), CAST(:sources AS text[]), CAST(:ids AS text[]), CAST(:types AS text[])"
-            ") AS batch(t, s, e, ty) "
+            "SELECT r->>0, :consumer, r->>1, r->>2, r->>3, :at FROM json_array_elements(CAST(:rows AS json)) AS r "
             "ON CONFLICT DO NOTHING RETURNING tenant_id, source, event_id"
         )
 
@@ -278,21 +277,18 @@ class EventProcessor:
     def _claim(self, session: Session, handled: list[_Decoded]) -> set[EventKey]:
         """Insert the batch's inbox rows in one statement; the keys that were new are the events to handle.
 
-        One ``unnest`` of four arrays: the same SQL text whatever the batch size, so it is prepared once.
+        One JSON parameter of [tenant, source, id, type] rows: the same SQL text whatever the batch size
+        (prepared once), and one string to bind instead of four lists adapted element by element.
         """
         if not handled:
             return set()
         rows = {d.key: d.envelope.type for d in handled}
-        tenants, sources, ids = zip(*rows, strict=True)
         inserted = session.execute(
             self._claim_sql,
             {
                 "consumer": self.spec.name,
                 "at": self.ctx.clock.now(),
-                "tenants": list(tenants),
-                "sources": list(sources),
-                "ids": list(ids),
-                "types": list(rows.values()),
+                "rows": json.dumps([(*key, event_type) for key, event_type in rows.items()]),
             },
         )
         return {(row[0], row[1], row[2]) for row in inserted}

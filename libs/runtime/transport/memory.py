@@ -116,14 +116,18 @@ class InMemoryPlatform:
         *,
         batch_size: int | None = None,
         commits_reported: bool = False,
+        merge_topics: bool = False,
     ) -> None:
-        """``commits_reported``: every commit goes through the runtime (the simulator: no API, no test
+        """``merge_topics``: a service's topics delivered together, in publication order (see above).
+
+        ``commits_reported``: every commit goes through the runtime (the simulator: no API, no test
         writing behind its back), so only services that reported one are relayed and asked for timers;
         otherwise every relay and timer table is looked at once per ``run_until_quiet``/``advance_to``."""
         self.commits_reported = commits_reported
         if batch_size is not None and batch_size < 1:
             raise ValueError("batch_size is at least 1 (None: everything waiting, in one batch)")
         self.batch_size = batch_size
+        self.merge_topics = merge_topics
         self.contexts = list(contexts)
         self.broker = broker
         self.clock = clock
@@ -224,6 +228,9 @@ class InMemoryPlatform:
     # -- delivering and relaying -----------------------------------------------------------------
     def _deliver(self, name: str) -> None:
         """Everything waiting for the service, topic by topic (in name order), as batches."""
+        if self.merge_topics:
+            self._deliver_merged(name)
+            return
         processor = self.processors[name]
         for topic in self._topics[name]:
             records = self.broker.read(topic, self.offsets[(name, topic)])
@@ -234,6 +241,26 @@ class InMemoryPlatform:
                 batch = records[start : start + step]
                 self.results.append(processor.process(batch))
                 self.offsets[(name, topic)] += len(batch)
+
+    def _deliver_merged(self, name: str) -> None:
+        """Everything waiting for the service on all its topics, in publication order, as batches."""
+        processor = self.processors[name]
+        waiting = sorted(
+            (
+                p
+                for topic in self._topics[name]
+                for p in self.broker.pending(topic, self.offsets[(name, topic)])
+            ),
+            key=lambda p: p.seq,
+        )
+        if not waiting:
+            return
+        step = self.batch_size or len(waiting)
+        for start in range(0, len(waiting), step):
+            batch = waiting[start : start + step]
+            self.results.append(processor.process([p.record for p in batch]))
+            for p in batch:
+                self.offsets[(name, p.record.topic)] += 1
 
     def _relay(self, name: str) -> bool:
         relay = self.relays[name]
