@@ -73,7 +73,7 @@ def test_hot_tables_are_analysed_early_and_the_way_back_resets_them(
     for table in hot | RUNTIME:
         assert options[table] == OPTIONS, table
     assert all(options[t] is None for t in set(options) - hot - RUNTIME)
-    migrate(empty_database, service, "downgrade", "-1")
+    migrate(empty_database, service, "downgrade", f"{revision}-1")  # later revisions go first
     assert all(value is None for value in _options(empty_database, service).values())
     migrate(empty_database, service, "upgrade", revision)
     assert _options(empty_database, service)["inbox"] == OPTIONS
