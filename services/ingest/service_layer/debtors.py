@@ -50,10 +50,12 @@ _STORE = text(
              JOIN ingest.erasures AS e ON e.tenant_id = c.tenant_id AND e.customer_id = c.customer_id
             WHERE c.tenant_id = CAST(:tenant AS text) AND c.source = :source
               AND c.source_customer_id = r.customer_id)
+     ORDER BY r.digest
     ON CONFLICT DO NOTHING
     """
 )
-"""New debtors, except those of a customer erased under this source (the tombstone's link row)."""
+"""New debtors, except those of a customer erased under this source (the tombstone's link row); in
+digest order, so two requests storing the same new debtors wait for each other, never deadlock."""
 
 
 def digest(key: tuple[Any, ...]) -> str:
