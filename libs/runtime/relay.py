@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, select, text, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, func, select, text, update
 
 from libs.runtime.context import ServiceContext
 from libs.runtime.observability import EVENTS_EMITTED, event_label
@@ -60,6 +60,28 @@ class OutboxRelay:
         self.batch_size = ctx.settings.relay_batch_size
         self.max_attempts = ctx.settings.relay_max_attempts
         self._parked_measured = False
+        outbox = self.outbox
+        pending = (
+            select(outbox.c.id)
+            .where(outbox.c.published_at.is_(None), outbox.c.attempts < self.max_attempts)
+            .order_by(outbox.c.id)
+            .limit(bindparam("limit"))
+            .scalar_subquery()
+        )
+        # built once: a round is one execute of a statement SQLAlchemy has compiled already
+        self._in_process_sql = (
+            update(outbox)
+            .where(outbox.c.published_at.is_(None), outbox.c.id.in_(pending))
+            .values(published_at=bindparam("now"))
+            .returning(
+                outbox.c.id,
+                outbox.c.topic,
+                outbox.c.key,
+                outbox.c.value,
+                outbox.c.headers,
+                outbox.c.event_type,
+            )
+        )
 
     def _pending(self) -> Any:
         outbox = self.outbox
@@ -112,32 +134,13 @@ class OutboxRelay:
         error (or raises) rolls the round back: the rows stay pending, as they do when the relay
         dies between publish and mark. Returns how many rows were published.
         """
-        outbox = self.outbox
         limit = limit or self.batch_size
-        pending = (
-            select(outbox.c.id)
-            .where(outbox.c.published_at.is_(None), outbox.c.attempts < self.max_attempts)
-            .order_by(outbox.c.id)
-            .limit(limit)
-            .scalar_subquery()
-        )
+        statement = self._in_process_sql
         total = 0
         while True:
             with self.ctx.engine.begin() as conn:
                 rows = sorted(
-                    conn.execute(
-                        update(outbox)
-                        .where(outbox.c.published_at.is_(None), outbox.c.id.in_(pending))
-                        .values(published_at=self.ctx.clock.now())
-                        .returning(
-                            outbox.c.id,
-                            outbox.c.topic,
-                            outbox.c.key,
-                            outbox.c.value,
-                            outbox.c.headers,
-                            outbox.c.event_type,
-                        )
-                    ).all(),
+                    conn.execute(statement, {"now": self.ctx.clock.now(), "limit": limit}).all(),
                     key=lambda r: r.id,
                 )
                 if rows:
