@@ -19,7 +19,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, TextClause, text
 from sqlalchemy.orm import Session
 
-from services.aging.adapters.pg_arrays import pg_array
+from libs.runtime.pg_arrays import pg_array
 from services.aging.domain.ledger import EarlyAmount, Invoice
 from services.aging.domain.rules import BucketScheme
 

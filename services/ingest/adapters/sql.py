@@ -20,11 +20,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-
-def text_array(values: Iterable[str]) -> str:
-    """The PostgreSQL array literal of ``values``: every element double-quoted, ``\\`` and ``"``
-    backslash-escaped (the array input syntax), so any text is one element as given."""
-    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+from libs.runtime.pg_arrays import text_array
 
 
 def json_rows(rows: Iterable[Mapping[str, Any]]) -> str:

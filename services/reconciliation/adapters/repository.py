@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType, String
 
+from libs.runtime.pg_arrays import pg_array
 from services.reconciliation.adapters.orm import (
     accounts,
     allocations,
@@ -26,7 +27,6 @@ from services.reconciliation.adapters.orm import (
     payments,
     suspense_references,
 )
-from services.reconciliation.adapters.pg_arrays import pg_array
 from services.reconciliation.domain.books import (
     AccountRecord,
     AllocationRecord,

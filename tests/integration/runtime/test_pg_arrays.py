@@ -12,8 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy import create_engine, text
 
-from services.aging.adapters.pg_arrays import pg_array as aging_pg_array
-from services.reconciliation.adapters.pg_arrays import pg_array
+from libs.runtime.pg_arrays import pg_array, text_array
 
 
 def test_values_come_back_as_they_were_sent(pg_server: str) -> None:
@@ -53,5 +52,5 @@ def test_values_come_back_as_they_were_sent(pg_server: str) -> None:
 def test_plain_ids_take_the_one_join_path_and_both_services_agree() -> None:
     ids = [f"ACC-{n}" for n in range(3)]
     assert pg_array(ids) == '{"ACC-0","ACC-1","ACC-2"}'
-    assert pg_array(iter(ids)) == pg_array(ids) == aging_pg_array(ids)
+    assert pg_array(iter(ids)) == pg_array(ids) == text_array(ids)
     assert pg_array(['say "hi"']) == '{"say \\"hi\\""}'
