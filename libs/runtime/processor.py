@@ -42,6 +42,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from libs.events.catalog import Topics
 from libs.events.envelope import Envelope
 from libs.events.registry import DecodedEvent, InvalidEvent, decode, format_validation_error
+from libs.events.types import addresses_memoised
 from libs.runtime.context import ServiceContext
 from libs.runtime.observability import (
     BATCH_HANDLER_SECONDS,
@@ -205,12 +206,13 @@ class EventProcessor:
             return BatchResult()
         started = time.perf_counter()
         try:
-            try:
-                with self.ctx.sessions() as session, session.begin():
-                    result, counts = self._run(session, records, careful=False)
-            except _HandlerFailed:
-                with self.ctx.sessions() as session, session.begin():
-                    result, counts = self._run(session, records, careful=True)
+            with addresses_memoised():
+                try:
+                    with self.ctx.sessions() as session, session.begin():
+                        result, counts = self._run(session, records, careful=False)
+                except _HandlerFailed:
+                    with self.ctx.sessions() as session, session.begin():
+                        result, counts = self._run(session, records, careful=True)
         except Exception as exc:
             if _is_infrastructure(exc):
                 raise InfrastructureError(str(exc)) from exc

@@ -22,6 +22,8 @@ import phonenumbers
 import pytz
 from email_validator import EmailNotValidError, validate_email
 
+from libs.events.types import addresses_memoised
+
 LinkRule = Literal["document_id", "email", "phone"]
 LINK_RULES: tuple[LinkRule, ...] = ("document_id", "email", "phone")
 
@@ -49,7 +51,8 @@ def one_batch() -> Iterator[None]:
     """
     token = _MEMO.set({})
     try:
-        yield
+        with addresses_memoised():  # the contracts' e-mail check, the same way
+            yield
     finally:
         _MEMO.reset(token)
 

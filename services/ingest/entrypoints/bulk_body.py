@@ -23,6 +23,7 @@ from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 
+from libs.events.types import addresses_memoised
 from services.ingest.service_layer.commands import validate_each
 
 MAX_BULK_ITEMS = 10_000
@@ -99,15 +100,16 @@ async def read_bulk(request: Request, model: type[M]) -> BulkBody[M]:
     """The body of a bulk request: read once, validated in one call when every item is valid."""
     body = await request.body()
     content_type = request.headers.get("content-type")
-    if body and _is_json(content_type):
-        try:
-            items: list[M] = _typed(model).validate_json(body).items
-        except ValidationError:
-            pass
-        else:
-            return BulkBody(list(items), None, body)
-    raw = _careful(body, content_type)
-    return BulkBody(validate_each(model, raw), raw, body)
+    with addresses_memoised():
+        if body and _is_json(content_type):
+            try:
+                items: list[M] = _typed(model).validate_json(body).items
+            except ValidationError:
+                pass
+            else:
+                return BulkBody(list(items), None, body)
+        raw = _careful(body, content_type)
+        return BulkBody(validate_each(model, raw), raw, body)
 
 
 __all__ = ["MAX_BULK_ITEMS", "BulkBody", "BulkRequest", "read_bulk"]
