@@ -52,6 +52,15 @@ def _check(name: str) -> str:
     return name
 
 
+CUSTOM_PLANS = "-c plan_cache_mode=force_custom_plan"
+"""Every statement planned for its own parameters. psycopg prepares a statement run five times, and
+PostgreSQL may then switch to one generic plan: for a batch statement whose arrays hold 1 or 5,000
+ids, planned on statistics from when the table was small (autovacuum analyses once a minute at
+most), that plan scanned the whole table: 5 ms custom vs ~1 s generic for segmentation's payments
+read of 500 accounts in 20,000 rows, which bounded the end-to-end rate at 10,000 accounts.
+Planning a batch statement costs a fraction of a millisecond."""
+
+
 def make_engine(
     url: str,
     *,
@@ -72,7 +81,7 @@ def make_engine(
         hide_parameters=True,  # bound values are personal data: never in logs or errors
         pool_size=pool_size,
         max_overflow=pool_size,
-        connect_args={"application_name": f"{app}-{service or 'admin'}"},
+        connect_args={"application_name": f"{app}-{service or 'admin'}", "options": CUSTOM_PLANS},
     )
     if service is not None:
         schema = _check(service)
