@@ -32,39 +32,19 @@ T0 = datetime(2026, 1, 5, 15, tzinfo=UTC)
 ACCOUNTS = ("A1", "A2", "A3")
 
 
-class MergedTopics(InMemoryPlatform):
-    """Everything waiting for a service on all its topics, in publication order, as one batch
-    (or in batches of ``batch_size``): what one poll of several Kafka topics can deliver."""
-
-    def _deliver(self, name: str) -> None:
-        processor = self.processors[name]
-        waiting = sorted(
-            (
-                p
-                for topic in self._topics[name]
-                for p in self.broker.pending(topic, self.offsets[(name, topic)])
-            ),
-            key=lambda p: p.seq,
-        )
-        step = self.batch_size or len(waiting)
-        for start in range(0, len(waiting), step):
-            batch = waiting[start : start + step]
-            self.results.append(processor.process([p.record for p in batch]))
-            for p in batch:
-                self.offsets[(name, p.record.topic)] += 1
-
-
 @pytest.fixture
 def build(service_database) -> Iterator[Any]:  # type: ignore[no-untyped-def]
     contexts: list[ServiceContext] = []
 
-    def make(batch_size: int | None) -> MergedTopics:
+    def make(batch_size: int | None) -> InMemoryPlatform:
         clock = SimulatedClock(T0)
         ctx = ServiceContext.create(
             load_spec("strategy"), service_database(["strategy"]), clock=clock, ids=SequentialIdFactory("t")
         )
         contexts.append(ctx)
-        return MergedTopics([ctx], MemoryBroker(clock), clock, batch_size=batch_size)
+        # everything waiting on all of strategy's topics, in publication order, as one batch (or in
+        # batches of ``batch_size``): what one poll of several Kafka topics can deliver
+        return InMemoryPlatform([ctx], MemoryBroker(clock), clock, batch_size=batch_size, merge_topics=True)
 
     yield make
     for ctx in contexts:
@@ -232,7 +212,7 @@ def steps(account: str, n: int) -> list[tuple[datetime, Step]]:
     ]
 
 
-def run(platform: MergedTopics) -> None:
+def run(platform: InMemoryPlatform) -> None:
     per_account = [steps(account, n) for n, account in enumerate(ACCOUNTS)]
     for k in range(len(per_account[0])):
         at = per_account[0][k][0]
