@@ -233,26 +233,28 @@ def reage(session: Session, scope: Scope, scheme: BucketScheme, now: datetime) -
                 result.lapsed.append(change)
     for changes in (result.lapse_cancelled, result.lapse_scheduled, result.lapsed):
         changes.sort(key=lambda x: x.invoice_id)
+    _reage_accounts(session, accounts_sql, params, scheme, result)
+    return result
+
+
+def _reage_accounts(
+    session: Session,
+    accounts_sql: TextClause,
+    params: dict[str, Any],
+    scheme: BucketScheme,
+    result: ReageResult,
+) -> None:
+    """Run ``_REAGE_ACCOUNTS``: the count of accounts updated and their bucket transitions (with
+    stages), in account order, into ``result``."""
     stages = {b.name: b.stage for b in scheme.buckets}
     for updated, *moved in session.execute(accounts_sql, params).all():
         result.accounts_updated = int(updated)
         if moved[0] is not None:
             t = Transition(*moved)
             result.transitions.append(
-                Transition(
-                    t.account_id,
-                    t.currency,
-                    t.from_bucket,
-                    t.to_bucket,
-                    t.dpd,
-                    t.overdue_amount,
-                    t.transitioned_on,
-                    stages.get(t.from_bucket),
-                    stages.get(t.to_bucket),
-                )
+                replace(t, from_stage=stages.get(t.from_bucket), to_stage=stages.get(t.to_bucket))
             )
     result.transitions.sort(key=lambda t: (t.account_id, t.currency))
-    return result
 
 
 _LAPSE_COLUMNS = (
@@ -285,57 +287,9 @@ def _reage_pass(session: Session, scope: Scope, scheme: BucketScheme, now: datet
     )
     result.invoices_updated = cast(CursorResult[Any], updated).rowcount
 
-    # Accounts: the oldest unpaid invoice's DPD, the overdue amount, the bucket.
-    case = bucket_case(scheme, "c.dpd", params)
-    rows = session.execute(
-        text(
-            f"""
-            WITH agg AS (
-                SELECT s.tenant_id, s.account_id, s.currency, s.bucket AS old_bucket,
-                       {LOCAL_DATE.format(alias="s.")} AS on_date,
-                       COALESCE(MAX(i.dpd), 0) AS dpd,
-                       COALESCE(SUM(i.open_amount) FILTER (WHERE i.dpd > 0), 0) AS overdue
-                FROM aging.account_state s
-                LEFT JOIN aging.invoices i
-                  ON i.tenant_id = s.tenant_id AND i.account_id = s.account_id AND i.currency = s.currency
-                 AND i.status = 'open' AND i.open_amount > 0
-                WHERE {scope.where("s")}
-                GROUP BY s.tenant_id, s.account_id, s.currency, s.bucket, s.timezone
-            ), calc AS (
-                SELECT c.*, {case} AS bucket FROM agg c
-            ), upd AS (
-                UPDATE aging.account_state s
-                   SET dpd = c.dpd, overdue_amount = c.overdue, bucket = c.bucket, updated_at = :now,
-                       bucket_since = CASE WHEN c.bucket <> c.old_bucket THEN c.on_date ELSE s.bucket_since END
-                  FROM calc c
-                 WHERE s.tenant_id = c.tenant_id AND s.account_id = c.account_id AND s.currency = c.currency
-                   AND (s.dpd <> c.dpd OR s.overdue_amount <> c.overdue OR s.bucket <> c.bucket)
-                RETURNING s.tenant_id, s.account_id, s.currency, c.old_bucket, s.bucket, s.dpd,
-                          s.overdue_amount, c.on_date
-            ), moved AS (
-                INSERT INTO aging.bucket_transitions
-                    (tenant_id, account_id, currency, from_bucket, to_bucket, transitioned_on, at, dpd,
-                     overdue_amount)
-                SELECT tenant_id, account_id, currency, old_bucket, bucket, on_date, :now, dpd, overdue_amount
-                  FROM upd WHERE old_bucket <> bucket
-                RETURNING account_id, currency, from_bucket, to_bucket, dpd, overdue_amount, transitioned_on
-            )
-            SELECT (SELECT count(*) FROM upd) AS updated, moved.* FROM moved
-            UNION ALL
-            SELECT (SELECT count(*) FROM upd), NULL, NULL, NULL, NULL, NULL, NULL, NULL
-            """
-        ),
-        params,
-    ).all()
-    stages = {b.name: b.stage for b in scheme.buckets}
-    for row in rows:
-        result.accounts_updated = int(row[0])
-        if row[1] is not None:
-            moved = Transition(*row[1:])
-            result.transitions.append(
-                replace(moved, from_stage=stages.get(moved.from_bucket), to_stage=stages.get(moved.to_bucket))
-            )
-    result.transitions.sort(key=lambda t: (t.account_id, t.currency))
+    # Accounts: the oldest unpaid invoice's DPD, the overdue amount, the bucket (the event path's statement).
+    _, accounts_sql, bucket_params = _reage_statements(scope, scheme)
+    _reage_accounts(session, accounts_sql, {**params, **bucket_params}, scheme, result)
 
     # Policy lapses: cancel the ones no longer overdue, schedule new ones, lapse the due ones.
     where = scope.where()
