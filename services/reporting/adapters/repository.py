@@ -568,18 +568,7 @@ _UPSERT_PROMISES = text(
 def upsert_promises(session: Session, tenant: str, rows: Sequence[PromiseRow], now: datetime) -> None:
     if not rows:
         return
-    values = [
-        {
-            "promise_id": r.promise_id,
-            "account_id": r.account_id,
-            "amount": r.amount,
-            "paid_amount": r.paid_amount,
-            "currency": r.currency,
-            "due_on": r.due_on,
-            "status": r.status,
-        }
-        for r in rows
-    ]
+    values = [r._asdict() for r in rows]  # the json_to_recordset columns are the row's fields
     session.execute(_UPSERT_PROMISES, {"tenant": tenant, "now": now, "rows": _rows(values)})
 
 
@@ -613,15 +602,5 @@ _UPSERT_CONTACTS = text(
 def upsert_contacts(session: Session, tenant: str, rows: Sequence[ContactRow], now: datetime) -> None:
     if not rows:
         return
-    values = [
-        {
-            "contact_id": r.contact_id,
-            "account_id": r.account_id,
-            "channel": r.channel,
-            "strategy": r.strategy,
-            "step": r.step,
-            "status": r.status,
-        }
-        for r in rows
-    ]
+    values = [r._asdict() for r in rows]  # the json_to_recordset columns are the row's fields
     session.execute(_UPSERT_CONTACTS, {"tenant": tenant, "now": now, "rows": _rows(values)})
