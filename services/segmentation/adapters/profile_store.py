@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from libs.events.registry import DecodedEvent
+from libs.runtime.pg_arrays import text_array
 from services.segmentation.adapters.orm import (
     accounts,
     aging_history,
@@ -87,22 +88,6 @@ def scope_of(events: Iterable[DecodedEvent[Any]]) -> Scope:
     )
 
 
-SEPARATOR = "\x1f"
-"""ASCII unit separator: a control character, which no identifier of the contracts may hold."""
-
-
-def id_list(ids: Sequence[str]) -> str:
-    """Ids as one text parameter the server splits (``string_to_array(:ids, chr(31))``).
-
-    psycopg dumps a ``list[str]`` element by element in Python (escaping each for the array
-    literal); one joined string costs a single C call and the server splits it just as fast.
-    """
-    joined = SEPARATOR.join(ids)
-    if joined.count(SEPARATOR) != max(len(ids) - 1, 0):
-        raise ValueError("an id holds the ASCII unit separator (0x1f)")
-    return joined
-
-
 def _columns(table: Table) -> list[str]:
     return [c.name for c in table.columns if c.name != "tenant_id"]
 
@@ -116,10 +101,10 @@ _LOCK_ACCOUNTS = text(
     SELECT {", ".join(_READ_ACCOUNT_COLUMNS)} FROM segmentation.accounts
     WHERE tenant_id = :tenant
       AND account_id IN (
-          SELECT unnest(string_to_array(CAST(:ids AS text), chr(31)))
+          SELECT unnest(CAST(:ids AS text[]))
           UNION
           SELECT account_id FROM segmentation.invoices
-          WHERE tenant_id = :tenant AND invoice_id = ANY(string_to_array(CAST(:allocated AS text), chr(31))))
+          WHERE tenant_id = :tenant AND invoice_id = ANY(CAST(:allocated AS text[])))
     ORDER BY account_id FOR UPDATE
     """
 )
@@ -128,7 +113,7 @@ _INVOICES = text(
     SELECT invoice_id, account_id, amount, open_amount, currency, issued_on, due_on, cancelled
     FROM segmentation.invoices
     WHERE tenant_id = :tenant
-      AND (account_id = ANY(string_to_array(CAST(:accounts AS text), chr(31))) OR invoice_id = ANY(string_to_array(CAST(:ids AS text), chr(31))))
+      AND (account_id = ANY(CAST(:accounts AS text[])) OR invoice_id = ANY(CAST(:ids AS text[])))
     """
 )
 _PAYMENTS = text(
@@ -136,7 +121,7 @@ _PAYMENTS = text(
     SELECT payment_id, account_id, amount, currency, received_on, on_time, reversed
     FROM segmentation.payments
     WHERE tenant_id = :tenant
-      AND (account_id = ANY(string_to_array(CAST(:accounts AS text), chr(31))) OR payment_id = ANY(string_to_array(CAST(:ids AS text), chr(31))))
+      AND (account_id = ANY(CAST(:accounts AS text[])) OR payment_id = ANY(CAST(:ids AS text[])))
     """
 )
 _AGING = text(
@@ -144,7 +129,7 @@ _AGING = text(
     SELECT event_id, account_id, currency, effective_on, bucket, stage, days_past_due, overdue_amount
     FROM segmentation.aging_history
     WHERE tenant_id = :tenant
-      AND (account_id = ANY(string_to_array(CAST(:accounts AS text), chr(31))) OR event_id = ANY(string_to_array(CAST(:ids AS text), chr(31))))
+      AND (account_id = ANY(CAST(:accounts AS text[])) OR event_id = ANY(CAST(:ids AS text[])))
     """
 )
 _PROMISES = text(
@@ -152,13 +137,13 @@ _PROMISES = text(
     SELECT promise_id, account_id, outcome, due_on
     FROM segmentation.promise_outcomes
     WHERE tenant_id = :tenant
-      AND (account_id = ANY(string_to_array(CAST(:accounts AS text), chr(31))) OR promise_id = ANY(string_to_array(CAST(:ids AS text), chr(31))))
+      AND (account_id = ANY(CAST(:accounts AS text[])) OR promise_id = ANY(CAST(:ids AS text[])))
     """
 )
 _EARLY = text(
     """
     SELECT invoice_id, open_amount FROM segmentation.early_open_amounts
-    WHERE tenant_id = :tenant AND invoice_id = ANY(string_to_array(CAST(:ids AS text), chr(31)))
+    WHERE tenant_id = :tenant AND invoice_id = ANY(CAST(:ids AS text[]))
     ORDER BY invoice_id FOR UPDATE
     """
 )
@@ -168,19 +153,19 @@ def load_profiles(session: Session, tenant: str, scope: Scope, now: datetime) ->
     """The profiles of the batch's accounts with every fact the batch reaches, accounts locked."""
     rows = session.execute(
         _LOCK_ACCOUNTS,
-        {"tenant": tenant, "ids": id_list(scope.accounts), "allocated": id_list(scope.allocated_ids)},
+        {"tenant": tenant, "ids": text_array(scope.accounts), "allocated": text_array(scope.allocated_ids)},
     )
     found = [dict(r) for r in rows.mappings().all()]
-    reach = id_list(sorted({*scope.accounts, *(r["account_id"] for r in found)}))
+    reach = text_array(sorted({*scope.accounts, *(r["account_id"] for r in found)}))
 
     def read(statement: Any, ids: Sequence[str]) -> Any:
-        return session.execute(statement, {"tenant": tenant, "accounts": reach, "ids": id_list(ids)}).all()
+        return session.execute(statement, {"tenant": tenant, "accounts": reach, "ids": text_array(ids)}).all()
 
     early: dict[str, Decimal] = {}
     if scope.invoice_ids:
         early = {
             r.invoice_id: r.open_amount
-            for r in session.execute(_EARLY, {"tenant": tenant, "ids": id_list(scope.invoice_ids)})
+            for r in session.execute(_EARLY, {"tenant": tenant, "ids": text_array(scope.invoice_ids)})
         }
     return Profiles(
         now,
@@ -280,7 +265,7 @@ _WRITE_EARLY = _upsert(
 _DROP_EARLY = text(
     """
     DELETE FROM segmentation.early_open_amounts
-    WHERE tenant_id = :tenant AND invoice_id = ANY(string_to_array(CAST(:ids AS text), chr(31)))
+    WHERE tenant_id = :tenant AND invoice_id = ANY(CAST(:ids AS text[]))
     """
 )
 
@@ -340,7 +325,7 @@ def save_profiles(session: Session, tenant: str, profiles: Profiles) -> None:
     )
     taken = profiles.early_taken
     if taken:
-        session.execute(_DROP_EARLY, {"tenant": tenant, "ids": id_list(taken)})
+        session.execute(_DROP_EARLY, {"tenant": tenant, "ids": text_array(taken)})
     _write(
         session,
         _WRITE_EARLY,
