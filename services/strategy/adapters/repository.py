@@ -62,7 +62,6 @@ class Scope:
     """pauses the batch starts or ends by id (besides every account's pauses in force)"""
 
 
-_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 # The accounts a batch touches, locked in account order: the stored ones by a SELECT … FOR UPDATE
 # (no new row version, unlike an upsert that "updates" them), then the missing ones inserted in
 # account order (``_CREATE_ACCOUNTS``); one a concurrent batch created meanwhile is locked after.
@@ -177,9 +176,8 @@ def load(session: Session, tenant: str, scope: Scope, config: StrategyConfig, no
     planning = sorted(scope.planning)
     every = text_array(accounts)
     reached = every if planning == accounts else text_array(planning)
-    # the same statements run with 1 or 5,000 keys: plan each for its keys, never a generic plan
-    # (psycopg prepares repeated statements; a generic plan for ``= ANY($1)`` may scan the table)
-    session.execute(_CUSTOM_PLANS)
+    # the same statements run with 1 or 5,000 keys: every service connection plans each for its
+    # keys, never a generic plan (``libs.runtime.db.CUSTOM_PLANS``)
     found = {r[0]: Account(*r) for r in _rows(session, _LOCK_ACCOUNTS, tenant=tenant, ids=every)}
     missing = [a for a in accounts if a not in found]
     if missing:
