@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from libs.bucket_scheme import SchemeBucket
+from libs.runtime.pg_arrays import text_array
 from services.reporting.domain.buckets import FirstBucket
 from services.reporting.domain.invoices import Book, Invoice
 from services.reporting.domain.money import PAYMENT_STATES, state_rank
@@ -39,9 +40,6 @@ def _plain(value: object) -> str:
     if isinstance(value, date):  # datetime too
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} has no JSON form here")
-
-
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_plain).encode
 
 
 def _rows(rows: Sequence[dict[str, Any]]) -> str:
@@ -75,7 +73,7 @@ _LOCK_INVOICES = text(
     SELECT invoice_id, account_id, currency, amount, open_amount, open_as_of, open_cause, settled,
            issued_on, due_on, product_line, status, updated_at
     FROM reporting.invoices
-    WHERE tenant_id = :tenant AND invoice_id = ANY(ARRAY(SELECT json_array_elements_text(CAST(:ids AS json))))
+    WHERE tenant_id = :tenant AND invoice_id = ANY(CAST(:ids AS text[]))
     ORDER BY invoice_id FOR UPDATE
     """
 )
@@ -109,7 +107,7 @@ two parts touch different rows, so they do not see each other's changes and need
 
 def lock_invoices(session: Session, tenant: str, invoice_ids: Iterable[str]) -> Book:
     """The stored invoices the batch names, locked in id order (the invoices topic's book)."""
-    ids = _encode(sorted(set(invoice_ids)))
+    ids = text_array(sorted(set(invoice_ids)))
     rows = session.execute(_LOCK_INVOICES, {"tenant": tenant, "ids": ids})
     return {r[0]: Invoice(*r) for r in rows}
 
@@ -491,7 +489,7 @@ _REVERSE_PAYMENTS = text(
     """
     UPDATE reporting.payments SET reversed = 'Y'
     WHERE tenant_id = :tenant AND reversed <> 'Y'
-      AND payment_id = ANY(ARRAY(SELECT json_array_elements_text(CAST(:ids AS json))))
+      AND payment_id = ANY(CAST(:ids AS text[]))
     """
 )
 _RECEIVE_PAYMENTS = text(
@@ -516,7 +514,7 @@ def record_received(
     """
     ids = sorted(set(reversed_ids))
     if ids:
-        session.execute(_REVERSE_PAYMENTS, {"tenant": tenant, "ids": _encode(ids)})
+        session.execute(_REVERSE_PAYMENTS, {"tenant": tenant, "ids": text_array(ids)})
     if not received:
         return
     rows = [
