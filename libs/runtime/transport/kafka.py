@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -259,14 +260,21 @@ REVOKED = Counter(
 )
 
 
+IDLE_COMMIT_BACKOFF_S = 0.5
+IDLE_COMMIT_BACKOFF_MAX_S = 10.0
+
+
 class KafkaConsumerLoop:
     """Poll a batch, process it in one transaction, then commit its offsets (at-least-once + inbox).
 
     Faults: a batch whose processing fails is rewound and retried with backoff (never skipped). A
     failed offset commit is counted and the loop goes on: the effects are committed with their inbox
-    rows, so a redelivery is dropped, and the next commit covers the same offsets; after
-    ``consumer_max_commit_failures`` failures in a row the loop raises, for its supervisor to restart
-    it with a fresh consumer. Offsets are committed only for partitions still assigned: a partition
+    rows, so a redelivery is dropped. Its offsets stay pending: the next commit carries them with its
+    own, and a loop that goes idle retries them (backing off to ``IDLE_COMMIT_BACKOFF_MAX_S``), so the
+    group's committed offsets, and the lag measured from them, reach the end of what was handled even
+    when the last batch before a quiet spell was the one whose commit failed. After
+    ``consumer_max_commit_failures`` failed batch commits in a row the loop raises, for its supervisor
+    to restart it with a fresh consumer. Offsets are committed only for partitions still assigned: a partition
     revoked by a rebalance belongs to another member, which resumes from the last committed offset
     (the inbox makes the overlap harmless). A fatal client error raises :class:`ConsumerFatal`.
     """
@@ -286,7 +294,10 @@ class KafkaConsumerLoop:
         self.ready = threading.Event()
         self.lag = LagMonitor(settings, self.group)
         self.assigned: set[tuple[str, int]] = set()
+        self.pending: dict[tuple[str, int], int] = {}  # (broker topic, partition) -> next offset to commit
         self.commit_failures = 0
+        self._idle_retry_at = 0.0
+        self._idle_backoff = IDLE_COMMIT_BACKOFF_S
 
     def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.lag.assign(partitions)
@@ -298,6 +309,7 @@ class KafkaConsumerLoop:
         REVOKED.labels(self.group).inc(len(partitions))
         for tp in partitions:
             self.assigned.discard((tp.topic, tp.partition))
+            self.pending.pop((tp.topic, tp.partition), None)  # the new owner resumes from the last commit
 
     def make_consumer(self) -> Consumer:
         return Consumer(consumer_config(self.settings, self.group))
@@ -306,6 +318,7 @@ class KafkaConsumerLoop:
         consumer = self.make_consumer()
         self.consumer = consumer
         self.assigned = set()
+        self.pending = {}
         self.commit_failures = 0
         prefix = self.settings.kafka_topic_prefix
         consumer.subscribe(
@@ -329,6 +342,8 @@ class KafkaConsumerLoop:
                     self.settings.kafka_batch_size, self.settings.kafka_poll_timeout_s
                 )
                 if not messages:
+                    if self.pending and not stop.is_set():
+                        self._retry_pending(consumer)
                     continue
                 records = []
                 for msg in messages:
@@ -358,29 +373,29 @@ class KafkaConsumerLoop:
                 log.warning("closing consumer: %s", exc)
             lag_thread.join(timeout=self.lag.timeout_s * 2)
 
-    def _next_offsets(self, records: list[Record]) -> list[TopicPartition]:
-        last: dict[tuple[str, int], int] = {}
-        for r in records:
-            last[(r.topic, r.partition)] = max(last.get((r.topic, r.partition), -1), r.offset)
+    def _hold(self, records: list[Record]) -> None:
+        """Add the batch's next offsets to the pending ones (partitions still assigned only)."""
         prefix = self.settings.kafka_topic_prefix
-        return [
-            TopicPartition(prefix + t, p, o + 1)
-            for (t, p), o in last.items()
-            if (prefix + t, p) in self.assigned
-        ]
+        for r in records:
+            key = (prefix + r.topic, r.partition)
+            if key in self.assigned and self.pending.get(key, -1) <= r.offset:
+                self.pending[key] = r.offset + 1
+
+    def _commit_pending(self, consumer: Consumer) -> None:
+        """Commit every pending offset; they stay pending if the broker refuses."""
+        self.pending = {key: offset for key, offset in self.pending.items() if key in self.assigned}
+        if self.pending:
+            offsets = [TopicPartition(t, p, o) for (t, p), o in self.pending.items()]
+            consumer.commit(offsets=offsets, asynchronous=False)
+            self.pending = {}
 
     def _commit(self, consumer: Consumer, records: list[Record]) -> None:
-        offsets = self._next_offsets(records)
-        if not offsets:
-            return
+        self._hold(records)
         try:
-            consumer.commit(offsets=offsets, asynchronous=False)
+            self._commit_pending(consumer)
         except KafkaException as exc:
-            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-            if error is not None and error.fatal():
-                raise ConsumerFatal(str(error)) from exc
+            self._refused(exc)
             self.commit_failures += 1
-            COMMIT_FAILURES.labels(self.group).inc()
             log.warning(
                 "offset commit failed (%s in a row): %s; the inbox drops what is redelivered",
                 self.commit_failures,
@@ -388,8 +403,39 @@ class KafkaConsumerLoop:
             )
             if self.commit_failures >= self.settings.consumer_max_commit_failures:
                 raise
+            self._idle_retry_at, self._idle_backoff = 0.0, IDLE_COMMIT_BACKOFF_S
             return
         self.commit_failures = 0
+
+    def _retry_pending(self, consumer: Consumer) -> None:
+        """An idle loop commits what a refused commit left pending, backing off while it is refused.
+
+        These retries never count toward ``consumer_max_commit_failures``: a broker that is away stops
+        the loop from committing, not from working, and the next batch's commit escalates as usual.
+        """
+        now = time.monotonic()
+        if now < self._idle_retry_at:
+            return
+        try:
+            self._commit_pending(consumer)
+        except KafkaException as exc:
+            self._refused(exc)
+            wait, self._idle_backoff = (
+                self._idle_backoff,
+                min(self._idle_backoff * 2, IDLE_COMMIT_BACKOFF_MAX_S),
+            )
+            self._idle_retry_at = now + wait
+            log.info("pending offset commit refused again (next try in %.1fs): %s", wait, exc)
+            return
+        log.info("pending offsets committed after an earlier refusal")
+        self.commit_failures = 0
+        self._idle_retry_at, self._idle_backoff = 0.0, IDLE_COMMIT_BACKOFF_S
+
+    def _refused(self, exc: KafkaException) -> None:
+        error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        if error is not None and error.fatal():
+            raise ConsumerFatal(str(error)) from exc
+        COMMIT_FAILURES.labels(self.group).inc()
 
     def _rewind(self, consumer: Consumer, records: list[Record]) -> None:
         first: dict[tuple[str, int], int] = {}

@@ -125,6 +125,45 @@ def test_a_failed_commit_is_survived_and_the_next_commit_covers_its_offsets() ->
     assert loop.commit_failures == 0 and consumer.closed
 
 
+def test_a_failed_last_commit_is_retried_when_the_loop_goes_idle() -> None:
+    # the batch before a quiet spell is the one whose commit failed: no next batch will cover it
+    loop, consumer, processor, stop = loop_with(
+        [[FakeMessage(0, 0), FakeMessage(1, 4)], [], []], [rebalance_error()]
+    )
+    loop.run(stop)
+
+    assert processor.batches == [[(0, 0), (1, 4)]]
+    assert consumer.commits == [[(0, 1), (1, 5)]]  # committed by the first idle poll, once
+    assert loop.pending == {} and loop.commit_failures == 0
+
+
+def test_idle_retries_back_off_and_never_end_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("libs.runtime.transport.kafka.IDLE_COMMIT_BACKOFF_S", 0.0)
+    settings = PlatformSettings(
+        kafka_bootstrap_servers="127.0.0.1:1", consumer_max_commit_failures=2, kafka_lag_interval_s=60
+    )
+    refusals = [rebalance_error() for _ in range(5)]  # the batch's own commit, then four idle retries
+    loop, consumer, _processor, stop = loop_with([[FakeMessage(0, 0)], *([[]] * 5)], refusals, settings)
+    loop.run(stop)  # more refusals than consumer_max_commit_failures, yet no raise
+
+    assert refusals == [] and consumer.commits == [[(0, 1)]]
+    assert loop.pending == {}
+
+
+def test_a_pending_offset_of_a_revoked_partition_is_dropped() -> None:
+    def revoke(consumer: FakeConsumer) -> list[FakeMessage]:
+        assert consumer.on_revoke is not None
+        consumer.on_revoke(consumer, [TopicPartition(TOPIC, 1)])
+        return []
+
+    loop, consumer, _processor, stop = loop_with(
+        [[FakeMessage(0, 2), FakeMessage(1, 3)], revoke, []], [rebalance_error()]
+    )
+    loop.run(stop)
+
+    assert consumer.commits == [[(0, 3)]]  # partition 1's new owner resumes from its last commit
+
+
 def test_commits_failing_in_a_row_end_the_loop_for_its_supervisor() -> None:
     settings = PlatformSettings(
         kafka_bootstrap_servers="127.0.0.1:1", consumer_max_commit_failures=2, kafka_lag_interval_s=60
