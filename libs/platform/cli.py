@@ -87,11 +87,18 @@ def service_run(
     name: str,
     port: Annotated[int | None, typer.Option()] = None,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
+    fd: Annotated[
+        int | None,
+        typer.Option(
+            help="serve on this inherited listening socket (socket activation: systemd, a process "
+            "manager, replicas sharing one port) instead of binding --host/--port"
+        ),
+    ] = None,
 ) -> None:
     """Run one service against DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS."""
     from libs.runtime.worker import run_service
 
-    run_service(load_spec(name), _settings(), host=host, port=port)
+    run_service(load_spec(name), _settings(), host=host, port=port, fd=fd)
 
 
 @service_app.command("list")

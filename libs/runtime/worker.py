@@ -202,8 +202,13 @@ def serve(server: uvicorn.Server, worker: ServiceWorker) -> int:
 
 
 def run_service(
-    spec: ServiceSpec, settings: PlatformSettings, host: str = "127.0.0.1", port: int | None = None
+    spec: ServiceSpec,
+    settings: PlatformSettings,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    fd: int | None = None,
 ) -> None:
+    """Serve SPEC on HOST:PORT (its own port by default), or on the inherited listening socket FD."""
     configure_logging(spec.name, settings.log_level, settings.log_json)
     configure_tracing(spec.name, settings.otel_exporter)
     worker = ServiceWorker(spec, settings)
@@ -224,16 +229,10 @@ def run_service(
     app = create_app(worker.ctx, lifespan=lifespan)
     liveness_guard(app, worker.ctx)
 
-    log.info(
-        "starting %s on %s:%s (topics %s)",
-        spec.name,
-        host,
-        spec.http_port if port is None else port,
-        spec.topics,
-    )
-    config = uvicorn.Config(
-        app, host=host, port=spec.http_port if port is None else port, log_config=None, access_log=False
-    )
+    port = spec.http_port if port is None else port
+    where = f"inherited socket fd {fd}" if fd is not None else f"{host}:{port}"
+    log.info("starting %s on %s (topics %s)", spec.name, where, spec.topics)
+    config = uvicorn.Config(app, host=host, port=port, fd=fd, log_config=None, access_log=False)
     code = serve(uvicorn.Server(config), worker)
     if code:
         raise SystemExit(code)

@@ -82,7 +82,7 @@ def stack(service_database, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
 
     yield build
     for made in built:
-        made.stop_all()
+        made.close()
 
 
 WaitFor = Callable[..., None]
@@ -110,7 +110,7 @@ def clean_run(pg_server: str, bootstrap: str, portfolio: Portfolio) -> Iterator[
     try:
         result = run_portfolio(clean, portfolio)
     finally:
-        clean.stop_all()
+        clean.close()
     drop_database(pg_server, name)
     assert result["sms_sent"] and all(n == 1 for n in result["sms_sent"].values())
     yield result

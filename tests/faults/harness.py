@@ -25,7 +25,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -101,10 +101,17 @@ def count(ctx: ServiceContext, query: Any) -> int:
 
 
 # -- processes ---------------------------------------------------------------------------------------
-def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def listening_socket() -> socket.socket:
+    """A listening socket on a port the kernel picks, for service processes to inherit (``--fd``).
+
+    The harness holds it for the stack's life, so no other program can take the port between a pick
+    and a bind, or while a killed service is restarted; replicas of one service share it.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)
+    sock.set_inheritable(True)
+    return sock
 
 
 @dataclass
@@ -116,7 +123,7 @@ class Stack:
     logs: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: list[tuple[str, subprocess.Popen[bytes], Path]] = field(default_factory=list)
-    ports: dict[str, int] = field(default_factory=dict)
+    sockets: dict[str, socket.socket] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         return {
@@ -132,12 +139,20 @@ class Stack:
         }
 
     def start(self, service: str) -> subprocess.Popen[bytes]:
-        """Start SERVICE (again: on the port it had, so clients need not look it up twice)."""
-        port = self.ports.setdefault(service, free_port())
+        """Start SERVICE on its socket (the one it had: a restart keeps the port; a second one is a
+        replica sharing it). Requests sent while it is down wait in the socket's backlog."""
+        if service not in self.sockets:
+            self.sockets[service] = listening_socket()
+        fd = self.sockets[service].fileno()
         log = self.logs / f"{service}-{len(self.processes)}.log"
-        command = [sys.executable, "-m", "libs.platform.cli", "service", "run", service, "--port", str(port)]
+        command = [sys.executable, "-m", "libs.platform.cli", "service", "run", service, "--fd", str(fd)]
         process = subprocess.Popen(
-            command, env=self.env(), cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT
+            command,
+            env=self.env(),
+            cwd=REPO,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            pass_fds=(fd,),
         )
         self.processes.append((service, process, log))
         return process
@@ -147,7 +162,7 @@ class Stack:
         return next(p for name, p, _ in reversed(self.processes) if name == service)
 
     def url(self, service: str) -> str:
-        return f"http://127.0.0.1:{self.ports[service]}"
+        return f"http://127.0.0.1:{self.sockets[service].getsockname()[1]}"
 
     def ready(self, service: str) -> bool:
         process = self.process(service)
@@ -173,6 +188,13 @@ class Stack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
+
+    def close(self) -> None:
+        """Stop every process and release the sockets."""
+        self.stop_all()
+        for sock in self.sockets.values():
+            sock.close()
+        self.sockets.clear()
 
     def dump_logs(self) -> None:
         """The tail of each log, without librdkafka's own lines (``%3|…``: a broker down floods them)."""
